@@ -1,0 +1,4 @@
+"""Real instrument drivers, imported as ``labctl.drivers``.
+
+NI-DAQmx board, SCPI source-measure unit (pyvisa) and the serial gate controller.
+"""

@@ -1,0 +1,15 @@
+"""labctl: control, data acquisition and digital twin for self-learning electronic networks.
+
+Layers (dependencies point down): cli/gui/analysis -> runner -> protocol -> bench
+interfaces -> drivers | simulated bench -> physics engine; the store (HDF5 run files)
+is used by the runner, the GUI and the analysis. See docs/ARCHITECTURE.md.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("labctl")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__"]

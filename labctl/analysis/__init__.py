@@ -1,0 +1,1 @@
+"""Offline analysis of HDF5 run files."""

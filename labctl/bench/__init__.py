@@ -1,0 +1,1 @@
+"""Bench interfaces, bench files and the simulated bench."""

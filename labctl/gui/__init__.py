@@ -1,0 +1,1 @@
+"""The bench operator GUI (PySide6 + pyqtgraph)."""

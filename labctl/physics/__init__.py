@@ -1,0 +1,1 @@
+"""Physics engine: edge laws, steady states, learning rules, bench dynamics, tasks."""

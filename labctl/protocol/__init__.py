@@ -1,0 +1,1 @@
+"""Protocol files: parsing, validation and compilation into plans."""

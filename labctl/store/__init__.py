@@ -1,0 +1,1 @@
+"""HDF5 run files: the writer thread and the reading API."""
