@@ -12,4 +12,11 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "open_run"]
+
+
+def open_run(path):
+    """Open a run file (live or finished) for reading: see :func:`labctl.store.open_run`."""
+    from labctl.store import open_run as _open_run
+
+    return _open_run(path)

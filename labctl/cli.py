@@ -19,11 +19,47 @@ EXIT_INSTRUMENT = 3
 EXIT_INTERRUPTED = 130
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """A short simulated training of the bench network, printing error and power."""
+    from labctl.physics.demo import run_demo
+
+    return run_demo(args.seconds, args.seed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
+    from labctl.bench.check import add_bench_check_arguments, cmd_bench_check
+    from labctl.protocol.validate_cmd import add_validate_arguments, cmd_validate
+    from labctl.runner.cli_run import add_run_arguments, cmd_run
+    from labctl.store.info_cmd import add_info_arguments, cmd_info
+
     parser = argparse.ArgumentParser(prog="labctl", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"labctl {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run a protocol on its bench, writing an HDF5 run file")
+    add_run_arguments(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check protocol files without opening any instrument")
+    add_validate_arguments(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("info", help="summary table of a run file")
+    add_info_arguments(p)
+    p.set_defaults(func=cmd_info)
+
+    bench = sub.add_parser("bench", help="bench commands")
+    bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCH_COMMAND",
+                                     required=True)
+    p = bench_sub.add_parser("check", help="open every instrument, self-test, leave safe")
+    add_bench_check_arguments(p)
+    p.set_defaults(func=cmd_bench_check)
+
+    p = sub.add_parser("demo", help="short physics-engine training on the bench model")
+    p.add_argument("--seconds", type=float, default=20.0, help="simulated seconds (s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

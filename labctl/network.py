@@ -151,3 +151,82 @@ def periodic_lattice(rows: int, cols: int) -> Network:
     edges = np.concatenate([np.stack([idx, right], 1), np.stack([idx, down], 1)])
     positions = np.stack([c, -r], axis=1).astype(float)
     return Network(edges, n, positions=positions)
+
+
+def disordered_network(n_nodes: int = 64, n_edges: int = 143, seed: int = 0) -> Network:
+    """Seeded random connected planar network, like the papers' jammed-packing networks.
+
+    ``n_nodes`` points are drawn uniformly in the unit square (positions in arbitrary length
+    units), joined by their Delaunay triangulation, and the longest edges are pruned until
+    ``n_edges`` remain, never removing an edge whose loss would disconnect the network.
+    Planarity is inherited from the triangulation. N = 64 with 143 edges (mean coordination
+    about 4.5) matches the networks of the coupled-learning simulation papers.
+
+    >>> net = disordered_network(64, 143, seed=1)
+    >>> net.n_nodes, net.n_edges, net.is_connected()
+    (64, 143, True)
+    """
+    from scipy.spatial import Delaunay
+
+    n_nodes = int(n_nodes)
+    if n_nodes < 4:
+        raise ValueError(f"n_nodes: must be >= 4, got {n_nodes}")
+    max_edges = 3 * n_nodes - 6
+    if not n_nodes - 1 <= int(n_edges) <= max_edges:
+        raise ValueError(
+            f"n_edges: must lie in [{n_nodes - 1}, {max_edges}] for {n_nodes} nodes, got {n_edges}"
+        )
+    rng = np.random.default_rng(seed)
+    points = rng.random((n_nodes, 2))
+    tri = Delaunay(points)
+    pairs: set[tuple[int, int]] = set()
+    for simplex in tri.simplices:
+        for i in range(3):
+            a, b = int(simplex[i]), int(simplex[(i + 1) % 3])
+            pairs.add((min(a, b), max(a, b)))
+    edges = sorted(pairs)
+    if len(edges) < n_edges:
+        raise ValueError(
+            f"n_edges: this point set triangulates to only {len(edges)} edges, "
+            f"fewer than the {n_edges} asked; try another seed"
+        )
+    length = {e: float(np.hypot(*(points[e[0]] - points[e[1]]))) for e in edges}
+    kept = set(edges)
+    degree = np.zeros(n_nodes, dtype=int)
+    for a, b in edges:
+        degree[a] += 1
+        degree[b] += 1
+    for edge in sorted(edges, key=lambda e: -length[e]):
+        if len(kept) == n_edges:
+            break
+        a, b = edge
+        if degree[a] <= 2 or degree[b] <= 2:
+            continue
+        kept.discard(edge)
+        if _connected(n_nodes, kept):
+            degree[a] -= 1
+            degree[b] -= 1
+        else:
+            kept.add(edge)
+    if len(kept) != n_edges:
+        raise ValueError(
+            f"n_edges: could not prune to {n_edges} edges keeping every node connected "
+            f"(stopped at {len(kept)}); ask for more edges"
+        )
+    return Network(np.array(sorted(kept)), n_nodes, positions=points)
+
+
+def _connected(n_nodes: int, pairs: set[tuple[int, int]]) -> bool:
+    """True if the undirected edge set ``pairs`` reaches all ``n_nodes`` nodes."""
+    adjacency: list[list[int]] = [[] for _ in range(n_nodes)]
+    for a, b in pairs:
+        adjacency[a].append(b)
+        adjacency[b].append(a)
+    seen = {0}
+    stack = [0]
+    while stack:
+        for nxt in adjacency[stack.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return len(seen) == n_nodes

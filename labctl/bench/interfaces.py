@@ -115,12 +115,13 @@ class Daq(Instrument):
     sample_rate: float
 
     @abc.abstractmethod
-    def route_outputs(self, routing: Mapping[str, int]) -> None:
-        """Connect output lines to nodes (line name -> node).
+    def route_outputs(self, routing: Mapping[str, int | None]) -> None:
+        """Connect output lines to nodes (line name -> node; None = disconnect the line).
 
-        A fixed-wired bench accepts only its wiring; a bench with a switch matrix (and
-        the simulated bench) reconnects. Raises ValueError for an unknown line or a node
-        the line cannot reach.
+        A fixed-wired bench accepts only its wiring (a fixed line cannot be disconnected:
+        None leaves it wired, held at 0 V); a bench with a switch matrix (and the simulated
+        bench) reconnects, and a disconnected line holds no node. Raises ValueError for an
+        unknown line or a node the line cannot reach.
         """
 
     @abc.abstractmethod

@@ -1,0 +1,297 @@
+"""NI-DAQmx board: analog outputs (sources, target set-points), analog inputs (node voltages).
+
+Uses the real ``nidaqmx`` API (1.x):
+
+* one AI task with one voltage channel per bench-file channel (range and terminal
+  configuration from the file), continuous sample-clock timing, read through
+  ``AnalogMultiChannelReader.read_many_sample`` into a preallocated (C, n) float64 buffer of
+  ``block_duration`` (about 0.1 s, NI's advice against overflow);
+* one on-demand AO task with every output line, written with
+  ``AnalogMultiChannelWriter.write_one_sample``;
+* DAQmx errors become labctl bench errors: -200279 (input buffer overflow) →
+  :class:`DaqOverflowError`, -200284 (samples not yet acquired) →
+  :class:`InstrumentTimeoutError`, device missing → :class:`InstrumentDisconnectedError`,
+  anything else → :class:`BenchError` with NI's message.
+
+Every task is closed on :meth:`NidaqDaq.close` (outputs to 0 V first), also after errors.
+
+Threading: the instance belongs to the thread that created it (the acquisition thread of
+the run engine); calls from any other thread raise :class:`BenchError`. Other threads send
+requests to the owner (see :mod:`labctl.bench.owner`) instead of sharing the tasks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from labctl.bench.config import BenchConfig
+from labctl.bench.interfaces import (
+    BenchError,
+    Daq,
+    DaqOverflowError,
+    InstrumentDisconnectedError,
+    InstrumentTimeoutError,
+    SampleBlock,
+)
+
+#: DAQmx error codes translated to labctl errors
+ERR_OVERFLOW = -200279
+ERR_SAMPLES_NOT_AVAILABLE = -200284
+ERR_DEVICE_GONE = (-88705, -201003, -200220, -88709)
+#: seconds of samples the driver buffer holds (board side)
+BUFFER_SECONDS = 2.0
+
+
+def _nidaqmx() -> Any:
+    import nidaqmx
+    import nidaqmx.constants
+    import nidaqmx.errors
+    import nidaqmx.stream_readers
+    import nidaqmx.stream_writers
+
+    return nidaqmx
+
+
+def translate_daq_error(exc: BaseException, what: str) -> BenchError:
+    """Turn a ``nidaqmx.errors.DaqError`` raised while doing ``what`` into a labctl error."""
+    code = getattr(exc, "error_code", None)
+    if code == ERR_OVERFLOW:
+        return DaqOverflowError(f"NI-DAQmx {what}: input buffer overflow, samples were lost "
+                                f"(error {code}); read more often or lower the sample rate")
+    if code == ERR_SAMPLES_NOT_AVAILABLE:
+        return InstrumentTimeoutError(f"NI-DAQmx {what}: samples not acquired in time "
+                                      f"(error {code}); is the sample clock running?")
+    if code in ERR_DEVICE_GONE or type(exc).__name__ == "DaqNotFoundError":
+        return InstrumentDisconnectedError(f"NI-DAQmx {what}: device not available ({exc})")
+    return BenchError(f"NI-DAQmx {what} failed (error {code}): {exc}")
+
+
+class NidaqDaq(Daq):
+    """An NI multifunction board wired as described by a bench file (``config``)."""
+
+    def __init__(self, config: BenchConfig) -> None:
+        self._nidaqmx = nx = _nidaqmx()
+        self.config = config
+        self.channels = config.channel_names
+        self.output_lines = config.output_lines
+        self.sample_rate = config.sample_rate
+        self._owner = threading.get_ident()
+        self._block = config.block_size
+        self._buffer = np.zeros((len(self.channels), self._block))
+        self._ai_task: Any = None
+        self._ao_task: Any = None
+        self._reader: Any = None
+        self._writer: Any = None
+        self._running = False
+        self._next_index = 0
+        self._last_row: np.ndarray | None = None
+        self._ao_values = {ao.line.name: 0.0 for ao in config.ao_channels}
+        self._routing = {line.name: line.nodes[0] for line in self.output_lines}
+        self._closed = False
+        try:
+            self._ao_task = nx.Task()
+            for ao in config.ao_channels:
+                self._ao_task.ao_channels.add_ao_voltage_chan(
+                    ao.physical, name_to_assign_to_channel=ao.line.name,
+                    min_val=ao.range[0], max_val=ao.range[1])
+            self._writer = nx.stream_writers.AnalogMultiChannelWriter(self._ao_task.out_stream)
+            self._write_all()
+            self._ai_task = self._make_ai_task()
+        except nx.errors.DaqError as exc:
+            self._close_tasks()
+            raise translate_daq_error(exc, "opening the board") from exc
+
+    # -- helpers -----------------------------------------------------------------------
+    def _check(self) -> None:
+        if self._closed:
+            raise InstrumentDisconnectedError("NI-DAQmx: board already closed")
+        if threading.get_ident() != self._owner:
+            raise BenchError("NI-DAQmx: called from a thread that does not own the board; "
+                             "marshal the call to the owning thread")
+
+    def _make_ai_task(self) -> Any:
+        nx = self._nidaqmx
+        task = nx.Task()
+        try:
+            for ch in self.config.ai_channels:
+                task.ai_channels.add_ai_voltage_chan(
+                    ch.physical, name_to_assign_to_channel=ch.name.replace(":", "_"),
+                    terminal_config=nx.constants.TerminalConfiguration[ch.terminal],
+                    min_val=ch.range[0], max_val=ch.range[1])
+        except BaseException:
+            task.close()
+            raise
+        return task
+
+    def _write_all(self) -> None:
+        data = np.array([self._ao_values[ao.line.name] for ao in self.config.ao_channels])
+        self._writer.write_one_sample(data, timeout=2.0)
+
+    def _close_tasks(self) -> None:
+        for task in (self._ai_task, self._ao_task):
+            if task is not None:
+                with contextlib.suppress(Exception):  # go on closing the other task
+                    task.close()
+        self._ai_task = self._ao_task = None
+
+    # -- Instrument ----------------------------------------------------------------------
+    def identity(self) -> str:
+        """Board product type and serial number, plus the nidaqmx version."""
+        nx = self._nidaqmx
+        try:
+            dev = nx.system.Device(self.config.device)
+            return (f"National Instruments {dev.product_type} serial {dev.serial_num:X} "
+                    f"(device {self.config.device}, nidaqmx {nx.__version__})")
+        except (nx.errors.DaqError, AttributeError) as exc:
+            return f"NI-DAQmx device {self.config.device} (identity unavailable: {exc})"
+
+    def snapshot(self) -> dict[str, Any]:
+        """Wiring, ranges, sample rate (S/s), AO values (V) and routing."""
+        return {
+            "device": self.config.device,
+            "sample_rate": self.sample_rate,
+            "block_size": self._block,
+            "ai": [{"name": c.name, "physical": c.physical, "range": list(c.range),
+                    "terminal": c.terminal} for c in self.config.ai_channels],
+            "ao": [{"name": a.line.name, "physical": a.physical, "role": a.line.role,
+                    "range": list(a.range)} for a in self.config.ao_channels],
+            "ao_values": dict(self._ao_values),
+            "routing": dict(self._routing),
+        }
+
+    def safe_state(self) -> None:
+        """All outputs to 0 V."""
+        self._check()
+        for name in self._ao_values:
+            self._ao_values[name] = 0.0
+        try:
+            self._write_all()
+        except self._nidaqmx.errors.DaqError as exc:
+            raise translate_daq_error(exc, "writing 0 V to the outputs") from exc
+
+    def close(self) -> None:
+        """Stop acquisition, outputs to 0 V, close every task (idempotent)."""
+        if self._closed:
+            return
+        errors: list[str] = []
+        for step in (self.stop_acquisition, self.safe_state):
+            try:
+                step()
+            except BenchError as exc:  # go on: the tasks must be closed in any case
+                errors.append(str(exc))
+        self._close_tasks()
+        self._closed = True
+        if errors:
+            raise BenchError("; ".join(errors))
+
+    # -- Daq -----------------------------------------------------------------------------
+    def route_outputs(self, routing: Mapping[str, int | None]) -> None:
+        """Fixed wiring: each line may only be routed to a node it reaches (bench file)."""
+        self._check()
+        lines = {line.name: line for line in self.output_lines}
+        for name, node in routing.items():
+            if name not in lines:
+                raise ValueError(f"routing: unknown line {name!r}; allowed {sorted(lines)}")
+            if node is not None and node not in lines[name].nodes:
+                raise ValueError(f"routing: line {name!r} cannot reach node {node}; "
+                                 f"allowed {list(lines[name].nodes)}")
+        unused = [k for k, v in routing.items() if v is None]
+        if unused:  # fixed wires cannot be opened: hold the unused lines at 0 V
+            self.write_outputs(dict.fromkeys(unused, 0.0))
+        self._routing.update({k: int(v) for k, v in routing.items() if v is not None})
+
+    def write_outputs(self, volts: Mapping[str, float]) -> None:
+        """Set output lines (V) within the bench's limits (0..source/target_voltage_max)."""
+        self._check()
+        lim = self.config.limits
+        roles = {line.name: line.role for line in self.output_lines}
+        for name, v in volts.items():
+            if name not in roles:
+                raise ValueError(f"volts: unknown line {name!r}; allowed {sorted(roles)}")
+            hi = lim.source_voltage_max if roles[name] == "source" else lim.target_voltage_max
+            if not 0.0 <= float(v) <= hi:
+                raise ValueError(f"volts[{name!r}]: {v} V outside the bench limit; "
+                                 f"allowed 0..{hi:g} V")
+        self._ao_values.update({k: float(v) for k, v in volts.items()})
+        try:
+            self._write_all()
+        except self._nidaqmx.errors.DaqError as exc:
+            raise translate_daq_error(exc, "writing the outputs") from exc
+
+    def start_acquisition(self) -> None:
+        """Continuous sample-clock acquisition at ``sample_rate`` S/s per channel."""
+        self._check()
+        if self._running:
+            return
+        nx = self._nidaqmx
+        try:
+            self._ai_task.timing.cfg_samp_clk_timing(
+                self.sample_rate, sample_mode=nx.constants.AcquisitionType.CONTINUOUS,
+                samps_per_chan=max(self._block * 2, int(BUFFER_SECONDS * self.sample_rate)))
+            self._reader = nx.stream_readers.AnalogMultiChannelReader(self._ai_task.in_stream)
+            self._ai_task.start()
+        except nx.errors.DaqError as exc:
+            raise translate_daq_error(exc, "starting acquisition") from exc
+        self._running = True
+        self._next_index = 0
+
+    def read_block(self, timeout: float = 2.0) -> SampleBlock:
+        """The next ``block_duration`` of samples, volts, shape (n, C)."""
+        self._check()
+        if not self._running:
+            raise BenchError("NI-DAQmx: read_block before start_acquisition")
+        nx = self._nidaqmx
+        try:
+            n = self._reader.read_many_sample(
+                self._buffer, number_of_samples_per_channel=self._block, timeout=timeout)
+        except nx.errors.DaqError as exc:
+            raise translate_daq_error(exc, "reading a block") from exc
+        n = int(n)
+        data = self._buffer[:, :n].T.copy()
+        first = self._next_index
+        self._next_index += n
+        time = (first + np.arange(n)) / self.sample_rate
+        if n:
+            self._last_row = data[-1].copy()
+        return SampleBlock(time=time, data=data, channels=self.channels, first_index=first)
+
+    def stop_acquisition(self) -> None:
+        """Stop the AI task (no error if not running)."""
+        self._check()
+        if not self._running:
+            return
+        self._running = False
+        old, self._ai_task = self._ai_task, None
+        try:
+            old.stop()
+        except self._nidaqmx.errors.DaqError as exc:
+            raise translate_daq_error(exc, "stopping acquisition") from exc
+        finally:
+            # a fresh, untimed task for on-demand reads and the next start
+            old.close()
+            self._ai_task = self._make_ai_task()
+
+    def read_once(self) -> np.ndarray:
+        """One on-demand reading of every channel (V, shape (C,)).
+
+        While acquiring, returns the last sample of the last block read (the channels are
+        reserved by the running task).
+        """
+        self._check()
+        if self._running:
+            if self._last_row is None:
+                raise BenchError("NI-DAQmx: read_once while acquiring needs one block read")
+            return self._last_row.copy()
+        nx = self._nidaqmx
+        try:
+            reader = nx.stream_readers.AnalogMultiChannelReader(self._ai_task.in_stream)
+            out = np.zeros(len(self.channels))
+            reader.read_one_sample(out, timeout=2.0)
+        except nx.errors.DaqError as exc:
+            raise translate_daq_error(exc, "reading once") from exc
+        return out

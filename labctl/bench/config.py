@@ -1,0 +1,487 @@
+"""Bench files (``data/benches/*.toml``): one file describes one bench and its wiring.
+
+A bench file is read and fully validated by :func:`load_bench` before any instrument is
+opened. Every refusal raises :class:`BenchFileError` whose message names the file, the
+key (as a dotted path, e.g. ``daq.ai.free.3``) and what is allowed.
+
+Layout (all voltages in volts, rates in samples per second; see ``data/benches/sim.toml``
+for a commented example)::
+
+    name, backend ("sim" | "hardware")
+    [network]      kind = "periodic_lattice", rows, cols
+    [daq]          device, sample_rate, block_duration, ai_range, terminal_config, ao_range
+    [daq.ai.free]  <node> = "ai<k>"  or  { channel = "ai<k>", range = [lo, hi], terminal = "DIFF" }
+    [daq.ai.clamped]  same, for the clamped copy
+    [[daq.ao]]     name, channel = "ao<k>", role = "source" | "target", nodes = [..] | "all"
+    [serial]       port, baudrate, timeout
+    [smu]          resource (VISA resource string), compliance (A), timeout, line (the
+                   source line the SMU sits on; default the last source line)
+    [limits]       source_voltage_max, target_voltage_max, node_voltage_max, gate_min, gate_max
+    [calibration]  S (A/V², scalar or one per edge), V_T (V, scalar or one per edge)
+    [sim]          noise_v, gate_noise_v, clock, mismatch
+
+Physical channel names are stored without the device prefix in the file and with it in
+:class:`AiChannel` / :class:`AoChannel` (``"Dev1/ai0"``), as NI-DAQmx expects them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labctl.bench.interfaces import OutputLine
+from labctl.network import Network, periodic_lattice
+
+#: repository root (data/benches/ lives there, next to the labctl package)
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+#: the simulated bench shipped as the default
+DEFAULT_BENCH_FILE = _REPO_ROOT / "data" / "benches" / "sim.toml"
+
+#: analog-input/-output voltages an NI multifunction board accepts at all (V)
+DAQ_HARDWARE_RANGE = (-10.0, 10.0)
+#: gate voltages the gate-controller firmware accepts (V); the supply rail is +8 V
+GATE_HARDWARE_RANGE = (1.0, 5.5)
+#: sample rates (S/s per channel) a multiplexed board supports for 32 channels
+SAMPLE_RATE_RANGE = (1.0, 30_000.0)
+#: serial baud rates the gate controller's USB-serial bridge supports
+BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 250000, 500000, 1000000)
+TERMINAL_CONFIGS = ("DEFAULT", "RSE", "NRSE", "DIFF", "PSEUDO_DIFF")
+COPIES = ("free", "clamped")
+ROLES = ("source", "target")
+BACKENDS = ("sim", "hardware")
+CLOCKS = ("fast", "paced")
+#: PHYSICS.md §5 defaults: transconductance S (A/V²) and threshold V_T (V)
+DEFAULT_S = 8.5e-4
+DEFAULT_V_T = 0.62
+
+
+class BenchFileError(ValueError):
+    """A bench file is malformed; the message names the file, the key and what is allowed."""
+
+
+@dataclass(frozen=True)
+class AiChannel:
+    """One analog-input channel: the voltage (V) of ``node`` in network copy ``copy``.
+
+    ``physical`` is the NI-DAQmx physical channel (``"Dev1/ai3"``), ``range`` the input
+    range (V_min, V_max) in volts, ``terminal`` the terminal configuration name.
+    """
+
+    copy: str
+    node: int
+    physical: str
+    range: tuple[float, float]
+    terminal: str
+
+    @property
+    def name(self) -> str:
+        """Channel name as used in every :class:`SampleBlock`: ``"free:3"``."""
+        return f"{self.copy}:{self.node}"
+
+
+@dataclass(frozen=True)
+class AoChannel:
+    """One analog-output line: NI physical channel ``physical`` driving ``line``.
+
+    ``range`` is the output range (V_min, V_max) in volts programmed into the DAQ.
+    """
+
+    line: OutputLine
+    physical: str
+    range: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Safe limits of a bench, in volts. Commands outside them are refused."""
+
+    source_voltage_max: float
+    target_voltage_max: float
+    node_voltage_max: float
+    gate_min: float
+    gate_max: float
+
+
+@dataclass(frozen=True, eq=False)
+class Calibration:
+    """Per-edge gate-voltage → conductance law: g = S (V_G − V_T − V̄) for V_G − V_T > V̄.
+
+    ``S`` (A/V²) and ``V_T`` (V) are arrays of shape (n_edges,).
+    """
+
+    S: np.ndarray
+    V_T: np.ndarray
+
+    def conductance(self, gate_voltage: np.ndarray, mean_node_voltage: float = 0.0) -> np.ndarray:
+        """Small-signal conductance (S) of every edge at gate voltages ``gate_voltage`` (V)."""
+        overdrive = np.asarray(gate_voltage, dtype=float) - self.V_T - mean_node_voltage
+        return self.S * np.clip(overdrive, 0.0, None)
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    """Simulated-bench settings: AI noise (V rms), gate read-out noise (V rms), default
+    clock ("fast" or "paced") and transistor mismatch (relative std of K)."""
+
+    noise_v: float = 7e-4
+    gate_noise_v: float = 8e-4
+    clock: str = "paced"
+    mismatch: float = 0.02
+
+
+@dataclass(frozen=True, eq=False)
+class BenchConfig:
+    """A validated bench file. ``text`` is the full file text, stored in every run file."""
+
+    path: Path
+    text: str
+    name: str
+    backend: str
+    network: Network
+    device: str
+    ai_channels: tuple[AiChannel, ...]
+    ao_channels: tuple[AoChannel, ...]
+    sample_rate: float
+    block_duration: float
+    serial_port: str
+    serial_baudrate: int
+    serial_timeout: float
+    visa_resource: str | None
+    smu_compliance: float
+    smu_timeout: float
+    smu_line: str
+    limits: Limits
+    calibration: Calibration
+    sim: SimSettings = field(default_factory=SimSettings)
+
+    @property
+    def output_lines(self) -> tuple[OutputLine, ...]:
+        """The analog-output lines (name, role, reachable nodes)."""
+        return tuple(ao.line for ao in self.ao_channels)
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        """AI channel names in column order: ``free:0 .. free:N-1, clamped:0 ..``."""
+        return tuple(ch.name for ch in self.ai_channels)
+
+    @property
+    def block_size(self) -> int:
+        """Samples per channel in one block (block_duration × sample_rate)."""
+        return max(1, round(self.block_duration * self.sample_rate))
+
+
+class _Section:
+    """Typed access to one TOML table that remembers its dotted key path and the file."""
+
+    def __init__(self, file: Path, data: dict[str, Any], prefix: str) -> None:
+        self.file = file
+        self.data = data
+        self.prefix = prefix
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def fail(self, name: str, message: str) -> BenchFileError:
+        return BenchFileError(f"{self.file}: {self.key(name)}: {message}")
+
+    def get(self, name: str, default: Any = ..., *, allowed: str = "a value") -> Any:
+        self.used.add(name)
+        if name not in self.data:
+            if default is ...:
+                raise self.fail(name, f"missing; required ({allowed})")
+            return default
+        return self.data[name]
+
+    def string(self, name: str, default: Any = ..., choices: tuple[str, ...] = ()) -> str:
+        allowed = "one of " + ", ".join(repr(c) for c in choices) if choices else "a string"
+        value = self.get(name, default, allowed=allowed)
+        if not isinstance(value, str):
+            raise self.fail(name, f"wrong type {type(value).__name__}; allowed {allowed}")
+        if choices and value not in choices:
+            raise self.fail(name, f"{value!r} not allowed; allowed {allowed}")
+        return value
+
+    def number(self, name: str, default: Any = ..., *, lo: float = -math.inf,
+               hi: float = math.inf, lo_open: bool = False, unit: str = "") -> float:
+        lo_br = "(" if lo_open else "["
+        allowed = f"a number in {lo_br}{lo:g}, {hi:g}]{' ' + unit if unit else ''}"
+        value = self.get(name, default, allowed=allowed)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(name, f"wrong type {type(value).__name__}; allowed {allowed}")
+        value = float(value)
+        if not math.isfinite(value) or value < lo or value > hi or (lo_open and value == lo):
+            raise self.fail(name, f"{value:g} outside the hardware's range; allowed {allowed}")
+        return value
+
+    def integer(self, name: str, default: Any = ..., *, lo: int, hi: int) -> int:
+        allowed = f"an integer in [{lo}, {hi}]"
+        value = self.get(name, default, allowed=allowed)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(name, f"wrong type {type(value).__name__}; allowed {allowed}")
+        if not lo <= value <= hi:
+            raise self.fail(name, f"{value} out of range; allowed {allowed}")
+        return value
+
+    def table(self, name: str, required: bool = True) -> _Section:
+        value = self.get(name, ... if required else {}, allowed="a table")
+        if not isinstance(value, dict):
+            raise self.fail(name, f"wrong type {type(value).__name__}; allowed a table")
+        return _Section(self.file, value, self.key(name))
+
+    def voltage_range(self, name: str, default: Any,
+                      hw: tuple[float, float]) -> tuple[float, float]:
+        allowed = f"[V_min, V_max] with {hw[0]:g} <= V_min < V_max <= {hw[1]:g} V"
+        value = self.get(name, default, allowed=allowed)
+        if (not isinstance(value, list | tuple) or len(value) != 2
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+            raise self.fail(name, f"wrong type or length {value!r}; allowed {allowed}")
+        lo, hi = float(value[0]), float(value[1])
+        if not hw[0] <= lo < hi <= hw[1]:
+            raise self.fail(name, f"[{lo:g}, {hi:g}] outside the hardware's range; "
+                                  f"allowed {allowed}")
+        return lo, hi
+
+    def check_unknown(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            known = ", ".join(sorted(self.used))
+            raise self.fail(unknown[0], f"unknown key; allowed keys here: {known}")
+
+
+def _network(sec: _Section) -> Network:
+    kind = sec.string("kind", choices=("periodic_lattice",))
+    rows = sec.integer("rows", lo=3, hi=64)
+    cols = sec.integer("cols", lo=3, hi=64)
+    sec.check_unknown()
+    assert kind == "periodic_lattice"
+    return periodic_lattice(rows, cols)
+
+
+_AI_RE = re.compile(r"ai\d{1,3}")
+_AO_RE = re.compile(r"ao\d{1,2}")
+
+
+def _ai_copy(sec: _Section, copy: str, net: Network, device: str,
+             default_range: tuple[float, float], default_terminal: str,
+             used_channels: dict[str, str]) -> list[AiChannel]:
+    allowed_nodes = f"node numbers 0..{net.n_nodes - 1}"
+    chans: dict[int, AiChannel] = {}
+    for key, value in sec.data.items():
+        if not re.fullmatch(r"\d+", key):
+            raise sec.fail(key, f"not a node number; allowed {allowed_nodes}")
+        node = int(key)
+        if node >= net.n_nodes:
+            raise sec.fail(key, f"node {node} outside the network; allowed {allowed_nodes}")
+        if isinstance(value, str):
+            entry = _Section(sec.file, {"channel": value}, sec.key(key))
+        elif isinstance(value, dict):
+            entry = _Section(sec.file, value, sec.key(key))
+        else:
+            raise sec.fail(key, f"wrong type {type(value).__name__}; allowed \"ai<k>\" or a "
+                                "table {channel, range, terminal}")
+        channel = entry.string("channel")
+        if not _AI_RE.fullmatch(channel):
+            raise entry.fail("channel", f"{channel!r} is not an analog input; allowed \"ai<k>\"")
+        if channel in used_channels:
+            other = used_channels[channel]
+            raise entry.fail("channel", f"{channel!r} used twice (also by {other}); "
+                                        "allowed: each channel wired to one node")
+        used_channels[channel] = sec.key(key)
+        rng = entry.voltage_range("range", list(default_range), DAQ_HARDWARE_RANGE)
+        terminal = entry.string("terminal", default_terminal, TERMINAL_CONFIGS)
+        entry.check_unknown()
+        chans[node] = AiChannel(copy, node, f"{device}/{channel}", rng, terminal)
+    missing = [n for n in range(net.n_nodes) if n not in chans]
+    if missing:
+        raise sec.fail(str(missing[0]), f"missing channel for node {missing[0]} of the {copy} copy;"
+                                        f" required: one channel per node 0..{net.n_nodes - 1}")
+    return [chans[n] for n in range(net.n_nodes)]
+
+
+def _ao_lines(daq: _Section, net: Network, device: str,
+              default_range: tuple[float, float]) -> list[AoChannel]:
+    raw = daq.get("ao", allowed="an array of tables [[daq.ao]]")
+    if not isinstance(raw, list) or not raw or not all(isinstance(t, dict) for t in raw):
+        raise daq.fail("ao", "wrong type; allowed a non-empty array of tables [[daq.ao]]")
+    out: list[AoChannel] = []
+    names: set[str] = set()
+    used: dict[str, str] = {}
+    for i, table in enumerate(raw):
+        sec = _Section(daq.file, table, f"daq.ao[{i}]")
+        name = sec.string("name")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name in names:
+            raise sec.fail("name", f"{name!r} invalid or used twice; allowed a unique identifier")
+        names.add(name)
+        channel = sec.string("channel")
+        if not _AO_RE.fullmatch(channel):
+            raise sec.fail("channel", f"{channel!r} is not an analog output; allowed \"ao<k>\"")
+        if channel in used:
+            raise sec.fail("channel", f"{channel!r} used twice (also by {used[channel]}); "
+                                      "allowed: each channel drives one line")
+        used[channel] = sec.key("channel")
+        role = sec.string("role", choices=ROLES)
+        nodes_raw = sec.get("nodes", allowed=f'"all" or a list of nodes 0..{net.n_nodes - 1}')
+        if nodes_raw == "all":
+            nodes = tuple(range(net.n_nodes))
+        elif (isinstance(nodes_raw, list) and nodes_raw
+              and all(isinstance(n, int) and not isinstance(n, bool) for n in nodes_raw)):
+            bad = [n for n in nodes_raw if not 0 <= n < net.n_nodes]
+            if bad:
+                raise sec.fail("nodes", f"node {bad[0]} outside the network; allowed nodes "
+                                        f"0..{net.n_nodes - 1}")
+            nodes = tuple(dict.fromkeys(nodes_raw))
+        else:
+            raise sec.fail("nodes", f"wrong type {nodes_raw!r}; allowed \"all\" or a non-empty "
+                                    f"list of nodes 0..{net.n_nodes - 1}")
+        rng = sec.voltage_range("range", list(default_range), DAQ_HARDWARE_RANGE)
+        sec.check_unknown()
+        out.append(AoChannel(OutputLine(name, role, nodes), f"{device}/{channel}", rng))
+    return out
+
+
+def _per_edge(sec: _Section, name: str, default: float, n_edges: int, lo: float, hi: float,
+              unit: str) -> np.ndarray:
+    value = sec.get(name, default)
+    allowed = f"a number in [{lo:g}, {hi:g}] {unit} or a list of {n_edges} of them"
+    if isinstance(value, list):
+        if len(value) != n_edges:
+            raise sec.fail(name, f"{len(value)} values; allowed {allowed}")
+        vals = value
+    else:
+        vals = [value] * n_edges
+    for v in vals:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise sec.fail(name, f"wrong type {type(v).__name__}; allowed {allowed}")
+        if not lo <= v <= hi:
+            raise sec.fail(name, f"{v:g} out of range; allowed {allowed}")
+    arr = np.asarray(vals, dtype=float)
+    arr.setflags(write=False)
+    return arr
+
+
+def _parse(path: Path, text: str, doc: dict[str, Any]) -> BenchConfig:
+    top = _Section(path, doc, "")
+    name = top.string("name")
+    backend = top.string("backend", choices=BACKENDS)
+    net = _network(top.table("network"))
+
+    daq = top.table("daq")
+    device = daq.string("device")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", device):
+        raise daq.fail("device", f"{device!r}; allowed an NI device name such as \"Dev1\"")
+    sample_rate = daq.number("sample_rate", lo=SAMPLE_RATE_RANGE[0], hi=SAMPLE_RATE_RANGE[1],
+                             unit="S/s")
+    block_duration = daq.number("block_duration", 0.1, lo=0.01, hi=1.0, unit="s")
+    ai_range = daq.voltage_range("ai_range", [-1.0, 1.0], DAQ_HARDWARE_RANGE)
+    terminal = daq.string("terminal_config", "RSE", TERMINAL_CONFIGS)
+    ao_range = daq.voltage_range("ao_range", [-1.0, 1.0], DAQ_HARDWARE_RANGE)
+    ai = daq.table("ai")
+    used: dict[str, str] = {}
+    ai_channels: list[AiChannel] = []
+    for copy in COPIES:
+        ai_channels += _ai_copy(ai.table(copy), copy, net, device, ai_range, terminal, used)
+    ai.check_unknown()
+    ao_channels = _ao_lines(daq, net, device, ao_range)
+    daq.check_unknown()
+    for role in ROLES:
+        if not any(a.line.role == role for a in ao_channels):
+            raise daq.fail("ao", f"no line with role {role!r}; required at least one source "
+                                 "and one target line")
+
+    serial = top.table("serial")
+    port = serial.string("port")
+    baud = serial.integer("baudrate", 115200, lo=min(BAUD_RATES), hi=max(BAUD_RATES))
+    if baud not in BAUD_RATES:
+        raise serial.fail("baudrate", f"{baud} not supported; allowed {BAUD_RATES}")
+    serial_timeout = serial.number("timeout", 0.5, lo=0.01, hi=10.0, lo_open=False, unit="s")
+    serial.check_unknown()
+
+    smu = top.table("smu", required=False)
+    resource = smu.string("resource", "") or None
+    compliance = smu.number("compliance", 0.01, lo=1e-9, hi=0.1, unit="A")
+    smu_timeout = smu.number("timeout", 2.0, lo=0.01, hi=60.0, unit="s")
+    source_names = tuple(a.line.name for a in ao_channels if a.line.role == "source")
+    smu_line = smu.string("line", source_names[-1], source_names)
+    smu.check_unknown()
+
+    lim = top.table("limits")
+    ao_hi = min(a.range[1] for a in ao_channels if a.line.role == "source")
+    tgt_hi = min(a.range[1] for a in ao_channels if a.line.role == "target")
+    ai_hi = min(c.range[1] for c in ai_channels)
+    limits = Limits(
+        source_voltage_max=lim.number("source_voltage_max", lo=0.0, hi=ao_hi, lo_open=True,
+                                      unit="V (source lines' AO range)"),
+        target_voltage_max=lim.number("target_voltage_max", lo=0.0, hi=tgt_hi, lo_open=True,
+                                      unit="V (target lines' AO range)"),
+        node_voltage_max=lim.number("node_voltage_max", lo=0.0, hi=ai_hi, lo_open=True,
+                                    unit="V (AI input range)"),
+        gate_min=lim.number("gate_min", lo=GATE_HARDWARE_RANGE[0], hi=GATE_HARDWARE_RANGE[1],
+                            unit="V (gate controller range)"),
+        gate_max=lim.number("gate_max", lo=GATE_HARDWARE_RANGE[0], hi=GATE_HARDWARE_RANGE[1],
+                            unit="V (gate controller range)"),
+    )
+    lim.check_unknown()
+    if limits.gate_min >= limits.gate_max:
+        raise lim.fail("gate_max", f"{limits.gate_max:g} <= gate_min {limits.gate_min:g}; "
+                                   "allowed gate_min < gate_max")
+
+    cal = top.table("calibration", required=False)
+    calibration = Calibration(
+        S=_per_edge(cal, "S", DEFAULT_S, net.n_edges, 1e-6, 1e-1, "A/V²"),
+        V_T=_per_edge(cal, "V_T", DEFAULT_V_T, net.n_edges, 0.0, 3.0, "V"),
+    )
+    cal.check_unknown()
+
+    simsec = top.table("sim", required=False)
+    sim = SimSettings(
+        noise_v=simsec.number("noise_v", 7e-4, lo=0.0, hi=0.1, unit="V"),
+        gate_noise_v=simsec.number("gate_noise_v", 8e-4, lo=0.0, hi=0.1, unit="V"),
+        clock=simsec.string("clock", "paced", CLOCKS),
+        mismatch=simsec.number("mismatch", 0.02, lo=0.0, hi=0.5),
+    )
+    simsec.check_unknown()
+    top.check_unknown()
+    return BenchConfig(
+        path=path, text=text, name=name, backend=backend, network=net, device=device,
+        ai_channels=tuple(ai_channels), ao_channels=tuple(ao_channels),
+        sample_rate=sample_rate, block_duration=block_duration, serial_port=port,
+        serial_baudrate=baud, serial_timeout=serial_timeout, visa_resource=resource,
+        smu_compliance=compliance, smu_timeout=smu_timeout, smu_line=smu_line, limits=limits,
+        calibration=calibration, sim=sim,
+    )
+
+
+def load_bench(path: str | Path | None = None) -> BenchConfig:
+    """Read and validate a bench file; ``None`` loads the default simulated bench.
+
+    Raises :class:`BenchFileError` (a ValueError) naming the file, the key and what is
+    allowed; nothing is opened here.
+    """
+    p = DEFAULT_BENCH_FILE if path is None else Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BenchFileError(f"{p}: cannot read bench file ({exc.strerror or exc})") from exc
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BenchFileError(f"{p}: not valid TOML: {exc}") from exc
+    return _parse(p, text, doc)
+
+
+def bench_from_text(text: str, path: str | Path = "<text>") -> BenchConfig:
+    """Validate a bench file given as text (e.g. read back from a run file)."""
+    p = Path(path)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BenchFileError(f"{p}: not valid TOML: {exc}") from exc
+    return _parse(p, text, doc)
+

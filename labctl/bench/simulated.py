@@ -1,0 +1,576 @@
+"""The simulated bench: DAQ, gate controller and SMU on one shared physical twin network.
+
+All three instruments act on one :class:`SimCore`, which owns the physics helper's
+:class:`labctl.physics.bench_model.TwinBench` and the bench clock ``t`` (s):
+
+* :class:`SimDaq` – AO lines routed to nodes hold sources (both copies) or set the target
+  set-points Ṽ of the clamp circuit; AI delivers blocks of ``block_duration`` s of both
+  copies' node voltages (V) with white measurement noise ``noise_v`` (V rms). Bench time
+  advances only as blocks are produced. Clock ``"fast"``: a block is produced as soon as it
+  is asked for; ``"paced"``: ``read_block`` waits until the block's last sample would have
+  been acquired in wall time, and a consumer more than the 2 s driver buffer behind gets a
+  :class:`DaqOverflowError`, as on the real board.
+* :class:`SimGateController` – firmware semantics (see :mod:`labctl.bench.gate_encoding`):
+  gate range refusals, DAC-quantised gates, 8 mV ADC read-back, η = tap/129, λ through the
+  two gain taps, learning windows of 10 µs..30 ms (executed on the bench clock between
+  blocks), busy refusal while learning is on.
+* :class:`SimPowerMeter` – an SMU in series with one source line (``[smu] line`` in the bench
+  file): with its output on it holds that line's node at its voltage and measures the
+  current flowing out of that node into both network copies (A).
+
+The physics is solved on the model's own step (``BenchParams.dt``, 2 ms) and linearly
+interpolated onto the sample clock; while nothing can change (learning off, quasistatic
+nodes, no gate leak) the steady state is solved once and reused.
+
+Threading: like the real drivers, a simulated bench is used from one owning thread.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from labctl.bench import gate_encoding as enc
+from labctl.bench.config import BenchConfig
+from labctl.bench.faults import SimFaults
+from labctl.bench.interfaces import (
+    BenchError,
+    Daq,
+    DaqOverflowError,
+    FirmwareResetError,
+    GateController,
+    InstrumentDisconnectedError,
+    InstrumentTimeoutError,
+    PowerMeter,
+    SampleBlock,
+)
+
+#: seconds of samples the simulated board buffers before overflowing (paced clock)
+BUFFER_SECONDS = 2.0
+#: current noise of the simulated SMU, A rms
+SMU_NOISE_A = 2e-9
+FIRMWARE_IDENTITY = "LABCTL,GATEFW,32CH,1.0.0"
+WINDOW_RANGE_S = (10e-6, 30e-3)
+
+
+def _refuse_if_disconnected(core: SimCore, instrument: str) -> None:
+    """A disconnected instrument cannot be driven to its safe state: say so."""
+    if core.faults.due(f"{instrument}_disconnect", core.t):
+        raise InstrumentDisconnectedError(f"simulated {instrument}: disconnected (injected)")
+
+
+class SimCore:
+    """Shared physical state of one simulated bench: twin network, outputs, clock (s)."""
+
+    def __init__(self, config: BenchConfig, *, seed: int = 0,
+                 faults: SimFaults | None = None) -> None:
+        from labctl.physics.bench_model import BenchParams
+        from labctl.physics.params import MosfetParams
+
+        self.config = config
+        self.faults = faults or SimFaults()
+        lim, cal = config.limits, config.calibration
+        s_mean, vt_mean = float(np.mean(cal.S)), float(np.mean(cal.V_T))
+        mosfet = MosfetParams(
+            S=s_mean, V_T=vt_mean, gate_min=lim.gate_min, gate_max=lim.gate_max,
+            node_min=0.0, node_max=max(lim.source_voltage_max, lim.target_voltage_max),
+            mismatch_S=config.sim.mismatch)
+        self.params = BenchParams(mosfet=mosfet, seed=seed)
+        self.label_noise = 0.0
+        self._build_twin(None)
+        self.rng = np.random.default_rng(seed + 7919)
+        self.t = 0.0
+        self.lines = {line.name: line for line in config.output_lines}
+        self.routing: dict[str, int | None] = {}
+        for name, line in self.lines.items():
+            # a fixed wire is always connected; lines behind the switch matrix start open
+            self.routing[name] = line.nodes[0] if len(line.nodes) == 1 else None
+        self.ao_values = dict.fromkeys(self.lines, 0.0)
+        self.smu_line = config.smu_line
+        self.smu_on = False
+        self.smu_voltage = 0.0
+        self.eta_tap = 0
+        self._state: tuple[np.ndarray, np.ndarray] | None = None
+        self.apply_outputs()
+
+    def _build_twin(self, gates0: np.ndarray | None) -> None:
+        """(Re)create the twin network from ``self.params``, keeping ``gates0`` (V)."""
+        from labctl.physics.bench_model import TwinBench
+
+        cal = self.config.calibration
+        s_mean, vt_mean = float(np.mean(cal.S)), float(np.mean(cal.V_T))
+        self.twin = TwinBench(self.config.network, self.params, gates0=gates0)
+        if np.ptp(cal.S) > 0 or np.ptp(cal.V_T) > 0:
+            # per-edge calibration: scale the model's per-transistor constants (keeps the
+            # mismatch draws); relies on TwinBenchBatch's s_*/vt_* arrays
+            b = self.twin._b
+            for name in ("s_free", "s_clamp"):
+                setattr(b, name, getattr(b, name) * (cal.S / s_mean))
+            for name in ("vt_free", "vt_clamp"):
+                setattr(b, name, getattr(b, name) + (cal.V_T - vt_mean))
+
+    def configure(self, *, alpha: float | None = None, gamma: float | None = None,
+                  noise: float | None = None, label_noise: float | None = None,
+                  seed: int | None = None) -> None:
+        """Change the simulated physics between tasks (None keeps a setting).
+
+        ``alpha`` learning rate (1/s), ``gamma`` node relaxation rate (1/s), ``noise``
+        white noise on the learning rule (V/√s), ``label_noise`` Gaussian noise (V rms) on
+        the target set-points each time they are applied, ``seed`` of mismatch and noise.
+        Gates, outputs, η, λ and the learning switch are kept.
+        """
+        import dataclasses
+
+        changes: dict[str, float | int] = {}
+        if alpha is not None:
+            changes["alpha"] = float(alpha)
+        if gamma is not None:
+            changes["gamma"] = float(gamma)
+        if noise is not None:
+            changes["rule_noise"] = float(noise)
+        if seed is not None:
+            changes["seed"] = int(seed)
+        if label_noise is not None:
+            if label_noise < 0:
+                raise ValueError(f"label_noise: must be >= 0 V, got {label_noise}")
+            self.label_noise = float(label_noise)
+        if changes:
+            old = self.twin
+            self.params = dataclasses.replace(self.params, **changes)
+            self._build_twin(old.gates)
+            self.twin.set_eta(old.eta)
+            self.twin.set_lambda(old.lam)
+            self.twin.set_learning(old.learning)
+        self.apply_outputs()
+
+    # -- settings ------------------------------------------------------------------------
+    def line_voltage(self, name: str) -> float:
+        """Voltage (V) a line puts on its node: the SMU's if it drives the line and is on."""
+        if name == self.smu_line and self.smu_on:
+            return self.smu_voltage
+        return self.ao_values[name]
+
+    def apply_outputs(self) -> None:
+        """Push routing + line voltages (+ η tap 0 = no clamp nudge) into the twin network."""
+        sources: dict[int, float] = {}
+        targets: dict[int, float] = {}
+        for name, line in self.lines.items():
+            node = self.routing[name]
+            if node is None:
+                continue
+            dest = sources if line.role == "source" else targets
+            if node in sources or node in targets:
+                raise ValueError(f"routing: node {node} is driven by two lines; "
+                                 "allowed: one line per node")
+            dest[node] = self.line_voltage(name)
+        if self.eta_tap == 0:
+            targets = {}  # η = 0: the clamp circuit holds nothing, clamped copy = free copy
+        elif self.label_noise > 0:
+            targets = {n: v + self.label_noise * float(self.rng.standard_normal())
+                       for n, v in targets.items()}
+        self.twin.set_targets({})
+        self.twin.set_sources(sources)
+        self.twin.set_targets(targets)
+        self._state = None
+
+    def set_eta_tap(self, tap: int) -> None:
+        """η potentiometer tap (0..128); η = tap/129."""
+        was_zero = self.eta_tap == 0
+        self.eta_tap = tap
+        self.twin.set_eta(max(tap, 1) / enc.ETA_DIVISOR)
+        if was_zero != (tap == 0):
+            self.apply_outputs()
+        self._state = None
+
+    def set_gates(self, gates: np.ndarray) -> None:
+        """Gate voltages (V), shape (E,)."""
+        self.twin.set_gates(gates)
+        self._state = None
+
+    @property
+    def static(self) -> bool:
+        """True if node voltages cannot change without a new setting."""
+        p = self.params
+        return (not self.twin.learning and math.isinf(p.gamma) and p.gate_leak == 0
+                and p.rule_noise == 0)
+
+    # -- physics ---------------------------------------------------------------------------
+    def state(self) -> tuple[np.ndarray, np.ndarray]:
+        """Present node voltages (V) of the free and clamped copy, each (N,)."""
+        if self._state is None:
+            f, c = self.twin.advance(1e-9, 1)  # a negligible step re-solves the steady state
+            self._state = (f[-1].copy(), c[-1].copy())
+        return self._state
+
+    def run(self, duration: float, n: int) -> np.ndarray:
+        """Advance ``duration`` s; noise-free node voltages (V) at ``n`` sample instants.
+
+        Returns (n, 2N): free copy then clamped copy; sample j is at t0 + (j+1)·duration/n.
+        """
+        f0, c0 = self.state()
+        if self.static:
+            out = np.empty((n, 2 * f0.size))
+            out[:, :f0.size] = f0
+            out[:, f0.size:] = c0
+        else:
+            n_coarse = max(1, math.ceil(duration / self.params.dt - 1e-9))
+            f, c = self.twin.advance(duration, n_coarse)
+            coarse = np.concatenate([np.concatenate([f0, c0])[None],
+                                     np.concatenate([f, c], axis=1)])
+            x = (np.arange(1, n + 1) * (n_coarse / n))
+            i0 = np.minimum(np.floor(x).astype(np.int64), n_coarse - 1)
+            w = (x - i0)[:, None]
+            out = coarse[i0] * (1.0 - w) + coarse[i0 + 1] * w
+            self._state = (f[-1].copy(), c[-1].copy())
+        self.t += duration
+        return out
+
+    def learning_window(self, seconds: float) -> None:
+        """Learning switch closed for ``seconds`` of bench time, then open again."""
+        self.twin.set_learning(True)
+        try:
+            self.run(seconds, 1)
+        finally:
+            self.twin.set_learning(False)
+
+    def node_outflow(self, node: int) -> float:
+        """Current (A) flowing out of ``node`` into the network, summed over both copies."""
+        f, c = self.state()
+        net = self.config.network
+        total = 0.0
+        for v, copy in ((f, "free"), (c, "clamped")):
+            cur = self.twin.edge_currents(v, copy)
+            total += float(cur[net.edges[:, 0] == node].sum() - cur[net.edges[:, 1] == node].sum())
+        return total
+
+
+class SimDaq(Daq):
+    """Simulated NI board on a :class:`SimCore` (see module docstring)."""
+
+    def __init__(self, core: SimCore, clock: str = "fast") -> None:
+        if clock not in ("fast", "paced"):
+            raise ValueError(f"clock: {clock!r}; allowed 'fast' or 'paced'")
+        cfg = core.config
+        self.core = core
+        self.clock = clock
+        self.channels = cfg.channel_names
+        self.output_lines = cfg.output_lines
+        self.sample_rate = cfg.sample_rate
+        self._block = cfg.block_size
+        self._index = 0
+        self._running = False
+        self._wall0 = 0.0
+        self._closed = False
+
+    def _check(self) -> None:
+        if self._closed:
+            raise InstrumentDisconnectedError("simulated DAQ: already closed")
+        self.core.faults.raise_if_due("daq", self.core.t)
+
+    def identity(self) -> str:
+        """Simulated board identity."""
+        n_ai, n_ao = len(self.channels), len(self.output_lines)
+        return f"labctl simulated DAQ {self.core.config.device} ({n_ai} AI, {n_ao} AO)"
+
+    def snapshot(self) -> dict[str, Any]:
+        """Sample rate (S/s), clock, noise (V rms), AO values (V) and routing."""
+        return {"device": self.core.config.device, "sample_rate": self.sample_rate,
+                "block_size": self._block, "clock": self.clock,
+                "noise_v": self.core.config.sim.noise_v,
+                "ao_values": dict(self.core.ao_values), "routing": dict(self.core.routing)}
+
+    def safe_state(self) -> None:
+        """All outputs 0 V."""
+        _refuse_if_disconnected(self.core, "daq")
+        self.core.ao_values = dict.fromkeys(self.core.ao_values, 0.0)
+        self.core.apply_outputs()
+
+    def close(self) -> None:
+        """Stop, outputs 0 V (idempotent)."""
+        if not self._closed:
+            self._running = False
+            self.safe_state()
+            self._closed = True
+
+    def route_outputs(self, routing: Mapping[str, int | None]) -> None:
+        """Connect lines to nodes through the (simulated) switch matrix; None opens a line.
+        Lines not named keep their node; two lines on one node are refused."""
+        self._check()
+        new = dict(self.core.routing)
+        for name, node in routing.items():
+            if name not in self.core.lines:
+                raise ValueError(f"routing: unknown line {name!r}; "
+                                 f"allowed {sorted(self.core.lines)}")
+            if node is None:  # switch matrix open: the line holds no node
+                new[name] = None
+                continue
+            if node not in self.core.lines[name].nodes:
+                raise ValueError(f"routing: line {name!r} cannot reach node {node}; allowed "
+                                 f"{list(self.core.lines[name].nodes)}")
+            new[name] = int(node)
+        old, self.core.routing = self.core.routing, new
+        try:
+            self.core.apply_outputs()
+        except ValueError:
+            self.core.routing = old
+            self.core.apply_outputs()
+            raise
+
+    def write_outputs(self, volts: Mapping[str, float]) -> None:
+        """Set output lines (V), 0..source/target_voltage_max of the bench file."""
+        self._check()
+        lim = self.core.config.limits
+        for name, v in volts.items():
+            if name not in self.core.lines:
+                raise ValueError(f"volts: unknown line {name!r}; allowed {sorted(self.core.lines)}")
+            role = self.core.lines[name].role
+            hi = lim.source_voltage_max if role == "source" else lim.target_voltage_max
+            if not 0.0 <= float(v) <= hi:
+                raise ValueError(f"volts[{name!r}]: {v} V outside the bench limit; "
+                                 f"allowed 0..{hi:g} V")
+        self.core.ao_values.update({k: float(v) for k, v in volts.items()})
+        self.core.apply_outputs()
+
+    def start_acquisition(self) -> None:
+        """Start the sample clock (sample index 0 = now)."""
+        self._check()
+        if not self._running:
+            self._running = True
+            self._index = 0
+            self._wall0 = time.monotonic()
+
+    def read_block(self, timeout: float = 2.0) -> SampleBlock:
+        """Next block: (n, 2N) node voltages (V) with measurement noise."""
+        self._check()
+        if not self._running:
+            raise BenchError("simulated DAQ: read_block before start_acquisition")
+        n = self._block
+        if self.clock == "paced":
+            due = self._wall0 + (self._index + n) / self.sample_rate
+            lag = time.monotonic() - due
+            if lag > BUFFER_SECONDS:
+                self._running = False
+                raise DaqOverflowError(f"simulated DAQ: consumer {lag:.1f} s behind, more than "
+                                       f"the {BUFFER_SECONDS:g} s buffer; samples lost")
+            wait = due - time.monotonic()
+            if wait > timeout:
+                time.sleep(max(timeout, 0.0))
+                raise InstrumentTimeoutError("simulated DAQ: block not ready within timeout")
+            if wait > 0:
+                time.sleep(wait)
+        data = self.core.run(n / self.sample_rate, n)
+        data += self.core.rng.standard_normal(data.shape) * self.core.config.sim.noise_v
+        first = self._index
+        self._index += n
+        t = (first + np.arange(n)) / self.sample_rate
+        return SampleBlock(time=t, data=data, channels=self.channels, first_index=first)
+
+    def stop_acquisition(self) -> None:
+        """Stop the sample clock."""
+        self._running = False
+
+    def configure_physics(self, **settings: float | int | None) -> None:
+        """Simulated bench only: change the physics between tasks (see
+        :meth:`SimCore.configure`; a protocol's ``[sim]`` section ends up here)."""
+        self._check()
+        self.core.configure(**settings)
+
+    def read_once(self) -> np.ndarray:
+        """One noisy reading of every channel (V), no time advance."""
+        self._check()
+        f, c = self.core.state()
+        v = np.concatenate([f, c])
+        return v + self.core.rng.standard_normal(v.shape) * self.core.config.sim.noise_v
+
+
+class SimGateController(GateController):
+    """Simulated gate-controller firmware on a :class:`SimCore`."""
+
+    def __init__(self, core: SimCore) -> None:
+        self.core = core
+        lim = core.config.limits
+        self.n_edges = core.config.network.n_edges
+        self.gate_range = (lim.gate_min, lim.gate_max)
+        self._taps = (enc.POT_MAX, enc.POT_MAX)
+        self._closed = False
+        self._reset_settings()
+
+    def _reset_settings(self) -> None:
+        self.core.twin.set_learning(False)
+        self.core.set_eta_tap(0)
+        self._taps = (enc.POT_MAX, enc.POT_MAX)
+        self.core.twin.set_lambda(0.0)
+
+    def _io(self) -> None:
+        if self._closed:
+            raise InstrumentDisconnectedError("simulated gate controller: port closed")
+        try:
+            self.core.faults.raise_if_due("gate", self.core.t)
+        except FirmwareResetError:
+            self._reset_settings()
+            raise
+
+    def _check_gate(self, edge: int, volts: float) -> None:
+        if isinstance(edge, bool) or not isinstance(edge, int | np.integer) or not (
+                0 <= edge < self.n_edges):
+            raise ValueError(f"edge: {edge!r}; allowed 0..{self.n_edges - 1}")
+        lo, hi = self.gate_range
+        if not lo <= float(volts) <= hi:
+            raise ValueError(f"volts: {volts} V for edge {edge} outside the gate range; "
+                             f"allowed {lo:g}..{hi:g} V")
+
+    def identity(self) -> str:
+        """Firmware identity line (as the real controller answers ID?)."""
+        return f"{FIRMWARE_IDENTITY} (simulated)"
+
+    def snapshot(self) -> dict[str, Any]:
+        """Gate range (V), η and gain taps, learning switch."""
+        return {"gate_range": list(self.gate_range), **self.status()}
+
+    def safe_state(self) -> None:
+        """Learning off, η tap 0, both gains at full scale (λ = 0); gates keep their charge."""
+        _refuse_if_disconnected(self.core, "gate")
+        self._reset_settings()
+
+    def close(self) -> None:
+        """Safe state, release (idempotent)."""
+        if not self._closed:
+            self.safe_state()
+            self._closed = True
+
+    def set_gate(self, edge: int, volts: float) -> None:
+        """Charge one gate to ``volts`` (V), DAC-quantised."""
+        self._io()
+        self._check_gate(edge, volts)
+        g = self.core.twin.gates
+        g[edge] = float(np.clip(enc.dac_quantise(volts), *self.gate_range))
+        self.core.set_gates(g)
+
+    def set_gates(self, volts: np.ndarray) -> None:
+        """Charge all gates (V), shape (n_edges,)."""
+        self._io()
+        v = np.asarray(volts, dtype=float)
+        if v.shape != (self.n_edges,):
+            raise ValueError(f"volts: shape {v.shape}; allowed ({self.n_edges},)")
+        for edge, value in enumerate(v):
+            self._check_gate(edge, float(value))
+        self.core.set_gates(np.clip(enc.dac_quantise(v), *self.gate_range))
+
+    def read_gate(self, edge: int) -> float:
+        """Read-back of one gate (V)."""
+        self._check_gate(edge, self.gate_range[0])
+        return float(self.read_gates()[edge])
+
+    def read_gates(self) -> np.ndarray:
+        """Read-back of all gates (V): 8 mV ADC, 4 readings averaged, read-out noise."""
+        self._io()
+        return enc.adc_readback(self.core.twin.gates, self.core.config.sim.gate_noise_v,
+                                self.core.rng)
+
+    def set_eta(self, eta: float) -> float:
+        """η in 1/129 steps; returns the value set."""
+        self._io()
+        tap = enc.eta_to_tap(eta)
+        self.core.set_eta_tap(tap)
+        return enc.tap_to_eta(tap)
+
+    def set_lambda(self, lam: float) -> float:
+        """λ through the free/clamped gain taps; returns the quantised value set."""
+        self._io()
+        self._taps = enc.lambda_to_taps(lam)
+        value = enc.taps_to_lambda(*self._taps)
+        self.core.twin.set_lambda(value)
+        return value
+
+    def set_learning(self, on: bool) -> None:
+        """Learning switch of every edge."""
+        self._io()
+        self.core.twin.set_learning(bool(on))
+
+    def learning_window(self, seconds: float) -> None:
+        """Learning on for ``seconds`` (10 µs..30 ms) of bench time; busy if learning is on."""
+        self._io()
+        lo, hi = WINDOW_RANGE_S
+        if not lo <= seconds <= hi:
+            raise ValueError(f"seconds: {seconds} s; allowed {lo:g}..{hi:g} s")
+        if self.core.twin.learning:
+            raise BenchError("simulated gate controller: busy (learning switch already on)")
+        self.core.learning_window(seconds)
+
+    def status(self) -> dict[str, Any]:
+        """Learning switch, η (and tap), λ (and gain taps), fault flags."""
+        return {"learning": bool(self.core.twin.learning), "eta_tap": self.core.eta_tap,
+                "eta": enc.tap_to_eta(self.core.eta_tap), "gain_taps": list(self._taps),
+                "lambda": enc.taps_to_lambda(*self._taps), "faults": 0}
+
+
+class SimPowerMeter(PowerMeter):
+    """Simulated SMU in series with source line ``core.smu_line``."""
+
+    def __init__(self, core: SimCore) -> None:
+        self.core = core
+        self.voltage = 0.0
+        self.compliance = core.config.smu_compliance
+        self._closed = False
+
+    def _io(self) -> None:
+        if self._closed:
+            raise InstrumentDisconnectedError("simulated SMU: session closed")
+        self.core.faults.raise_if_due("smu", self.core.t)
+
+    def identity(self) -> str:
+        """Simulated SMU identity."""
+        return "KEITHLEY INSTRUMENTS,MODEL 2450,SIM0001,labctl-sim"
+
+    def snapshot(self) -> dict[str, Any]:
+        """Voltage (V), compliance (A), output, line."""
+        return {"voltage": self.voltage, "compliance": self.compliance,
+                "output_enabled": self.core.smu_on, "line": self.core.smu_line}
+
+    def safe_state(self) -> None:
+        """0 V, output off."""
+        _refuse_if_disconnected(self.core, "smu")
+        self.voltage = self.core.smu_voltage = 0.0
+        self.core.smu_on = False
+        self.core.apply_outputs()
+
+    def close(self) -> None:
+        """Safe state (idempotent)."""
+        if not self._closed:
+            self.safe_state()
+            self._closed = True
+
+    def set_voltage(self, volts: float) -> None:
+        """Source ``volts`` (V), 0..source_voltage_max."""
+        self._io()
+        hi = self.core.config.limits.source_voltage_max
+        if not 0.0 <= float(volts) <= hi:
+            raise ValueError(f"volts: {volts} V beyond the bench limit; allowed 0..{hi:g} V")
+        self.voltage = self.core.smu_voltage = float(volts)
+        self.core.apply_outputs()
+
+    def set_compliance(self, amps: float) -> None:
+        """Current limit (A), 1 nA..0.1 A."""
+        self._io()
+        if not 1e-9 <= float(amps) <= 0.1:
+            raise ValueError(f"amps: {amps} A; allowed 1e-09..0.1 A")
+        self.compliance = float(amps)
+
+    def set_output(self, on: bool) -> None:
+        """Output relay on/off."""
+        self._io()
+        self.core.smu_on = bool(on)
+        self.core.apply_outputs()
+
+    def measure_current(self) -> float:
+        """Current (A) out of the SMU's node into both copies, clipped at the compliance."""
+        self._io()
+        if not self.core.smu_on:
+            return float(self.core.rng.standard_normal() * SMU_NOISE_A)
+        node = self.core.routing[self.core.smu_line]
+        amps = self.core.node_outflow(node) + float(self.core.rng.standard_normal() * SMU_NOISE_A)
+        return float(np.clip(amps, -self.compliance, self.compliance))

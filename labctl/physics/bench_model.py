@@ -1,0 +1,456 @@
+"""Continuous-time digital twin of the twin-transistor coupled-learning bench (SI units).
+
+Each edge is a pair of MOSFETs with one gate voltage G_i (V) held on a capacitor; the free
+copy has the sources held, the clamped copy the sources and the targets held at
+V_F + η (Ṽ − V_F) by the electronic feedback loop (modelled as instantaneous). While
+learning is on, every gate integrates the local rule
+
+    dG/dt = (α / η) · [ (1 − λ) ΔV_F² − ΔV_C² ] / (1 V)  − leak · (G − G_rest)  (+ noise)
+
+so α (s⁻¹) is the bench's effective rate α_eff = 1/24 ms when drops are in volts (a bracket
+of 1 V² moves the gate by α/η V/s); gates are clipped to the rails [gate_min, gate_max].
+The gate's own RC charging (2.2 µF · 1 kΩ = 2.2 ms) is treated as instantaneous: ``set_gates``
+and the rule act directly on G. With ``gamma = math.inf`` the node voltages are the Newton
+steady states (quasistatic); with finite γ (s⁻¹) they relax as dV/dt = −γ F(V)/ḡ, F the net
+current leaving each free node (A) and ḡ the mean edge conductance (S) at the start, i.e. the
+out-of-equilibrium paper's dV/dt = −γ L(k) V for linear edges; this is integrated with
+linearised backward Euler, stable for any γ·dt.
+Integration step: ``dt`` (default 2 ms, ~1/12 of 1/α); halving it changes the 20 s results by
+< 1e-3 relative (tests/physics/test_physics_bench_model.py checks this).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from labctl.network import Network
+from labctl.physics.edges import mosfet_conductance, mosfet_current
+from labctl.physics.kernels_mosfet import twin_substeps
+from labctl.physics.params import MosfetParams
+from labctl.physics.solve import Assembler, hold_rows, solve_mosfet_batch
+from labctl.physics.validate import (
+    check_disjoint,
+    check_eta,
+    check_lam,
+    check_network,
+    check_node_map,
+)
+
+
+@dataclass(frozen=True)
+class BenchParams:
+    """Bench dynamics parameters; defaults are the second-generation bench (PHYSICS.md §3, §5).
+
+    mosfet: transistor constants (S = 8.5e-4 A/V², V_T = 0.62 V, rails 1.0–5.5 V, ...);
+    alpha: learning rate α_eff, s⁻¹ (1/24 ms); eta: nudge η (0.22); lam: λ (0);
+    gamma: node relaxation rate, s⁻¹ (math.inf = quasistatic nodes);
+    gate_leak: leak rate of the gate capacitors toward ``gate_rest``, s⁻¹ (0 = none);
+    rule_noise: white noise on dG/dt, V/√s; seed: seeds mismatch and noise; dt: integration
+    step, s.
+    """
+
+    mosfet: MosfetParams = field(default_factory=MosfetParams)
+    alpha: float = 1.0 / 0.024
+    eta: float = 0.22
+    lam: float = 0.0
+    gamma: float = math.inf
+    gate_leak: float = 0.0
+    gate_rest: float = 1.0
+    rule_noise: float = 0.0
+    seed: int = 0
+    dt: float = 2e-3
+
+    def __post_init__(self) -> None:
+        check_eta(self.eta)
+        check_lam(self.lam)
+        for name in ("alpha", "gamma", "dt"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+        for name in ("gate_leak", "rule_noise"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+
+
+class TwinBenchBatch:
+    """B independent twin networks (tasks) advanced together; arrays carry a leading B axis.
+
+    ``sources[b]`` / ``targets[b]``: dict node -> V of task b (same node counts in all tasks);
+    ``lam``: scalar or (B,) λ values; ``gates0``: (E,) or (B, E) volts (default: mid rails).
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        params: BenchParams | None = None,
+        sources: Sequence[Mapping] = (),
+        targets: Sequence[Mapping] = (),
+        lam: float | np.ndarray | None = None,
+        gates0: np.ndarray | None = None,
+        batch: int | None = None,
+    ) -> None:
+        self.network = check_network(network)
+        self.params = params or BenchParams()
+        p = self.params.mosfet
+        bsz = batch or max(len(sources), 1)
+        self.batch = bsz
+        self.asm = Assembler(network)
+        (self.s_free, self.vt_free), (self.s_clamp, self.vt_clamp) = p.edge_constants(
+            network.n_edges, self.params.seed)
+        self.rng = np.random.default_rng(self.params.seed + 1)
+        mid = 0.5 * (p.gate_min + p.gate_max) if gates0 is None else gates0
+        self.gates = np.array(np.broadcast_to(mid, (bsz, network.n_edges)), dtype=float)
+        self._check_gates(self.gates)
+        self.t = 0.0
+        self.learning = False
+        self.eta = self.params.eta
+        self.lam = np.full(bsz, self.params.lam)
+        if lam is not None:
+            self.set_lambda(lam)
+        self._src = np.zeros((bsz, 0), dtype=np.int64)
+        self._src_v = np.zeros((bsz, 0))
+        self._tgt = np.zeros((bsz, 0), dtype=np.int64)
+        self._tgt_v = np.zeros((bsz, 0))
+        self.v_free: np.ndarray | None = None
+        self.v_clamp: np.ndarray | None = None
+        if sources:
+            self.set_sources(sources)
+        if targets:
+            self.set_targets(targets)
+
+    # ---- settings -------------------------------------------------------------------
+    def _check_gates(self, g: np.ndarray) -> None:
+        p = self.params.mosfet
+        if not np.all(np.isfinite(g)) or np.any(g < p.gate_min) or np.any(g > p.gate_max):
+            raise ValueError(f"gates: must lie in [{p.gate_min}, {p.gate_max}] V")
+
+    def _maps(self, maps: Sequence[Mapping], what: str) -> tuple[np.ndarray, np.ndarray]:
+        if len(maps) != self.batch:
+            raise ValueError(f"{what}: expected {self.batch} dicts (one per task)")
+        parts = [check_node_map(self.network, m, what, allow_empty=True) for m in maps]
+        if len({len(n) for n, _ in parts}) > 1:
+            raise ValueError(f"{what}: every task needs the same number of nodes")
+        p = self.params.mosfet
+        vals = np.array([v for _, v in parts], dtype=float).reshape(self.batch, -1)
+        if np.any(vals < p.node_min - 1e-12) or np.any(vals > p.node_max + 1e-12):
+            raise ValueError(f"{what}: voltages must lie in [{p.node_min}, {p.node_max}] V")
+        return np.array([n for n, _ in parts], dtype=np.int64).reshape(self.batch, -1), vals
+
+    def set_sources(self, sources: Sequence[Mapping]) -> None:
+        """Hold the source nodes of each task at the given voltages (V)."""
+        nodes, vals = self._maps(sources, "sources")
+        for b in range(self.batch):
+            check_disjoint(nodes[b], self._tgt[b] if self._tgt.size else np.zeros(0, int))
+        self._src, self._src_v = nodes, vals
+        self.v_free = self.v_clamp = None
+
+    def set_targets(self, targets: Sequence[Mapping]) -> None:
+        """Desired target voltages Ṽ (V) of each task."""
+        nodes, vals = self._maps(targets, "targets")
+        for b in range(self.batch):
+            check_disjoint(self._src[b], nodes[b])
+        self._tgt, self._tgt_v = nodes, vals
+        self.v_clamp = None
+
+    def set_eta(self, eta: float) -> None:
+        """Nudge amplitude η ∈ (0, 1]."""
+        self.eta = check_eta(eta)
+
+    def set_lambda(self, lam: float | np.ndarray) -> None:
+        """Power-minimisation amplitude λ ∈ [0, 1), scalar or one per task."""
+        arr = np.broadcast_to(np.asarray(lam, dtype=float), (self.batch,))
+        for value in arr:
+            check_lam(value)
+        self.lam = np.array(arr)
+
+    def set_learning(self, on: bool) -> None:
+        """Open (True) or close (False) the learning switch of every edge."""
+        self.learning = bool(on)
+
+    def set_gates(self, gates: np.ndarray) -> None:
+        """Set gate voltages (V), (E,) or (B, E); the 2.2 ms RC is treated as instantaneous."""
+        g = np.array(np.broadcast_to(np.asarray(gates, float), self.gates.shape))
+        self._check_gates(g)
+        self.gates = g
+
+    # ---- physics ----------------------------------------------------------------------
+    def _clamp_values(self, v_free: np.ndarray) -> np.ndarray:
+        vt = np.take_along_axis(v_free, self._tgt, axis=1)
+        return vt + self.eta * (self._tgt_v - vt)
+
+    def _steady(self, copy: str, v0: np.ndarray | None) -> np.ndarray:
+        p = self.params.mosfet
+        if copy == "free":
+            nodes, vals, s, vt = self._src, self._src_v, self.s_free, self.vt_free
+        else:
+            nodes = np.concatenate([self._src, self._tgt], axis=1)
+            vals = np.concatenate([self._src_v, self._clamp_values(self.v_free)], axis=1)
+            s, vt = self.s_clamp, self.vt_clamp
+        if nodes.shape[1] == 0:
+            return np.zeros((self.batch, self.network.n_nodes)) if v0 is None else v0
+        return solve_mosfet_batch(self.network, self.gates, nodes, vals, s, vt, p.smoothing,
+                                  v0=v0, tol=1e-12, assembler=self.asm)
+
+    def _relax(self, v: np.ndarray, copy: str, dt: float) -> np.ndarray:
+        """One linearised backward-Euler step of dV/dt = −γ F(V)/ḡ at the free nodes."""
+        p = self.params.mosfet
+        s, vt = (self.s_free, self.vt_free) if copy == "free" else (self.s_clamp, self.vt_clamp)
+        if copy == "free":
+            nodes, vals = self._src, self._src_v
+        else:
+            nodes = np.concatenate([self._src, self._tgt], axis=1)
+            vals = np.concatenate([self._src_v, self._clamp_values(self.v_free)], axis=1)
+        a, b = self.network.edges[:, 0], self.network.edges[:, 1]
+        v = v.copy()
+        np.put_along_axis(v, nodes, vals, axis=1)
+        cur, da, db = mosfet_current(v[:, a], v[:, b], self.gates, s, vt, p.smoothing)
+        res = self.asm.outflow(cur)
+        bidx = np.arange(self.batch)[:, None]
+        res[bidx, nodes] = 0.0
+        h = self.params.gamma * dt / self._g_ref
+        mat = h[:, None, None] * self.asm.jacobian(da, db)
+        mat += np.eye(self.network.n_nodes)
+        hold_rows(mat, nodes)
+        return v - np.linalg.solve(mat, (h[:, None] * res)[..., None])[..., 0]
+
+    def _states(self, dt: float) -> None:
+        if self.v_free is None or math.isinf(self.params.gamma):
+            self.v_free = self._steady("free", self.v_free)
+            self.v_clamp = self._steady("clamped", self.v_clamp if self.v_clamp is not None
+                                        else self.v_free)
+            if not hasattr(self, "_g_ref"):
+                self._g_ref = np.mean(self.conductance(), axis=1)
+            return
+        self.v_free = self._relax(self.v_free, "free", dt)
+        self.v_clamp = self._relax(self.v_clamp, "clamped", dt)
+
+    def _gate_step(self, h: float) -> None:
+        """One explicit-Euler step of h seconds of the gate rule (and leak), NumPy version."""
+        prm, p = self.params, self.params.mosfet
+        a, b = self.network.edges[:, 0], self.network.edges[:, 1]
+        if self.learning:
+            d_f = self.v_free[:, a] - self.v_free[:, b]
+            d_c = self.v_clamp[:, a] - self.v_clamp[:, b]
+            rate = (prm.alpha / self.eta) * ((1.0 - self.lam)[:, None] * d_f * d_f - d_c * d_c)
+            g = self.gates + h * rate
+            if prm.gate_leak:
+                g -= h * prm.gate_leak * (g - prm.gate_rest)
+            if prm.rule_noise:
+                g += prm.rule_noise * math.sqrt(h) * self.rng.standard_normal(g.shape)
+            self.gates = np.clip(g, p.gate_min, p.gate_max)
+        elif prm.gate_leak:
+            self.gates = np.clip(self.gates - h * prm.gate_leak * (self.gates - prm.gate_rest),
+                                 p.gate_min, p.gate_max)
+
+    def _substeps_compiled(self, h: float, n_sub: int) -> None:
+        """``n_sub`` steps of h seconds with quasistatic nodes, in the compiled kernel."""
+        prm, p = self.params, self.params.mosfet
+        a, b = self.network.edges[:, 0], self.network.edges[:, 1]
+        shape = (self.batch, self.network.n_edges)
+        noisy = bool(prm.rule_noise) and self.learning
+        # noise is drawn in chunks of whole steps: the same stream as one draw per step
+        chunk = max(1, (1 << 18) // (shape[0] * shape[1])) if noisy else max(n_sub, 1)
+        scale = float(max(np.max(self.s_free), np.max(self.s_clamp)))
+        done = 0
+        while done < n_sub:
+            m = min(chunk, n_sub - done)
+            kicks = (prm.rule_noise * math.sqrt(h) * self.rng.standard_normal((m, *shape))
+                     if noisy else np.empty((0, *shape)))
+            failed = twin_substeps(
+                self.gates, self.v_free, self.v_clamp, a, b, self.s_free, self.vt_free,
+                self.s_clamp, self.vt_clamp, p.smoothing, self._src, self._src_v, self._tgt,
+                self._tgt_v, self.eta, self.lam, prm.alpha, prm.gate_leak, prm.gate_rest,
+                p.gate_min, p.gate_max, self.learning, h, m, kicks, 1e-12, scale, 60)
+            if failed:
+                raise RuntimeError(f"TwinBenchBatch.advance: Newton did not converge for "
+                                   f"{failed} task(s); check gates and held voltages")
+            for _ in range(m):
+                self.t += h
+            done += m
+
+    def advance(self, duration_s: float, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+        """Run the bench for ``duration_s`` seconds; node voltages (B, n_samples, N) of both copies.
+
+        Samples are noise-free, at ``n_samples`` equally spaced instants ending at the new
+        ``t``. Gates follow the rule only while learning is on.
+        """
+        if not duration_s >= 0 or int(n_samples) < 1:
+            raise ValueError("duration_s, n_samples: need duration_s >= 0 and n_samples >= 1")
+        n_samples = int(n_samples)
+        prm = self.params
+        sample_dt = duration_s / n_samples
+        n_sub = max(1, math.ceil(sample_dt / prm.dt - 1e-9)) if duration_s > 0 else 0
+        h = sample_dt / n_sub if n_sub else 0.0
+        out_f = np.empty((self.batch, n_samples, self.network.n_nodes))
+        out_c = np.empty_like(out_f)
+        if self.v_free is None:
+            self._states(0.0)
+        compiled = math.isinf(prm.gamma) and self._src.shape[1] > 0
+        if compiled:  # the kernel works in place: never mutate arrays handed out before
+            self.gates, self.v_free = self.gates.copy(), self.v_free.copy()
+            self.v_clamp = self.v_clamp.copy()
+        for i in range(n_samples):
+            if compiled:
+                self._substeps_compiled(h, n_sub)
+            else:
+                for _ in range(n_sub):
+                    self._gate_step(h)
+                    self.t += h
+                    self._states(h)
+            out_f[:, i], out_c[:, i] = self.v_free, self.v_clamp
+        return out_f, out_c
+
+    # ---- observables ------------------------------------------------------------------
+    def _copy(self, copy: str):
+        if copy not in ("free", "clamped"):
+            raise ValueError(f"copy: must be 'free' or 'clamped', got {copy!r}")
+        return (self.s_free, self.vt_free) if copy == "free" else (self.s_clamp, self.vt_clamp)
+
+    def edge_currents(self, v: np.ndarray, copy: str = "free") -> np.ndarray:
+        """Edge currents (A), shape (..., E), for node voltages ``v`` (..., N) of one copy."""
+        s, vt = self._copy(copy)
+        a, b = self.network.edges[:, 0], self.network.edges[:, 1]
+        g = self.gates if np.ndim(v) == 2 else self.gates[:, None, :]
+        return mosfet_current(v[..., a], v[..., b], g, s, vt, self.params.mosfet.smoothing)[0]
+
+    def power(self, v: np.ndarray, copy: str = "free") -> np.ndarray:
+        """Dissipated power P = Σ I ΔV (W) of one copy for node voltages ``v`` (..., N)."""
+        return np.sum(self.edge_currents(v, copy) * self.network.drops(v), axis=-1)
+
+    def conductance(self) -> np.ndarray:
+        """Chord conductances I/ΔV (S) of the free copy at the present node voltages, (B, E)."""
+        a, b = self.network.edges[:, 0], self.network.edges[:, 1]
+        v = self.v_free if self.v_free is not None else np.full(
+            (self.batch, self.network.n_nodes), 0.5 * self.params.mosfet.node_max)
+        return mosfet_conductance(v[:, a], v[:, b], self.gates, self.s_free, self.vt_free,
+                                  self.params.mosfet.smoothing)
+
+    def error(self, v_free: np.ndarray | None = None) -> np.ndarray:
+        """Error L = ½ Σ_T (Ṽ_T − V_T^F)² (V²) per task, for ``v_free`` (B, ..., N) or now."""
+        v = self.v_free if v_free is None else v_free
+        if v is None:
+            self._states(0.0)
+            v = self.v_free
+        if v.ndim == 2:
+            vt = np.take_along_axis(v, self._tgt, axis=1)
+            return 0.5 * np.sum((self._tgt_v - vt) ** 2, axis=-1)
+        vt = np.take_along_axis(v, self._tgt[:, None, :], axis=2)
+        return 0.5 * np.sum((self._tgt_v[:, None, :] - vt) ** 2, axis=-1)
+
+
+class TwinBench:
+    """One simulated twin-transistor bench (the contract used by labctl.bench.simulated).
+
+    Attributes: ``t`` (s), ``gates`` (E,) V, ``learning``, ``eta``, ``lam``, ``sources`` and
+    ``targets`` (dicts node -> V, targets = desired Ṽ). Arrays returned have no task axis.
+    """
+
+    def __init__(self, network: Network, params: BenchParams | None = None,
+                 gates0: np.ndarray | None = None) -> None:
+        self._b = TwinBenchBatch(network, params, gates0=gates0, batch=1)
+        self.network = network
+        self.sources: dict[int, float] = {}
+        self.targets: dict[int, float] = {}
+
+    t = property(lambda self: self._b.t, doc="Bench time, s.")
+    gates = property(lambda self: self._b.gates[0].copy(), doc="Gate voltages (E,), V.")
+    learning = property(lambda self: self._b.learning, doc="Learning switch state.")
+    eta = property(lambda self: self._b.eta, doc="Nudge amplitude η.")
+    lam = property(lambda self: float(self._b.lam[0]), doc="λ.")
+    params = property(lambda self: self._b.params, doc="The BenchParams in use.")
+
+    def set_sources(self, sources: Mapping) -> None:
+        """Hold source nodes at the given voltages (node -> V)."""
+        self._b.set_sources([dict(sources)])
+        self.sources = {int(k): float(v) for k, v in sources.items()}
+
+    def set_targets(self, targets: Mapping) -> None:
+        """Desired voltages Ṽ (node -> V) of the target nodes."""
+        self._b.set_targets([dict(targets)])
+        self.targets = {int(k): float(v) for k, v in targets.items()}
+
+    def set_eta(self, eta: float) -> None:
+        """Nudge amplitude η ∈ (0, 1]."""
+        self._b.set_eta(eta)
+
+    def set_lambda(self, lam: float) -> None:
+        """Power-minimisation amplitude λ ∈ [0, 1)."""
+        self._b.set_lambda(lam)
+
+    def set_learning(self, on: bool) -> None:
+        """Learning switch on/off."""
+        self._b.set_learning(on)
+
+    def set_gates(self, gates: np.ndarray) -> None:
+        """Set all gate voltages (E,) in V (instantaneous; see module docstring)."""
+        self._b.set_gates(np.asarray(gates, float)[None, :])
+
+    def _gate_step(self, h: float) -> None:
+        """One explicit-Euler step of h seconds of the gate rule (and leak), NumPy version."""
+        prm, p = self.params, self.params.mosfet
+        a, b = self.network.edges[:, 0], self.network.edges[:, 1]
+        if self.learning:
+            d_f = self.v_free[:, a] - self.v_free[:, b]
+            d_c = self.v_clamp[:, a] - self.v_clamp[:, b]
+            rate = (prm.alpha / self.eta) * ((1.0 - self.lam)[:, None] * d_f * d_f - d_c * d_c)
+            g = self.gates + h * rate
+            if prm.gate_leak:
+                g -= h * prm.gate_leak * (g - prm.gate_rest)
+            if prm.rule_noise:
+                g += prm.rule_noise * math.sqrt(h) * self.rng.standard_normal(g.shape)
+            self.gates = np.clip(g, p.gate_min, p.gate_max)
+        elif prm.gate_leak:
+            self.gates = np.clip(self.gates - h * prm.gate_leak * (self.gates - prm.gate_rest),
+                                 p.gate_min, p.gate_max)
+
+    def _substeps_compiled(self, h: float, n_sub: int) -> None:
+        """``n_sub`` steps of h seconds with quasistatic nodes, in the compiled kernel."""
+        prm, p = self.params, self.params.mosfet
+        a, b = self.network.edges[:, 0], self.network.edges[:, 1]
+        shape = (self.batch, self.network.n_edges)
+        noisy = bool(prm.rule_noise) and self.learning
+        # noise is drawn in chunks of whole steps: the same stream as one draw per step
+        chunk = max(1, (1 << 18) // (shape[0] * shape[1])) if noisy else max(n_sub, 1)
+        scale = float(max(np.max(self.s_free), np.max(self.s_clamp)))
+        done = 0
+        while done < n_sub:
+            m = min(chunk, n_sub - done)
+            kicks = (prm.rule_noise * math.sqrt(h) * self.rng.standard_normal((m, *shape))
+                     if noisy else np.empty((0, *shape)))
+            failed = twin_substeps(
+                self.gates, self.v_free, self.v_clamp, a, b, self.s_free, self.vt_free,
+                self.s_clamp, self.vt_clamp, p.smoothing, self._src, self._src_v, self._tgt,
+                self._tgt_v, self.eta, self.lam, prm.alpha, prm.gate_leak, prm.gate_rest,
+                p.gate_min, p.gate_max, self.learning, h, m, kicks, 1e-12, scale, 60)
+            if failed:
+                raise RuntimeError(f"TwinBenchBatch.advance: Newton did not converge for "
+                                   f"{failed} task(s); check gates and held voltages")
+            for _ in range(m):
+                self.t += h
+            done += m
+
+    def advance(self, duration_s: float, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+        """Advance ``duration_s`` s; returns (v_free, v_clamped), each (n_samples, N) in V."""
+        f, c = self._b.advance(duration_s, n_samples)
+        return f[0], c[0]
+
+    def edge_currents(self, v: np.ndarray, copy: str = "free") -> np.ndarray:
+        """Edge currents (A) for node voltages ``v`` (N,) or (n, N) of ``copy``."""
+        v = np.asarray(v, float)
+        return self._b.edge_currents(v[None], copy)[0]
+
+    def power(self, v: np.ndarray, copy: str = "free") -> np.ndarray | float:
+        """Dissipated power Σ I ΔV (W) for node voltages ``v`` (N,) or (n, N)."""
+        out = self._b.power(np.asarray(v, float)[None], copy)[0]
+        return float(out) if np.ndim(out) == 0 else out
+
+    def conductance(self) -> np.ndarray:
+        """Small-signal (chord) conductances of the free copy (E,) in S."""
+        return self._b.conductance()[0]
+
+    def error(self) -> float:
+        """Present error L = ½ Σ (Ṽ − V_F)², V²."""
+        return float(self._b.error()[0])

@@ -1,0 +1,194 @@
+"""Steady states of linear and twin-MOSFET networks (Kirchhoff's current law), batched.
+
+Node voltages are in V, conductances in S, currents in A, power in W. Held nodes (sources,
+clamped targets) are fixed; every other node satisfies KCL. Systems are solved densely with
+the held rows replaced by identity rows, so a batch may hold different nodes in each task.
+Power convention: P = Σ_i I_i ΔV_i (no factor ½), i.e. the power actually dissipated; for
+linear edges P = Σ_i k_i ΔV_i².
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import scipy.sparse as sp
+
+from labctl.network import Network
+from labctl.physics.edges import mosfet_current
+from labctl.physics.params import MosfetParams
+from labctl.physics.validate import check_conductance, check_network, check_node_map
+
+
+class Assembler:
+    """Builds dense (B, N, N) Jacobians of the node outflow currents from edge derivatives."""
+
+    def __init__(self, network: Network) -> None:
+        n, e = network.n_nodes, network.n_edges
+        a, b = network.edges[:, 0], network.edges[:, 1]
+        cols = np.arange(e)
+        ones = np.ones(e)
+        # entries weighted by dI/dV_a: +(a,a) and -(b,a); by dI/dV_b: +(a,b) and -(b,b)
+        self.q_a = sp.csr_matrix(
+            (np.concatenate([ones, -ones]), (np.concatenate([a * n + a, b * n + a]),
+                                             np.concatenate([cols, cols]))), shape=(n * n, e))
+        self.q_b = sp.csr_matrix(
+            (np.concatenate([ones, -ones]), (np.concatenate([a * n + b, b * n + b]),
+                                             np.concatenate([cols, cols]))), shape=(n * n, e))
+        self.n = n
+        self.network = network
+        self.inc_t = sp.csr_matrix(network.incidence.T)
+
+    def jacobian(self, d_a: np.ndarray, d_b: np.ndarray) -> np.ndarray:
+        """Jacobian dF/dV (B, N, N) in S from per-edge dI/dV_a and dI/dV_b, each (B, E)."""
+        flat = (self.q_a @ d_a.T + self.q_b @ d_b.T).T
+        return np.ascontiguousarray(flat).reshape(-1, self.n, self.n)
+
+    def laplacian(self, k: np.ndarray) -> np.ndarray:
+        """Weighted Laplacian (B, N, N) in S for conductances k (B, E)."""
+        return self.jacobian(k, -k)
+
+    def outflow(self, currents: np.ndarray) -> np.ndarray:
+        """Net current (A) leaving each node into the edges, (B, N), from edge currents (B, E)."""
+        return (self.inc_t @ currents.T).T
+
+
+def hold_rows(matrix: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """Replace the rows of held nodes (B, H) by identity rows, in place; returns ``matrix``."""
+    bidx = np.arange(matrix.shape[0])[:, None]
+    matrix[bidx, held, :] = 0.0
+    matrix[bidx, held, held] = 1.0
+    return matrix
+
+
+def _broadcast_held(held_nodes: np.ndarray, held_values: np.ndarray, batch: int):
+    nodes = np.broadcast_to(np.atleast_2d(held_nodes), (batch, np.shape(held_nodes)[-1]))
+    values = np.broadcast_to(np.atleast_2d(held_values), nodes.shape)
+    return nodes, values
+
+
+def solve_linear_batch(
+    network: Network,
+    conductance: np.ndarray,
+    held_nodes: np.ndarray,
+    held_values: np.ndarray,
+    assembler: Assembler | None = None,
+) -> np.ndarray:
+    """Exact steady state of B linear networks: voltages (B, N) in V.
+
+    ``conductance`` (B, E) in S; ``held_nodes`` (H,) or (B, H) node indices and
+    ``held_values`` (H,) or (B, H) their voltages in V.
+    """
+    k = np.atleast_2d(conductance)
+    asm = assembler or Assembler(network)
+    nodes, values = _broadcast_held(np.asarray(held_nodes), np.asarray(held_values), k.shape[0])
+    mat = hold_rows(asm.laplacian(k), nodes)
+    rhs = np.zeros((k.shape[0], network.n_nodes))
+    np.put_along_axis(rhs, nodes, values, axis=1)
+    v = np.linalg.solve(mat, rhs[..., None])[..., 0]
+    np.put_along_axis(v, nodes, values, axis=1)  # held nodes exactly at their set voltage
+    return v
+
+
+def solve_linear(network: Network, conductance: np.ndarray, held: Mapping) -> np.ndarray:
+    """Node voltages (V) of a linear resistor network with the ``held`` nodes fixed.
+
+    ``conductance``: (E,) in S, or (B, E) for a batch; ``held``: dict node -> V (a value may
+    be a length-B array in the batched case). Returns (N,) or (B, N) volts, exact up to
+    round-off (dense LU of the Laplacian with the held rows replaced).
+
+    >>> from labctl.network import Network
+    >>> net = Network([[0, 1], [1, 2]], 3)
+    >>> solve_linear(net, np.array([1.0, 3.0]), {0: 1.0, 2: 0.0}).round(3).tolist()
+    [1.0, 0.25, 0.0]
+    """
+    check_network(network)
+    k = check_conductance(network, conductance)
+    nodes, values = check_node_map(network, held, "held")
+    batch = k.shape[0] if k.ndim == 2 else (values.shape[0] if values.ndim == 2 else 1)
+    k2 = np.broadcast_to(np.atleast_2d(k), (batch, network.n_edges))
+    v = solve_linear_batch(network, k2, nodes, values)
+    return v if (k.ndim == 2 or values.ndim == 2) else v[0]
+
+
+def edge_power(drop: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """Dissipated power P = Σ_i I_i ΔV_i (W) over the last axis."""
+    return np.sum(drop * current, axis=-1)
+
+
+def solve_mosfet_batch(
+    network: Network,
+    gates: np.ndarray,
+    held_nodes: np.ndarray,
+    held_values: np.ndarray,
+    S: np.ndarray | float,
+    V_T: np.ndarray | float,
+    smoothing: float,
+    v0: np.ndarray | None = None,
+    tol: float = 1e-13,
+    max_iter: int = 60,
+    assembler: Assembler | None = None,
+) -> np.ndarray:
+    """Newton steady state of B MOSFET networks with gates (B, E) in V: voltages (B, N).
+
+    Warm-started from ``v0`` (B, N) if given, else from the linear network with the
+    small-signal conductances at mid node voltage. Converges when every KCL residual is
+    below ``tol`` times the current scale S·(1 V)², or raises RuntimeError.
+    """
+    g = np.atleast_2d(np.asarray(gates, dtype=float))
+    batch = g.shape[0]
+    asm = assembler or Assembler(network)
+    nodes, values = _broadcast_held(np.asarray(held_nodes), np.asarray(held_values), batch)
+    a, b = network.edges[:, 0], network.edges[:, 1]
+    if v0 is None:
+        vmid = float(np.mean(values))
+        k0 = np.maximum(np.asarray(S) * (g - V_T - vmid), 1e-9 * np.max(S))
+        v = solve_linear_batch(network, k0, nodes, values, asm)
+    else:
+        v = np.array(np.broadcast_to(v0, (batch, network.n_nodes)), dtype=float)
+        np.put_along_axis(v, nodes, values, axis=1)
+    scale = float(np.max(S))
+    bidx = np.arange(batch)[:, None]
+    for _ in range(max_iter):
+        cur, da, db = mosfet_current(v[:, a], v[:, b], g, S, V_T, smoothing)
+        res = asm.outflow(cur)
+        res[bidx, nodes] = 0.0
+        if np.max(np.abs(res)) < tol * scale:
+            return v
+        jac = hold_rows(asm.jacobian(da, db + 0.0), nodes)
+        # tiny diagonal floor keeps nodes isolated by cut-off edges solvable
+        jac += 1e-12 * scale * np.eye(network.n_nodes)
+        step = np.linalg.solve(jac, res[..., None])[..., 0]
+        step = np.clip(step, -0.25, 0.25)
+        v = v - step
+    raise RuntimeError("solve_mosfet: Newton did not converge; check gates and held voltages")
+
+
+def solve_mosfet(
+    network: Network,
+    gates: np.ndarray,
+    held: Mapping,
+    params: MosfetParams | None = None,
+    v0: np.ndarray | None = None,
+) -> np.ndarray:
+    """Node voltages (V) of a MOSFET network with gate voltages ``gates`` (E,) or (B, E) in V.
+
+    Edges follow :func:`labctl.physics.edges.mosfet_current` with the bench constants of
+    ``params`` (default :class:`MosfetParams`, no mismatch). ``held``: dict node -> V.
+
+    >>> from labctl.network import periodic_lattice
+    >>> net = periodic_lattice(4, 4)
+    >>> v = solve_mosfet(net, np.full(32, 2.0), {0: 0.0, 5: 0.45})
+    >>> float(v[0]), float(v[5]), bool(0.0 < v[10] < 0.45)
+    (0.0, 0.45, True)
+    """
+    check_network(network)
+    p = params or MosfetParams()
+    g = np.asarray(gates, dtype=float)
+    if g.shape[-1:] != (network.n_edges,) or g.ndim not in (1, 2) or not np.all(np.isfinite(g)):
+        raise ValueError(f"gates: expected finite volts of shape ({network.n_edges},) or (B, E)")
+    nodes, values = check_node_map(network, held, "held")
+    batch = g.shape[0] if g.ndim == 2 else (values.shape[0] if values.ndim == 2 else 1)
+    g2 = np.broadcast_to(np.atleast_2d(g), (batch, network.n_edges))
+    v = solve_mosfet_batch(network, g2, nodes, values, p.S, p.V_T, p.smoothing, v0=v0)
+    return v if (g.ndim == 2 or values.ndim == 2) else v[0]

@@ -1,0 +1,315 @@
+"""Executes one task plan (steps as data) against the bench interfaces.
+
+The executor is the only code that talks to instruments during a run, and it runs on one
+thread (the acquisition thread). It turns DAQ blocks into run-file rows
+(:class:`labctl.runner.observe.RowBuilder`), hands them to a sink (the HDF5 writer, or a
+collector on a Dask worker) and to the event queue, applies operator commands between
+blocks, and runs the closed-loop λ controller on the live error.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import numpy as np
+
+from labctl.bench.config import BenchConfig
+from labctl.bench.interfaces import Bench
+from labctl.physics.control import LambdaController
+from labctl.protocol import plan as pl
+from labctl.runner.control import RunControl
+from labctl.runner.datasets import Example, build_examples
+from labctl.runner.events import EventQueue, LogMessage, Progress, Rows, StateChanged
+from labctl.runner.observe import EdgeLaw, RowBuilder
+
+
+class RowSink(Protocol):
+    """Where rows go: the run-file writer, or a collector in a parallel worker."""
+
+    def begin_task(self, index: int) -> None: ...
+    def append(self, index: int, rows: Mapping[str, Any]) -> None: ...
+    def end_task(self, index: int, status: str = "completed",
+                 final: Mapping[str, float] | None = None) -> None: ...
+    def log_event(self, kind: str, message: str = "", task: int = -1) -> None: ...
+
+
+class TaskExecutor:
+    """Runs task plans on ``bench`` (wired as ``config`` says), writing rows to ``sink``.
+
+    ``control`` carries operator commands; ``events`` (optional) receives display events;
+    ``total_s`` is the expected bench time of the whole run (s), for progress reports.
+    """
+
+    def __init__(self, bench: Bench, config: BenchConfig, sink: RowSink,
+                 control: RunControl | None = None, events: EventQueue | None = None,
+                 total_s: float = 0.0) -> None:
+        self.bench = bench
+        self.config = config
+        self.sink = sink
+        self.control = control or RunControl()
+        self.events = events
+        self.network = config.network
+        self.law = EdgeLaw(self.network, config.calibration.S, config.calibration.V_T)
+        self.roles = {line.name: line.role for line in config.output_lines}
+        self.total_s = total_s
+        self.done_s = 0.0
+        self._wall0 = time.monotonic()
+        self._samples = 0
+
+    # ------------------------------------------------------------------ one task
+    def run_task(self, plan: pl.TaskPlan) -> dict[str, float]:
+        """Execute every step of ``plan``; returns the task's final values (SI units).
+
+        The bench is left with learning off; on an exception the caller drives it safe.
+        """
+        self.index = plan.index
+        self.clock = 0.0  # task time: bench seconds since the task started (s)
+        self.eta = float("nan")
+        self.lam = float("nan")
+        self.gates_now = np.full(self.network.n_edges, np.nan)
+        self.line_of: dict[tuple[str, int], str] = {}
+        self.rows = RowBuilder(self.network, self.law, self.bench.daq.channels,
+                               self.bench.daq.sample_rate,
+                               1.0 / float(plan.params.get("record_rate", 50.0)),
+                               dict(plan.targets))
+        self.last: dict[str, float] = {}
+        self.final: dict[str, float] = {}
+        self.sink.begin_task(plan.index)
+        for step in plan.steps:
+            self.control.check_abort()
+            self._step(step)
+        self.final.update({
+            "error": self.last.get("error", float("nan")),
+            "error_normalized": self.last.get("error_normalized", float("nan")),
+            "power_free": self.last.get("power_free", float("nan")),
+            "power_clamped": self.last.get("power_clamped", float("nan")),
+            "energy": self.rows.energy,
+            "lambda": self.lam,
+            "eta": self.eta,
+            "duration": self.clock,
+        })
+        self.sink.end_task(plan.index, "completed", self.final)
+        return self.final
+
+    def _step(self, step: Any) -> None:
+        daq, gates = self.bench.daq, self.bench.gates
+        if isinstance(step, pl.RouteOutputs):
+            routing = dict(step.routing)
+            daq.route_outputs(routing)
+            self.line_of = {(self.roles[line], node): line for line, node in routing.items()}
+        elif isinstance(step, pl.ConfigureSim):
+            self._configure_sim(step)
+        elif isinstance(step, pl.SetGates):
+            volts = step.volts if step.volts is not None else self._gate_for_kappa(step.kappa)
+            gates.set_gates(np.full(self.network.n_edges, volts))
+            self.gates_now = gates.read_gates()
+        elif isinstance(step, pl.SetEta):
+            self.eta = gates.set_eta(step.eta)
+        elif isinstance(step, pl.SetLambda):
+            self.lam = gates.set_lambda(step.lam)
+        elif isinstance(step, pl.SetOutputs):
+            daq.write_outputs(dict(step.volts))
+        elif isinstance(step, pl.Measure):
+            self._measure(step.label)
+        elif isinstance(step, pl.Learn):
+            self._learn(step.duration_s)
+        elif isinstance(step, pl.ControlLambda):
+            controller = LambdaController(step.target_error, step.rho, step.p,
+                                          lam0=max(step.lam0, 1e-12), lam_max=step.lam_max)
+            self._learn(step.duration_s, controller)
+        elif isinstance(step, pl.StepwiseTrain):
+            self._stepwise(step.steps, step.window_s, step.settle_s)
+        elif isinstance(step, pl.TrainOnDataset):
+            self._train_dataset(step)
+        elif isinstance(step, pl.SafeState):
+            gates.set_learning(False)
+            daq.write_outputs(dict.fromkeys(self.roles, 0.0))
+        else:  # pragma: no cover - the plan compiler only makes the steps above
+            raise TypeError(f"unknown plan step {step!r}")
+
+    # ------------------------------------------------------------------ settings
+    def _configure_sim(self, step: pl.ConfigureSim) -> None:
+        configure = getattr(self.bench.daq, "configure_physics", None)
+        if configure is None:
+            raise ValueError("sim: physics overrides need the simulated bench")
+        configure(alpha=step.alpha, gamma=step.gamma, noise=step.noise,
+                  label_noise=step.label_noise, seed=step.seed)
+
+    def _gate_for_kappa(self, kappa: float | None) -> float:
+        """Uniform gate voltage (V) giving small-signal conductance κ (S) at mid node range."""
+        assert kappa is not None
+        cal, lim = self.config.calibration, self.config.limits
+        v_mid = 0.5 * lim.node_voltage_max
+        gate = float(np.mean(cal.V_T) + v_mid + kappa / np.mean(cal.S))
+        if not lim.gate_min <= gate <= lim.gate_max:
+            raise ValueError(
+                f"init.kappa: κ = {kappa:g} S needs gate {gate:.3f} V, outside the bench's "
+                f"gate range [{lim.gate_min}, {lim.gate_max}] V")
+        return gate
+
+    def _apply_live_settings(self) -> None:
+        for name, value in self.control.pending_settings():
+            if name == "eta":
+                self.eta = self.bench.gates.set_eta(value)
+            else:
+                self.lam = self.bench.gates.set_lambda(value)
+                self._controller = None  # an operator's λ overrides the controller
+            actual = self.eta if name == "eta" else self.lam
+            self.sink.log_event(f"set_{name}", f"{name} requested {value:g}, set {actual:g}",
+                                task=self.index)
+            self._log(f"{name} set to {actual:g} (requested {value:g})")
+
+    def _pause_if_asked(self, learning: bool) -> None:
+        """Honour a pause: learning off, acquisition stopped, sources held, until resumed."""
+        if not self.control.paused:
+            return
+        daq, gates = self.bench.daq, self.bench.gates
+        gates.set_learning(False)
+        daq.stop_acquisition()
+        self.sink.log_event("pause", "paused by operator", task=self.index)
+        self._publish(StateChanged("paused"))
+        while not self.control.wait_resumed(0.1):
+            pass
+        self.control.check_abort()
+        self.sink.log_event("resume", "resumed", task=self.index)
+        self._publish(StateChanged("running"))
+        daq.start_acquisition()
+        if learning:
+            gates.set_learning(True)
+
+    # ------------------------------------------------------------------ measuring
+    def _emit(self, rows: dict[str, np.ndarray] | None) -> None:
+        if rows is None:
+            return
+        self.sink.append(self.index, rows)
+        self.last = {k: float(v[-1]) for k, v in rows.items() if v.ndim == 1}
+        self._publish(Rows(self.index, rows))
+
+    def _measure(self, label: str) -> None:
+        """One on-demand reading of both copies, recorded as one row (learning off)."""
+        reading = self.bench.daq.read_once()
+        self.gates_now = self.bench.gates.read_gates()
+        rows = self.rows.from_voltages(np.array([self.clock]), reading[None, :], self.gates_now,
+                                       self.lam, self.eta, 0.0)
+        self._emit(rows)
+        if label == "final" and self.rows.target_nodes.size:
+            self.final["measured_error"] = float(rows["error"][0])
+
+    def _learn(self, duration: float, controller: LambdaController | None = None) -> None:
+        """Learning switch closed for ``duration`` s of bench time while recording."""
+        daq, gates = self.bench.daq, self.bench.gates
+        self._controller = controller
+        rate = daq.sample_rate
+        end = self.clock + duration
+        daq.start_acquisition()
+        gates.set_learning(True)
+        try:
+            while self.clock < end - 0.5 / rate:
+                self.control.check_abort()
+                self._pause_if_asked(learning=True)
+                self._apply_live_settings()
+                block = daq.read_block()
+                n = block.n_samples
+                t = self.clock + np.arange(1, n + 1) / rate
+                self.clock += n / rate
+                self.gates_now = gates.read_gates()
+                self._emit(self.rows.rows(t, block.data, self.gates_now, self.lam, self.eta))
+                if self._controller is not None and "error" in self.last:
+                    self.lam = gates.set_lambda(self._controller.update(self.last["error"],
+                                                                        n / rate))
+                self._progress(n / rate, n)
+        finally:
+            gates.set_learning(False)
+            daq.stop_acquisition()
+
+    def _stepwise(self, steps: int, window: float, settle: float) -> None:
+        """``steps`` × (settle, read both copies, learning window of ``window`` s)."""
+        daq, gates = self.bench.daq, self.bench.gates
+        for _ in range(steps):
+            self.control.check_abort()
+            self._pause_if_asked(learning=False)
+            self._apply_live_settings()
+            if settle > 0:
+                time.sleep(settle)
+            reading = daq.read_once()
+            self.gates_now = gates.read_gates()
+            self._emit(self.rows.from_voltages(np.array([self.clock]), reading[None, :],
+                                               self.gates_now, self.lam, self.eta, window))
+            gates.learning_window(window)
+            self.clock += window
+            self._progress(window + 2 * settle, 0)
+
+    # ------------------------------------------------------------------ datasets
+    def _present(self, example: Example) -> None:
+        """Hold an example's inputs on the source lines and its desired outputs as
+        target set-points."""
+        daq = self.bench.daq
+        daq.write_outputs({self.line_of[("source", n)]: v for n, v in example.sources.items()})
+        targets = dict(example.targets)
+        if example.output_edges:
+            # desired drops D across output edges (c, d): set-points symmetric about the
+            # free state's midpoint, Ṽ_c,d = (V_c + V_d)/2 ± D/2, measured with learning off
+            self.bench.gates.set_learning(False)
+            v_free, _ = self.rows.split(daq.read_once())
+            for (c, d), drop in zip(example.output_edges, example.drops):
+                mid = 0.5 * (v_free[c] + v_free[d])
+                targets[c], targets[d] = mid + 0.5 * drop, mid - 0.5 * drop
+        daq.write_outputs({self.line_of[("target", n)]: v for n, v in targets.items()})
+        self.rows.set_targets(targets)
+
+    def _train_dataset(self, step: pl.TrainOnDataset) -> None:
+        """Present the training examples epoch by epoch, then measure the test set."""
+        data = build_examples(step.task, step.seed)
+        learning = step.learning
+        for epoch in range(data.epochs):
+            order = np.random.default_rng([step.seed, epoch]).permutation(len(data.train))
+            for i in order[: data.per_epoch]:
+                self._present(data.train[i])
+                if isinstance(learning, pl.ContinuousLearning):
+                    self._learn(learning.duration)
+                else:
+                    self._stepwise(learning.steps, learning.window, learning.settle)
+            self.sink.log_event("epoch", f"epoch {epoch + 1}/{data.epochs} done",
+                                task=self.index)
+        self.final.update(self._test(data.test, data.classes))
+
+    def _test(self, examples: list[Example], classes: bool) -> dict[str, float]:
+        """Mean error (V²) and, for classification, accuracy over held-out examples."""
+        if not examples:
+            return {}
+        self.bench.gates.set_learning(False)
+        errors, correct = [], 0
+        for ex in examples:
+            self.control.check_abort()
+            self._present(ex)
+            reading = self.bench.daq.read_once()
+            v_free, _ = self.rows.split(reading)
+            errors.append(float(self.rows.error(v_free)))
+            if classes:
+                nodes = sorted(ex.targets)
+                want = int(np.argmax([ex.targets[n] for n in nodes]))
+                got = int(np.argmax([v_free[n] for n in nodes]))
+                correct += want == got
+        out = {"test_error": float(np.mean(errors))}
+        if classes:
+            out["test_accuracy"] = correct / len(examples)
+        return out
+
+    # ------------------------------------------------------------------ reporting
+    def _publish(self, event: Any) -> None:
+        if self.events is not None:
+            self.events.put(event)
+
+    def _log(self, text: str, level: str = "info") -> None:
+        self._publish(LogMessage(text, level))
+
+    def _progress(self, seconds: float, samples: int) -> None:
+        self.done_s += seconds
+        self._samples += samples
+        wall = time.monotonic() - self._wall0
+        if self.events is not None:
+            rate = self._samples / wall if wall > 0 else math.nan  # S/s per channel
+            self.events.put(Progress(self.done_s, self.total_s, rate, self.events.dropped, wall))

@@ -1,0 +1,140 @@
+"""From DAQ samples to run-file rows: error, power, conductance, energy.
+
+The DAQ delivers node voltages of both network copies at the sample rate; the run file
+keeps rows at the protocol's record rate. :class:`RowBuilder` averages the samples of each
+record interval (a boxcar, which also lowers the measurement noise), then computes
+
+* error L = ½ Σ_T (Ṽ_T − V_T^F)² (V²) over the target nodes of the task;
+* free and clamped power P = Σ_i I_i ΔV_i (W, no factor ½), with the edge currents from
+  the bench calibration (per-edge S, V_T) and the latest gate reading, through the same
+  MOSFET law as the physics engine (:func:`labctl.physics.edges.mosfet_current`);
+* the edges' chord conductance I/ΔV (S) in the free copy;
+* training energy ∫ P^F dt (J), accumulated over the task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from labctl.network import Network
+from labctl.physics.edges import mosfet_conductance, mosfet_current
+from labctl.physics.params import MosfetParams
+
+
+class EdgeLaw:
+    """The bench's gate-voltage → current law, per edge, from the bench calibration.
+
+    ``S`` (A/V²) and ``V_T`` (V) are arrays of shape (E,); ``smoothing`` (V) is the
+    sub-threshold width of the soft square law (see :mod:`labctl.physics.edges`).
+    """
+
+    def __init__(self, network: Network, S: np.ndarray, V_T: np.ndarray,
+                 smoothing: float = MosfetParams().smoothing) -> None:
+        self.a = network.edges[:, 0]
+        self.b = network.edges[:, 1]
+        self.S = np.asarray(S, dtype=float)
+        self.V_T = np.asarray(V_T, dtype=float)
+        self.smoothing = float(smoothing)
+
+    def power(self, v: np.ndarray, gates: np.ndarray) -> np.ndarray:
+        """Dissipated power Σ_i I_i ΔV_i (W) for node voltages ``v`` (..., N) in V."""
+        va, vb = v[..., self.a], v[..., self.b]
+        current, _, _ = mosfet_current(va, vb, gates, self.S, self.V_T, self.smoothing)
+        return np.sum(current * (va - vb), axis=-1)
+
+    def conductance(self, v: np.ndarray, gates: np.ndarray) -> np.ndarray:
+        """Chord conductance I/ΔV (S) of every edge at node voltages ``v`` (..., N)."""
+        return mosfet_conductance(v[..., self.a], v[..., self.b], gates, self.S, self.V_T,
+                                  self.smoothing)
+
+
+class RowBuilder:
+    """Decimates DAQ blocks into run-file rows for one task.
+
+    ``channels`` are the DAQ column names (``free:<n>``, ``clamped:<n>``);
+    ``record_interval`` is the time per row (s); ``targets`` maps target node → desired
+    voltage Ṽ (V) and may change between examples (:meth:`set_targets`).
+    """
+
+    def __init__(self, network: Network, law: EdgeLaw, channels: Sequence[str],
+                 sample_rate: float, record_interval: float,
+                 targets: Mapping[int, float]) -> None:
+        self.law = law
+        n = network.n_nodes
+        self.free_cols = np.full(n, -1)
+        self.clamped_cols = np.full(n, -1)
+        for j, name in enumerate(channels):
+            copy, _, node = name.partition(":")
+            (self.free_cols if copy == "free" else self.clamped_cols)[int(node)] = j
+        if np.any(self.free_cols < 0) or np.any(self.clamped_cols < 0):
+            raise ValueError("channels: every node of both copies needs an AI channel")
+        self.samples_per_row = max(1, round(sample_rate * record_interval))
+        self.dt_row = self.samples_per_row / sample_rate
+        self._pending_t = np.empty(0)
+        self._pending = np.empty((0, len(channels)))
+        self.energy = 0.0
+        self.error0: float | None = None
+        self.set_targets(targets)
+
+    def set_targets(self, targets: Mapping[int, float]) -> None:
+        """Change the desired outputs Ṽ (node → V) used for the error."""
+        self.target_nodes = np.array(sorted(targets), dtype=int)
+        self.target_values = np.array([targets[k] for k in sorted(targets)], dtype=float)
+
+    def split(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(v_free, v_clamped) node voltages (..., N) from DAQ columns (..., C)."""
+        return data[..., self.free_cols], data[..., self.clamped_cols]
+
+    def error(self, v_free: np.ndarray) -> np.ndarray:
+        """L = ½ Σ_T (Ṽ_T − V_T^F)² (V²) for free node voltages (..., N)."""
+        diff = self.target_values - v_free[..., self.target_nodes]
+        return 0.5 * np.sum(diff * diff, axis=-1)
+
+    def rows(self, time: np.ndarray, data: np.ndarray, gates: np.ndarray,
+             lam: float, eta: float, time_offset: float = 0.0) -> dict[str, np.ndarray] | None:
+        """Add samples (``time`` (n,) s, ``data`` (n, C) V) and return the complete rows.
+
+        ``gates`` (E,) V is the latest gate reading; ``time_offset`` (s) converts the
+        DAQ clock into task time. Samples of an unfinished row wait for the next call.
+        """
+        t = np.concatenate([self._pending_t, np.asarray(time, float) + time_offset])
+        d = np.concatenate([self._pending, np.asarray(data, float)])
+        m = self.samples_per_row
+        n_rows = len(t) // m
+        self._pending_t, self._pending = t[n_rows * m:], d[n_rows * m:]
+        if n_rows == 0:
+            return None
+        mean = d[: n_rows * m].reshape(n_rows, m, -1).mean(axis=1)
+        t_row = t[: n_rows * m].reshape(n_rows, m).mean(axis=1)
+        return self.from_voltages(t_row, mean, gates, lam, eta, self.dt_row)
+
+    def from_voltages(self, t_row: np.ndarray, mean: np.ndarray, gates: np.ndarray,
+                      lam: float, eta: float, dt_row: float) -> dict[str, np.ndarray]:
+        """Rows from averaged DAQ readings ``mean`` (T, C) at times ``t_row`` (T,) s;
+        each row stands for ``dt_row`` seconds of learning in the energy integral."""
+        v_free, v_clamped = self.split(mean)
+        n_rows = len(t_row)
+        err = self.error(v_free)
+        if self.error0 is None:
+            self.error0 = float(err[0]) if err[0] > 0 else float("nan")
+        p_free = self.law.power(v_free, gates)
+        p_clamped = self.law.power(v_clamped, gates)
+        energy = self.energy + np.cumsum(p_free) * dt_row
+        self.energy = float(energy[-1])
+        gate_rows = np.broadcast_to(gates, (n_rows, gates.shape[0]))
+        return {
+            "time": t_row,
+            "error": err,
+            "error_normalized": err / self.error0,
+            "power_free": p_free,
+            "power_clamped": p_clamped,
+            "energy": energy,
+            "lambda": np.full(n_rows, lam),
+            "eta": np.full(n_rows, eta),
+            "gate_voltage": gate_rows,
+            "conductance": self.law.conductance(v_free, gate_rows),
+            "v_free": v_free,
+            "v_clamped": v_clamped,
+        }

@@ -1,0 +1,524 @@
+"""The run-file writer: one thread owns the HDF5 file; producers only enqueue.
+
+Life of a run file (layout in docs/DATA_FORMAT.md):
+
+1. :class:`RunWriter` creates the file, every task group and every dataset (chunked,
+   unlimited), the network and the root attributes, then switches to SWMR mode – after
+   which HDF5 allows no new objects or attributes, only writes to existing datasets.
+2. Producers call :meth:`begin_task`, :meth:`append`, :meth:`append_raw`,
+   :meth:`end_task` and :meth:`log_event`; each validates its arguments at once (a bad
+   name or shape raises ValueError in the caller), copies the data and puts it on a queue.
+3. The writer thread writes in blocks and flushes at least every ``flush_interval`` s,
+   so a SWMR reader follows the run and a ``kill -9`` loses at most about that much.
+4. :meth:`close` drains the queue, records the run status in the pre-created
+   ``/run_status`` dataset, leaves SWMR mode and reopens the file to write the final
+   attributes (status, abort reason, each task's final values).
+
+If the disk fails, the writer thread stops writing, every later producer call raises
+:class:`StoreError`, and :meth:`close` still marks the run aborted where it can.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import h5py
+import numpy as np
+
+from labctl import __version__
+from labctl.network import Network
+from labctl.store import layout as lay
+
+
+class StoreError(RuntimeError):
+    """The run file could not be written (disk full, I/O error, writer overloaded)."""
+
+
+class TaskLike(Protocol):
+    """What the writer needs of a task plan: its index, unique name and parameters."""
+
+    index: int
+    name: str
+    params: Mapping[str, Any]
+
+
+_STOP = object()
+
+
+class RunWriter:
+    """Owns one run file through a writer thread; every public method is thread-safe.
+
+    ``tasks`` (indices 0..n-1) fix the file's task groups up front; ``network`` is stored
+    once; ``raw_channels`` (names of the DAQ columns) enables the raw-stream datasets.
+    ``resume_from`` copies the completed tasks of an older run file of the same plan
+    (see :attr:`completed`). ``flush_interval`` (s) bounds what a crash can lose;
+    ``max_queue_bytes`` bounds memory: beyond it producers get :class:`StoreError`.
+    ``min_free_bytes`` is the disk space kept free: the writer stops (as after a write
+    error) before a block would leave less, so the file can still be closed cleanly.
+    """
+
+    def __init__(self, path: str | Path, tasks: Sequence[TaskLike], network: Network, *,
+                 protocol_text: str = "", bench_text: str = "", backend: str = "sim",
+                 snapshots: Mapping[str, Any] | None = None,
+                 raw_channels: Sequence[str] | None = None,
+                 resume_from: str | Path | None = None, flush_interval: float = 0.5,
+                 max_queue_bytes: int = 512 * 2**20, chunk_rows: int = 512,
+                 raw_chunk_rows: int = 8192, min_free_bytes: int = 64 * 2**20) -> None:
+        self.path = Path(path)
+        if backend not in ("sim", "hardware"):
+            raise ValueError(f"backend: expected 'sim' or 'hardware', got {backend!r}")
+        if not 0 < flush_interval <= 1.0:
+            raise ValueError(f"flush_interval: allowed 0 < value <= 1 s, got {flush_interval}")
+        indices = [int(t.index) for t in tasks]
+        if indices != list(range(len(indices))):
+            raise ValueError("tasks: indices must be 0, 1, 2, ... in order")
+        names = [str(t.name) for t in tasks]
+        if len(set(names)) != len(names):
+            raise ValueError("tasks: task names must be unique")
+        self.n_tasks = len(indices)
+        self.n_edges = network.n_edges
+        self.n_nodes = network.n_nodes
+        self.raw_channels = tuple(raw_channels or ())
+        self.flush_interval = float(flush_interval)
+        self.max_queue_bytes = int(max_queue_bytes)
+        self.min_free_bytes = int(min_free_bytes)
+        self._t0 = time.monotonic()
+        self._state = [lay.PENDING] * self.n_tasks  # producer-side view
+        self._final: dict[int, dict[str, float]] = {}
+        self._lock = threading.Lock()
+        self._queued_bytes = 0
+        self._error: BaseException | None = None
+        self._error_reported = False
+        self._closed = False
+        self._file = h5py.File(self.path, "w", libver="latest")
+        try:
+            self._create(tasks, network, protocol_text, bench_text, backend, snapshots,
+                         chunk_rows, raw_chunk_rows)
+            self.completed: frozenset[int] = frozenset()
+            if resume_from is not None:
+                self.completed = frozenset(self._carry_over(Path(resume_from), names))
+                for i in self.completed:
+                    self._state[i] = lay.COMPLETED
+            self._rows = [int(self._file["progress/task_rows"][i]) for i in range(self.n_tasks)]
+            self._raw_rows = [int(self._file["progress/task_raw_rows"][i])
+                              for i in range(self.n_tasks)]
+            self._n_events = int(self._file["events"].shape[0])
+            self._file.flush()
+            self._file.swmr_mode = True
+        except BaseException:
+            self._file.close()
+            raise
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=f"RunWriter({self.path.name})",
+                                        daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ creation
+    def _create(self, tasks: Sequence[TaskLike], network: Network, protocol_text: str,
+                bench_text: str, backend: str, snapshots: Mapping[str, Any] | None,
+                chunk_rows: int, raw_chunk_rows: int) -> None:
+        f = self._file
+        f.attrs.update({
+            "format": lay.FORMAT, "labctl_version": __version__,
+            "created": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "protocol_text": protocol_text, "bench_text": bench_text, "backend": backend,
+            "instrument_snapshots": json.dumps(dict(snapshots or {}), default=str),
+            "status": "running", "abort_reason": "", "n_tasks": self.n_tasks,
+            "resumed_from": "",
+        })
+        f.create_dataset("run_status", data=np.array([b"running", b""], dtype=lay.STATUS_DTYPE))
+        net = f.create_group("network")
+        net.attrs["n_nodes"] = network.n_nodes
+        net.attrs["n_edges"] = network.n_edges
+        net.create_dataset("edges", data=np.asarray(network.edges, dtype=np.int64))
+        if network.positions is not None:
+            net.create_dataset("positions", data=np.asarray(network.positions))
+        if self.raw_channels:
+            f.create_dataset("raw_channels",
+                             data=np.array([c.encode() for c in self.raw_channels]))
+        prog = f.create_group("progress")
+        prog.create_dataset("task_status", data=np.zeros(self.n_tasks, dtype=np.int8))
+        prog.create_dataset("task_rows", data=np.zeros(self.n_tasks, dtype=np.int64))
+        prog.create_dataset("task_raw_rows", data=np.zeros(self.n_tasks, dtype=np.int64))
+        f.create_dataset("events", shape=(0,), maxshape=(None,), dtype=lay.EVENT_DTYPE,
+                         chunks=(256,))
+        group = f.create_group(lay.TASKS_GROUP)
+        for task in tasks:
+            g = group.create_group(lay.task_group_name(task.index))
+            g.attrs["index"] = task.index
+            g.attrs["name"] = task.name
+            g.attrs["status"] = "pending"
+            for key, value in task.params.items():
+                g.attrs[str(key)] = _attr_value(key, value)
+            for name in lay.TASK_FIELDS:
+                cols = lay.field_shape(name, self.n_edges, self.n_nodes)
+                ds = g.create_dataset(name, shape=(0, *cols), maxshape=(None, *cols),
+                                      dtype=np.float64, chunks=(chunk_rows, *cols))
+                ds.attrs["unit"] = lay.TASK_FIELDS[name][1]
+            if self.raw_channels:
+                c = len(self.raw_channels)
+                g.create_dataset(lay.RAW_TIME, shape=(0,), maxshape=(None,), dtype=np.float64,
+                                 chunks=(raw_chunk_rows,)).attrs["unit"] = "s"
+                g.create_dataset(lay.RAW_SAMPLES, shape=(0, c), maxshape=(None, c),
+                                 dtype=np.float32, chunks=(raw_chunk_rows, c)
+                                 ).attrs["unit"] = "V"
+
+    def _carry_over(self, old_path: Path, names: list[str]) -> set[int]:
+        """Copy the completed tasks of ``old_path`` into this (not yet SWMR) file."""
+        from labctl.store.reader import open_h5
+
+        done: set[int] = set()
+        with open_h5(old_path) as old:
+            old_tasks = old[lay.TASKS_GROUP]
+            old_names = [str(old_tasks[k].attrs["name"]) for k in sorted(old_tasks)]
+            if old_names != names:
+                raise ValueError(f"resume_from: {old_path} holds a different plan "
+                                 f"({len(old_names)} tasks) than this run ({len(names)} tasks)")
+            status = old["progress/task_status"][()]
+            rows = old["progress/task_rows"][()]
+            raw_rows = old["progress/task_raw_rows"][()]
+            for i in np.flatnonzero(status == lay.COMPLETED):
+                src = old_tasks[lay.task_group_name(int(i))]
+                dst = self._file[lay.TASKS_GROUP][lay.task_group_name(int(i))]
+                for name in lay.TASK_FIELDS:
+                    data = src[name][: rows[i]]
+                    dst[name].resize(len(data), axis=0)
+                    dst[name][...] = data
+                if self.raw_channels and lay.RAW_TIME in src:
+                    for name in (lay.RAW_TIME, lay.RAW_SAMPLES):
+                        data = src[name][: int(raw_rows[i])]
+                        dst[name].resize(len(data), axis=0)
+                        dst[name][...] = data
+                    self._file["progress/task_raw_rows"][i] = raw_rows[i]
+                self._file["progress/task_rows"][i] = rows[i]
+                self._file["progress/task_status"][i] = lay.COMPLETED
+                done.add(int(i))
+            events = old["events"][()]
+        self._file["events"].resize(len(events), axis=0)
+        self._file["events"][...] = events
+        self._file.attrs["resumed_from"] = str(old_path)
+        return done
+
+    # ------------------------------------------------------------------ producers
+    def _check(self) -> None:
+        if self._error is not None:
+            self._error_reported = True
+            raise StoreError(f"run file {self.path}: writing failed: {self._error}") \
+                from self._error
+        if self._closed:
+            raise StoreError(f"run file {self.path}: the writer is closed")
+
+    def _check_index(self, index: int, *, running: bool = False) -> int:
+        if isinstance(index, bool) or not isinstance(index, int | np.integer) \
+                or not 0 <= index < self.n_tasks:
+            raise ValueError(f"index: task {index!r} does not exist; allowed "
+                             f"0..{self.n_tasks - 1}")
+        if running and self._state[index] != lay.RUNNING:
+            raise ValueError(f"index: task {index} is {lay.TASK_STATES[self._state[index]]}, "
+                             "not running; call begin_task first")
+        return int(index)
+
+    def _put(self, item: tuple[Any, ...], nbytes: int = 0) -> None:
+        with self._lock:
+            if self._queued_bytes + nbytes > self.max_queue_bytes:
+                raise StoreError(f"run file {self.path}: the writer is more than "
+                                 f"{self.max_queue_bytes / 2**20:.0f} MiB behind; "
+                                 "the disk is too slow")
+            self._queued_bytes += nbytes
+        self._queue.put((item, nbytes))
+
+    def begin_task(self, index: int) -> None:
+        """Mark task ``index`` as running (rows may then be appended)."""
+        self._check()
+        index = self._check_index(index)
+        if self._state[index] == lay.RUNNING:
+            raise ValueError(f"index: task {index} is already running")
+        self._state[index] = lay.RUNNING
+        self._put(("status", index, lay.RUNNING))
+        self.log_event("task_begin", f"task {index} begins", task=index)
+
+    def append(self, index: int, rows: Mapping[str, Any]) -> None:
+        """Append T rows to running task ``index``.
+
+        ``rows`` maps field names of :data:`labctl.store.layout.TASK_FIELDS` to arrays:
+        shape (T,) for scalars, (T, E) for per-edge and (T, N) for per-node fields; all
+        with the same T. ``time`` is required; missing fields are stored as NaN.
+        """
+        self._check()
+        index = self._check_index(index, running=True)
+        if "time" not in rows:
+            raise ValueError("rows: the 'time' field (s) is required")
+        block: dict[str, np.ndarray] = {}
+        n_rows = None
+        for name, value in rows.items():
+            if name not in lay.TASK_FIELDS:
+                raise ValueError(f"rows: unknown field {name!r}; allowed: "
+                                 f"{', '.join(lay.TASK_FIELDS)}")
+            arr = np.array(value, dtype=np.float64, copy=True)
+            cols = lay.field_shape(name, self.n_edges, self.n_nodes)
+            if n_rows is None:
+                n_rows = arr.shape[0] if arr.ndim else -1
+            if arr.shape != (n_rows, *cols):
+                shape = ", ".join(["T", *map(str, cols)])
+                raise ValueError(f"rows[{name!r}]: expected shape ({shape}) with T = "
+                                 f"{n_rows} rows, got {arr.shape}")
+            block[name] = arr
+        if not n_rows:
+            return
+        self._put(("rows", index, block), sum(a.nbytes for a in block.values()))
+
+    def append_raw(self, index: int, time_s: Any, samples: Any) -> None:
+        """Append raw DAQ samples to running task ``index``: ``time_s`` (S,) in s and
+        ``samples`` (S, C) in V, columns in the order of ``raw_channels``."""
+        self._check()
+        index = self._check_index(index, running=True)
+        if not self.raw_channels:
+            raise ValueError("samples: this run file was created without raw_channels")
+        t = np.array(time_s, dtype=np.float64, copy=True)
+        s = np.array(samples, dtype=np.float32, copy=True)
+        if t.ndim != 1 or s.shape != (t.shape[0], len(self.raw_channels)):
+            raise ValueError(f"samples: expected time (S,) and samples (S, "
+                             f"{len(self.raw_channels)}), got {t.shape} and {s.shape}")
+        if t.shape[0]:
+            self._put(("raw", index, t, s), t.nbytes + s.nbytes)
+
+    def end_task(self, index: int, status: str = "completed",
+                 final: Mapping[str, float] | None = None) -> None:
+        """Mark task ``index`` completed (or ``"failed"``); ``final`` values (SI) become
+        ``final_<name>`` attributes at close, next to the last row of every field."""
+        self._check()
+        index = self._check_index(index, running=True)
+        if status not in ("completed", "failed"):
+            raise ValueError(f"status: expected 'completed' or 'failed', got {status!r}")
+        final_values = {str(k): float(v) for k, v in (final or {}).items()}
+        code = lay.COMPLETED if status == "completed" else lay.FAILED
+        self._state[index] = code
+        self._final[index] = final_values
+        self.log_event("task_end", f"task {index} {status}", task=index)
+        self._put(("status", index, code))
+
+    def log_event(self, kind: str, message: str = "", task: int = -1) -> None:
+        """Record an event (η/λ change, pause, fault, ...) with the time since the file
+        was created (s); ``kind`` ≤ 32 and ``message`` ≤ 256 UTF-8 bytes (longer is cut)."""
+        self._check()
+        t = time.monotonic() - self._t0
+        row = (t, int(task), _clip(kind, 32), _clip(message, 256))
+        self._put(("event", row))
+
+    def flush(self, wait: bool = False, timeout: float = 30.0) -> None:
+        """Ask the writer thread to write and flush everything queued so far; with
+        ``wait`` block until that is on disk (at most ``timeout`` s; for tests and
+        checkpoints, never inside the acquisition loop)."""
+        self._check()
+        done = threading.Event() if wait else None
+        self._put(("flush", done))
+        if done is not None:
+            done.wait(timeout)
+            self._check()
+
+    @property
+    def error(self) -> BaseException | None:
+        """The write error that stopped the writer thread, if any."""
+        return self._error
+
+    def close(self, status: str = "completed", reason: str = "") -> str:
+        """Write everything queued, record ``status`` (``"completed"`` or ``"aborted"``,
+        with ``reason``) and close the file. Returns the status recorded.
+
+        After a write error the status is ``"aborted"`` with the error in the reason; the
+        error is raised as :class:`StoreError` if no producer call has reported it yet.
+        Idempotent.
+        """
+        if status not in ("completed", "aborted"):
+            raise ValueError(f"status: expected 'completed' or 'aborted', got {status!r}")
+        if self._closed:
+            return self._final_status
+        self._closed = True
+        self._queue.put(((_STOP,), 0))
+        self._thread.join()
+        if self._error is not None:
+            status = "aborted"
+            reason = "; ".join(r for r in (reason, f"run file write failed: {self._error}") if r)
+        self._final_status = status
+        self._write_status_in_place(status, reason)
+        self._finalise(status, reason)
+        if self._error is not None and not self._error_reported:
+            self._error_reported = True
+            raise StoreError(f"run file {self.path}: writing failed: {self._error}") \
+                from self._error
+        return status
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc is None:
+            self.close("completed")
+        else:
+            with contextlib.suppress(StoreError):
+                self.close("aborted", f"{exc_type.__name__}: {exc}")
+
+    # ------------------------------------------------------------------ writer thread
+    def _run(self) -> None:
+        pending_rows: dict[int, list[dict[str, np.ndarray]]] = {}
+        pending_raw: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        pending_status: dict[int, int] = {}
+        pending_events: list[tuple[Any, ...]] = []
+        waiters: list[threading.Event] = []
+        pending_bytes = 0
+        last_flush = time.monotonic()
+        stop = False
+        while not stop:
+            timeout = max(0.0, self.flush_interval - (time.monotonic() - last_flush))
+            try:
+                (item, nbytes) = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                item, nbytes = None, 0
+            force = False
+            if item is not None:
+                pending_bytes += nbytes
+                kind = item[0]
+                if kind is _STOP:
+                    stop = force = True
+                elif kind == "rows":
+                    pending_rows.setdefault(item[1], []).append(item[2])
+                elif kind == "raw":
+                    pending_raw.setdefault(item[1], []).append((item[2], item[3]))
+                elif kind == "status":
+                    force = True
+                    pending_status[item[1]] = item[2]
+                elif kind == "event":
+                    pending_events.append(item[1])
+                elif kind == "flush":
+                    force = True
+                    if item[1] is not None:
+                        waiters.append(item[1])
+            due = time.monotonic() - last_flush >= self.flush_interval
+            if force or due or pending_bytes > 8 * 2**20:
+                if self._error is None:
+                    try:
+                        self._write(pending_rows, pending_raw, pending_status, pending_events)
+                    except Exception as exc:  # disk full, I/O error: surface to producers
+                        self._error = exc
+                pending_rows, pending_raw, pending_status = {}, {}, {}
+                pending_events = []
+                with self._lock:
+                    self._queued_bytes -= pending_bytes
+                pending_bytes = 0
+                last_flush = time.monotonic()
+                for event in waiters:
+                    event.set()
+                waiters = []
+        with contextlib.suppress(Exception):
+            if self._error is None:
+                self._file.flush()
+
+    def _write(self, rows: dict[int, list[dict[str, np.ndarray]]],
+               raw: dict[int, list[tuple[np.ndarray, np.ndarray]]],
+               status: dict[int, int], events: list[tuple[Any, ...]]) -> None:
+        f = self._file
+        nbytes = (sum(a.nbytes for blocks in rows.values() for b in blocks for a in b.values())
+                  + sum(t.nbytes + x.nbytes for blocks in raw.values() for t, x in blocks))
+        free = self._free_bytes()
+        if free - nbytes < self.min_free_bytes:
+            raise OSError(28, f"disk almost full: {free / 2**20:.0f} MiB free, a block needs "
+                              f"{nbytes / 2**20:.1f} MiB and {self.min_free_bytes / 2**20:.0f} "
+                              "MiB are kept in reserve")
+        tasks = f[lay.TASKS_GROUP]
+        for index, blocks in rows.items():
+            g = tasks[lay.task_group_name(index)]
+            n_new = sum(len(b["time"]) for b in blocks)
+            start = self._rows[index]
+            for name in lay.TASK_FIELDS:
+                cols = lay.field_shape(name, self.n_edges, self.n_nodes)
+                parts = [b[name] if name in b else np.full((len(b["time"]), *cols), np.nan)
+                         for b in blocks]
+                ds = g[name]
+                ds.resize(start + n_new, axis=0)
+                ds[start:] = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            self._rows[index] = start + n_new
+            f["progress/task_rows"][index] = self._rows[index]
+        for index, blocks in raw.items():
+            g = tasks[lay.task_group_name(index)]
+            start = self._raw_rows[index]
+            t = np.concatenate([b[0] for b in blocks])
+            s = np.concatenate([b[1] for b in blocks])
+            for name, data in ((lay.RAW_TIME, t), (lay.RAW_SAMPLES, s)):
+                g[name].resize(start + len(t), axis=0)
+                g[name][start:] = data
+            self._raw_rows[index] = start + len(t)
+            f["progress/task_raw_rows"][index] = self._raw_rows[index]
+        for index, code in status.items():
+            f["progress/task_status"][index] = code
+        if events:
+            ev = f["events"]
+            ev.resize(self._n_events + len(events), axis=0)
+            ev[self._n_events:] = np.array(events, dtype=lay.EVENT_DTYPE)
+            self._n_events += len(events)
+        f.flush()
+
+    def _free_bytes(self) -> int:
+        """Free space (bytes) on the file system holding the run file."""
+        return int(shutil.disk_usage(self.path.parent).free)
+
+    # ------------------------------------------------------------------ closing
+    def _write_status_in_place(self, status: str, reason: str) -> None:
+        """Record the status in ``/run_status`` (works in SWMR mode), then close."""
+        with contextlib.suppress(Exception):
+            self._file["run_status"][...] = np.array(
+                [status.encode(), reason.encode()[:1024]], dtype=lay.STATUS_DTYPE)
+            self._file.flush()
+        with contextlib.suppress(Exception):
+            self._file.close()
+
+    def _finalise(self, status: str, reason: str) -> None:
+        """Reopen without SWMR and write root status and each task's final attributes."""
+        try:
+            with h5py.File(self.path, "r+") as f:
+                f.attrs["status"] = status
+                f.attrs["abort_reason"] = reason
+                codes = f["progress/task_status"][()]
+                rows = f["progress/task_rows"][()]
+                tasks = f[lay.TASKS_GROUP]
+                for i in range(self.n_tasks):
+                    g = tasks[lay.task_group_name(i)]
+                    g.attrs["status"] = lay.TASK_STATES[int(codes[i])]
+                    g.attrs["n_rows"] = int(rows[i])
+                    if rows[i] > 0:
+                        for name, (kind, _unit) in lay.TASK_FIELDS.items():
+                            if kind == "" and name != "time":
+                                g.attrs[f"final_{name}"] = float(g[name][rows[i] - 1])
+                        g.attrs["final_time"] = float(g["time"][rows[i] - 1])
+                    for key, value in self._final.get(i, {}).items():
+                        g.attrs[f"final_{key}"] = value
+        except Exception as exc:
+            if self._error is None:
+                self._error = exc
+
+
+def _clip(text: str, n: int) -> bytes:
+    data = str(text).encode("utf-8")[:n]
+    return data.decode("utf-8", "ignore").encode("utf-8")
+
+
+def _attr_value(key: Any, value: Any) -> Any:
+    """A task parameter as an HDF5 attribute (numbers, strings, lists of numbers)."""
+    if value is None:
+        return "none"
+    if isinstance(value, str | bool | int | float | np.number):
+        return value
+    if isinstance(value, list | tuple):
+        arr = np.asarray(value)
+        if arr.dtype.kind in "biuf":
+            return arr
+        return json.dumps(list(value), default=str)
+    return json.dumps(value, default=str)

@@ -1,0 +1,78 @@
+"""Bench files: the shipped files load, every malformed file is refused with a clear message."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from labctl.bench.config import DEFAULT_BENCH_FILE, BenchFileError, bench_from_text, load_bench
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+BAD = sorted((HERE / "bad_benches").glob("*.toml"))
+
+
+def test_default_is_the_simulated_bench():
+    cfg = load_bench()
+    assert cfg.path == DEFAULT_BENCH_FILE
+    assert cfg.backend == "sim"
+    assert cfg.network.n_nodes == 16 and cfg.network.n_edges == 32
+    assert cfg.channel_names[:2] == ("free:0", "free:1")
+    assert cfg.channel_names[16:18] == ("clamped:0", "clamped:1")
+    assert len(cfg.ai_channels) == 32
+    assert {line.role for line in cfg.output_lines} == {"source", "target"}
+    assert cfg.block_size == 1000
+    assert cfg.text == DEFAULT_BENCH_FILE.read_text()
+    assert cfg.calibration.S.shape == (32,)
+    assert cfg.calibration.V_T[0] == pytest.approx(0.62)
+
+
+def test_hardware_example_has_fixed_wiring_and_device_prefixed_channels():
+    cfg = load_bench(ROOT / "data" / "benches" / "lab1.toml")
+    assert cfg.backend == "hardware"
+    assert [line.nodes for line in cfg.output_lines] == [(0,), (10,), (5,), (15,)]
+    assert cfg.ai_channels[17].physical == "Dev1/ai17"
+    assert cfg.ai_channels[17].name == "clamped:1"
+    assert cfg.visa_resource.startswith("USB0::")
+
+
+def test_calibration_conductance_follows_the_edge_law():
+    cfg = load_bench()
+    g = cfg.calibration.conductance(np.full(32, 2.62), mean_node_voltage=0.2)
+    assert g == pytest.approx(np.full(32, 8.5e-4 * 1.8))
+    assert cfg.calibration.conductance(np.full(32, 0.5)).max() == 0.0
+
+
+def test_per_edge_calibration_list_is_accepted():
+    text = DEFAULT_BENCH_FILE.read_text().replace(
+        "V_T = 0.62 ", "V_T = [" + ", ".join(["0.6"] * 31 + ["0.7"]) + "]")
+    cfg = bench_from_text(text)
+    assert cfg.calibration.V_T[31] == pytest.approx(0.7)
+    assert cfg.calibration.V_T[0] == pytest.approx(0.6)
+
+
+def test_there_are_enough_malformed_examples():
+    assert len(BAD) >= 15
+
+
+@pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
+def test_malformed_bench_is_refused_naming_file_key_and_allowed(path: Path):
+    header = path.read_text().splitlines()[:2]
+    key = re.fullmatch(r"# expect-key: ?(.*)", header[0]).group(1)
+    fragment = re.fullmatch(r"# expect-message: (.*)", header[1]).group(1)
+    with pytest.raises(BenchFileError) as info:
+        load_bench(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ")
+    if key:
+        assert f": {key}: " in message
+    assert fragment in message
+    assert isinstance(info.value, ValueError)
+
+
+def test_missing_file_is_a_bench_file_error(tmp_path):
+    with pytest.raises(BenchFileError, match=r"nope\.toml: cannot read"):
+        load_bench(tmp_path / "nope.toml")

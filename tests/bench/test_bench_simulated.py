@@ -1,0 +1,229 @@
+"""The simulated bench, checked through the bench interfaces only (plus the physics model)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from labctl.bench import open_bench
+from labctl.bench.config import load_bench
+from labctl.bench.faults import SimFaults
+from labctl.bench.interfaces import (
+    BenchError,
+    DaqOverflowError,
+    FirmwareResetError,
+    InstrumentDisconnectedError,
+    InstrumentTimeoutError,
+)
+
+CFG = load_bench()
+ROUTE = {"source0": 0, "source1": 10, "target0": 5, "target1": 15}
+TASK = {"source0": 0.0, "source1": 0.45, "target0": 0.091, "target1": 0.363}
+
+
+@pytest.fixture
+def bench():
+    b = open_bench(CFG, clock="fast", seed=3)
+    b.daq.route_outputs(ROUTE)
+    b.daq.write_outputs(TASK)
+    yield b
+    assert b.close() == []
+
+
+def mean_block(b) -> tuple[np.ndarray, np.ndarray]:
+    blk = b.daq.read_block()
+    m = blk.data.mean(axis=0)
+    return m[:16], m[16:]
+
+
+def test_blocks_have_the_configured_shape_and_clock(bench):
+    bench.daq.start_acquisition()
+    b1 = bench.daq.read_block()
+    b2 = bench.daq.read_block()
+    assert b1.data.shape == (1000, 32)
+    assert b1.channels == CFG.channel_names
+    assert (b1.first_index, b2.first_index) == (0, 1000)
+    assert b2.time[0] == pytest.approx(0.1)
+    noise = b1.data[:, 0].std()
+    assert 4e-4 < noise < 1e-3  # realistic ~0.7 mV rms
+
+
+def test_source_nodes_read_the_ao_values(bench):
+    bench.daq.start_acquisition()
+    free, clamped = mean_block(bench)
+    assert free[0] == pytest.approx(0.0, abs=2e-4)
+    assert free[10] == pytest.approx(0.45, abs=2e-4)
+    assert clamped[10] == pytest.approx(0.45, abs=2e-4)
+    assert np.all((free > -0.005) & (free < 0.455))
+
+
+def test_clamp_nudges_targets_by_eta(bench):
+    eta = bench.gates.set_eta(0.22)
+    assert eta == pytest.approx(28 / 129)
+    bench.daq.start_acquisition()
+    free, clamped = mean_block(bench)
+    for node, desired in ((5, 0.091), (15, 0.363)):
+        expected = free[node] + eta * (desired - free[node])
+        assert clamped[node] == pytest.approx(expected, abs=3e-4)
+    bench.gates.safe_state()  # η tap 0: no nudge, the copies agree
+    free, clamped = mean_block(bench)
+    assert np.max(np.abs(free - clamped)) < 3e-4
+
+
+def test_smu_current_is_kcl_current_out_of_its_node(bench):
+    g = np.linspace(1.5, 5.0, 32)
+    bench.gates.set_gates(g)
+    gates = bench.gates.read_gates()
+    bench.power.set_voltage(0.3)
+    bench.power.set_output(True)
+    amps = bench.power.measure_current()
+    v = bench.daq.read_once()
+    # both copies hang on the source line; edge law of PHYSICS.md §5 with read-back gates
+    net, cal = CFG.network, CFG.calibration
+    total = 0.0
+    for copy in (v[:16], v[16:]):
+        a, b = net.edges[:, 0], net.edges[:, 1]
+        dv = copy[a] - copy[b]
+        cur = cal.S * (gates - cal.V_T - 0.5 * (copy[a] + copy[b])) * dv
+        total += cur[a == 10].sum() - cur[b == 10].sum()
+    assert v[10] == pytest.approx(0.3, abs=3e-3)
+    assert amps > 0
+    assert amps == pytest.approx(total, rel=0.1)  # mismatch 2 %, read noise 0.7 mV
+
+
+def test_learning_lowers_the_error(bench):
+    bench.gates.set_eta(0.22)
+    bench.daq.start_acquisition()
+    free, _ = mean_block(bench)
+    err0 = 0.5 * ((free[5] - 0.091) ** 2 + (free[15] - 0.363) ** 2)
+    bench.gates.set_learning(True)
+    errors = []
+    for _ in range(10):  # 1 s of learning
+        free, _ = mean_block(bench)
+        errors.append(0.5 * ((free[5] - 0.091) ** 2 + (free[15] - 0.363) ** 2))
+    bench.gates.set_learning(False)
+    assert errors[-1] < 0.8 * err0
+    assert np.all(np.diff(errors) < 0)  # the error falls block after block
+    assert not np.allclose(bench.gates.read_gates(), 3.25, atol=0.01)
+
+
+def test_learning_window_moves_gates_only_while_open(bench):
+    bench.gates.set_eta(0.22)
+    g0 = bench.gates.read_gates()
+    bench.daq.start_acquisition()
+    bench.daq.read_block()
+    assert np.allclose(bench.gates.read_gates(), g0, atol=0.01)  # learning off: gates hold
+    bench.gates.learning_window(0.03)
+    assert not bench.gates.status()["learning"]
+    assert np.max(np.abs(bench.gates.read_gates() - g0)) > 0.01
+    with pytest.raises(ValueError, match=r"seconds: 0.5 s; allowed 1e-05\.\.0\.03 s"):
+        bench.gates.learning_window(0.5)
+    bench.gates.set_learning(True)
+    with pytest.raises(BenchError, match="busy"):
+        bench.gates.learning_window(0.01)
+
+
+def test_gate_controller_behaves_like_the_firmware(bench):
+    gc = bench.gates
+    with pytest.raises(ValueError, match=r"outside the gate range; allowed 1\.\.5\.5 V"):
+        gc.set_gate(3, 6.0)
+    with pytest.raises(ValueError, match=r"edge: 32; allowed 0\.\.31"):
+        gc.set_gate(32, 2.0)
+    with pytest.raises(ValueError, match="eta"):
+        gc.set_eta(1.0)  # tap 129 > 128
+    with pytest.raises(ValueError, match="lam"):
+        gc.set_lambda(-0.1)
+    gc.set_gate(7, 2.3456)
+    assert gc.read_gate(7) == pytest.approx(2.3456, abs=0.012)  # 1.5 mV DAC, 8 mV ADC
+    lam = gc.set_lambda(0.055)
+    assert lam == pytest.approx(1 - (124 / 128) ** 2)
+    assert gc.status()["gain_taps"] == [124, 128]
+    gc.safe_state()
+    assert gc.status() | {} == {"learning": False, "eta_tap": 0, "eta": 0.0,
+                                "gain_taps": [128, 128], "lambda": 0.0, "faults": 0}
+
+
+def test_routing_and_output_limits(bench):
+    with pytest.raises(ValueError, match="node 10 is driven by two lines"):
+        bench.daq.route_outputs({"target0": 10})
+    routing = bench.daq.snapshot()["routing"]  # a refused routing leaves it unchanged
+    assert {k: v for k, v in routing.items() if v is not None} == ROUTE
+    with pytest.raises(ValueError, match=r"volts\['source1'\]: 0.6 V outside"):
+        bench.daq.write_outputs({"source1": 0.6})
+    with pytest.raises(ValueError, match="cannot reach node 16"):
+        bench.daq.route_outputs({"source0": 16})
+
+
+def test_close_leaves_everything_safe(bench):
+    bench.gates.set_learning(True)
+    bench.power.set_voltage(0.4)
+    bench.power.set_output(True)
+    assert bench.close() == []
+    snap = bench.snapshot()
+    assert set(snap["daq"]["ao_values"].values()) == {0.0}
+    assert snap["gates"]["learning"] is False and snap["gates"]["eta_tap"] == 0
+    assert snap["power"]["output_enabled"] is False
+    with pytest.raises(InstrumentDisconnectedError):
+        bench.daq.read_once()
+
+
+def test_injected_faults_raise_the_interface_errors():
+    faults = SimFaults(daq_overflow_at_s=0.2, gate_timeout_at_s=0.1, gate_garbage_at_s=0.3,
+                       gate_reset_at_s=0.4, smu_disconnect_at_s=0.5)
+    b = open_bench(CFG, faults=faults)
+    b.gates.set_eta(0.22)
+    b.daq.start_acquisition()
+    b.daq.read_block()  # t = 0.1 s: the gate timeout is due at the next command
+    with pytest.raises(InstrumentTimeoutError):
+        b.gates.read_gates()
+    assert b.gates.status()["eta_tap"] == 28  # a timeout does not change settings
+    b.daq.read_block()
+    with pytest.raises(DaqOverflowError):
+        b.daq.read_block()
+    b.daq.read_block()
+    with pytest.raises(BenchError, match="unparseable"):
+        b.gates.read_gates()
+    b.daq.read_block()
+    with pytest.raises(FirmwareResetError):
+        b.gates.read_gates()
+    assert b.gates.status()["eta_tap"] == 0  # a reset brings the firmware's safe settings
+    b.daq.read_block()
+    for _ in range(2):  # a disconnect is permanent
+        with pytest.raises(InstrumentDisconnectedError):
+            b.power.measure_current()
+    failures = b.close()
+    assert any("power meter" in f for f in failures)
+
+
+def test_paced_clock_follows_wall_time():
+    b = open_bench(CFG, clock="paced")
+    b.daq.start_acquisition()
+    t0 = time.monotonic()
+    for _ in range(3):
+        b.daq.read_block()
+    assert time.monotonic() - t0 >= 0.29
+    b.close()
+
+
+def test_paced_consumer_too_slow_overflows(monkeypatch):
+    b = open_bench(CFG, clock="paced")
+    b.daq.start_acquisition()
+    real = time.monotonic
+    monkeypatch.setattr(time, "monotonic", lambda: real() + 5.0)
+    with pytest.raises(DaqOverflowError, match="behind"):
+        b.daq.read_block()
+    monkeypatch.undo()
+    b.close()
+
+
+def test_same_seed_same_data():
+    blocks = []
+    for _ in range(2):
+        b = open_bench(CFG, seed=11)
+        b.daq.write_outputs({"source1": 0.3})
+        b.daq.start_acquisition()
+        blocks.append(b.daq.read_block().data)
+        b.close()
+    np.testing.assert_array_equal(blocks[0], blocks[1])

@@ -1,0 +1,170 @@
+"""Run files under stress: a live SWMR reader, kill -9 of the writer, resume, full disk."""
+
+from __future__ import annotations
+
+import errno
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from labctl.network import periodic_lattice
+from labctl.store import RunWriter, StoreError, completed_tasks, open_run
+
+HELPER = Path(__file__).with_name("store_writer_proc.py")
+NET = periodic_lattice(4, 4)
+
+
+def start_writer(path: Path, mode: str, **kw) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, str(HELPER), str(path), mode],
+                            stdout=subprocess.PIPE, text=True, **kw)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.strip() == "READY", line
+    return proc
+
+
+def wait_rows(run, task: int, more_than: int, deadline_s: float = 30.0) -> int:
+    """Poll a live run until task ``task`` holds more than ``more_than`` rows."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        run.refresh()
+        if run.tasks[task].n_rows > more_than:
+            return run.tasks[task].n_rows
+        time.sleep(0.05)
+    raise AssertionError(f"task {task} did not grow past {more_than} rows")
+
+
+def test_live_reader_follows_and_kill9_loses_at_most_a_second(tmp_path: Path) -> None:
+    path = tmp_path / "live.h5"
+    proc = start_writer(path, "live")
+    try:
+        with open_run(path) as run:
+            assert run.live and run.status == "running"
+            assert run.completed_tasks() == {0, 1}
+            n1 = wait_rows(run, 2, 0)
+            n2 = wait_rows(run, 2, n1)
+            t = run.tasks[2].time
+            assert len(t) == n2 and np.all(np.diff(t) > 0)
+            assert run.tasks[2].v_free.shape == (n2, 16)
+        time.sleep(1.0)
+        kill_wall = time.time()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert completed_tasks(path) == {0, 1}
+    with open_run(path) as run:
+        assert run.status == "running"  # never closed: the reader sees a crashed run
+        t = run.tasks[2].time
+        # rows carry the wall clock of their production: at most ~1 s is lost
+        assert t[-1] >= kill_wall - 1.0, (kill_wall - t[-1])
+        np.testing.assert_array_equal(run.tasks[0].time, np.arange(100) * 0.02)
+        assert run.tasks[2].gate_voltage.shape == (len(t), 32)
+
+    # resume: a new file carries over the completed tasks and continues at task 2
+    tasks = [SimpleNamespace(index=i, name=f"task{i}", params={"lambda": 0.01 * i})
+             for i in range(4)]
+    new = tmp_path / "resumed.h5"
+    w = RunWriter(new, tasks, NET, resume_from=path)
+    assert w.completed == {0, 1}
+    first = min(set(range(4)) - w.completed)
+    assert first == 2
+    for i in (2, 3):
+        w.begin_task(i)
+        w.append(i, {"time": [0.0, 0.5], "error": [1.0, 0.1]})
+        w.end_task(i)
+    assert w.close() == "completed"
+    with open_run(new) as run:
+        assert run.completed_tasks() == {0, 1, 2, 3}
+        assert run.attrs["resumed_from"] == str(path)
+        np.testing.assert_array_equal(run.tasks[1].time, np.arange(100) * 0.02)
+        np.testing.assert_array_equal(run.tasks[2].error, [1.0, 0.1])
+        assert [e[2] for e in run.events].count("task_end") == 4
+    bad = [SimpleNamespace(index=0, name="other", params={})]
+    with pytest.raises(ValueError, match="holds a different plan"):
+        RunWriter(tmp_path / "bad.h5", bad, NET, resume_from=path)
+
+
+class FailingWriter(RunWriter):
+    """A writer whose disk 'fills up' after ``ok_blocks`` successful block writes."""
+
+    ok_blocks = 1
+
+    def _write(self, *args, **kwargs) -> None:
+        if any(args[:2]):
+            if self.ok_blocks <= 0:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.ok_blocks -= 1
+        super()._write(*args, **kwargs)
+
+
+def test_disk_full_aborts_and_keeps_earlier_data(tmp_path: Path) -> None:
+    path = tmp_path / "full.h5"
+    tasks = [SimpleNamespace(index=0, name="t", params={})]
+    w = FailingWriter(path, tasks, NET)
+    w.begin_task(0)
+    w.append(0, {"time": np.arange(10.0), "error": np.ones(10)})
+    w.flush(wait=True)
+    w.append(0, {"time": np.arange(10.0, 20.0), "error": np.ones(10)})
+    with pytest.raises(StoreError, match="No space left on device"):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            w.flush()
+            time.sleep(0.02)
+    assert w.close("completed") == "aborted"
+    with open_run(path) as run:
+        assert run.status == "aborted"
+        assert "No space left on device" in run.abort_reason
+        assert run.attrs["status"] == "aborted"
+        np.testing.assert_array_equal(run.tasks[0].time, np.arange(10.0))
+
+
+def test_close_raises_an_unreported_write_error(tmp_path: Path) -> None:
+    w = FailingWriter(tmp_path / "full.h5", [SimpleNamespace(index=0, name="t", params={})],
+                      NET)
+    w.ok_blocks = 0
+    w.begin_task(0)
+    w.append(0, {"time": [0.0]})
+    with pytest.raises(StoreError, match="No space left"):
+        w.close()
+
+
+def test_reserve_of_free_disk_space_stops_cleanly(tmp_path: Path) -> None:
+    path = tmp_path / "reserve.h5"
+    w = RunWriter(path, [SimpleNamespace(index=0, name="t", params={})], NET,
+                  min_free_bytes=1)
+    w._free_bytes = lambda: 1000  # type: ignore[method-assign]
+    w.begin_task(0)
+    w.append(0, {"time": np.arange(200.0)})
+    with pytest.raises(StoreError, match="disk almost full"):
+        w.close()
+    with open_run(path) as run:
+        assert run.status == "aborted" and "disk almost full" in run.abort_reason
+        assert run.tasks[0].status == "running" and run.tasks[0].n_rows == 0
+
+
+def test_real_write_failure_file_size_limit(tmp_path: Path) -> None:
+    """A writer process hitting RLIMIT_FSIZE (EFBIG, like a full disk) still leaves a
+    readable file marked aborted, with the rows written before the failure."""
+    path = tmp_path / "fsize.h5"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3_000_000, 3_000_000))
+
+    out = subprocess.run([sys.executable, str(HELPER), str(path), "fsize"],
+                         preexec_fn=limit, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert "ERROR run file" in out.stdout and "STATUS aborted" in out.stdout, out.stdout
+    with open_run(path) as run:
+        assert run.status == "aborted" and "File too large" in run.abort_reason
+        np.testing.assert_array_equal(run.tasks[0].time, np.arange(50) * 0.02)
+        assert run.tasks[0].raw_samples.shape[0] > 0
