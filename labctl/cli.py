@@ -29,6 +29,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     from labctl.bench.check import add_bench_check_arguments, cmd_bench_check
+    from labctl.drivers.serial_gates import add_gates_arguments, cmd_gates
     from labctl.protocol.validate_cmd import add_validate_arguments, cmd_validate
     from labctl.runner.cli_run import add_run_arguments, cmd_run
     from labctl.store.info_cmd import add_info_arguments, cmd_info
@@ -55,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench_sub.add_parser("check", help="open every instrument, self-test, leave safe")
     add_bench_check_arguments(p)
     p.set_defaults(func=cmd_bench_check)
+
+    p = sub.add_parser("gates", help="talk to a gate-controller board (identity, status, "
+                       "latency): e.g. the emulated one from firmware/emulate")
+    add_gates_arguments(p)
+    p.set_defaults(func=cmd_gates)
 
     p = sub.add_parser("demo", help="short physics-engine training on the bench model")
     p.add_argument("--seconds", type=float, default=20.0, help="simulated seconds (s)")

@@ -171,6 +171,40 @@ class BenchConfig:
         return tuple(ch.name for ch in self.ai_channels)
 
     @property
+    def eta_max(self) -> float:
+        """Largest nudge amplitude η the clamp-gain potentiometer sets (128/129)."""
+        from labctl.bench.gate_encoding import ETA_DIVISOR, POT_MAX
+
+        return POT_MAX / ETA_DIVISOR
+
+    @property
+    def lambda_max(self) -> float:
+        """Largest λ the gate controller's gain stage can set (labctl firmware boards and
+        the simulated bench share it: :data:`labctl.bench.gate_encoding.LAMBDA_MAX`)."""
+        from labctl.bench.gate_encoding import LAMBDA_MAX
+
+        return LAMBDA_MAX
+
+    @property
+    def typical_node_voltage(self) -> float:
+        """Mean node voltage V̄ (V) at which a uniform conductance κ is set: half the
+        source range, the middle of the node voltages a task produces."""
+        return 0.5 * self.limits.source_voltage_max
+
+    def gates_for_conductance(self, kappa: float) -> np.ndarray:
+        """Per-edge gate voltages (V) giving every edge the small-signal conductance κ (S)
+        at the typical node voltage, through each edge's own calibration (S, V_T)."""
+        return self.calibration.V_T + self.typical_node_voltage + kappa / self.calibration.S
+
+    def conductance_range(self) -> tuple[float, float]:
+        """Uniform conductances κ (S) every edge reaches within the gate range."""
+        lim = self.limits
+        v = self.typical_node_voltage
+        lo = float(np.max(self.calibration.conductance(np.array(lim.gate_min), v)))
+        hi = float(np.min(self.calibration.conductance(np.array(lim.gate_max), v)))
+        return lo, hi
+
+    @property
     def block_size(self) -> int:
         """Samples per channel in one block (block_duration × sample_rate)."""
         return max(1, round(self.block_duration * self.sample_rate))

@@ -156,6 +156,8 @@ class GateController(Instrument):
     n_edges: int
     #: allowed gate voltages (V_min, V_max) in volts
     gate_range: tuple[float, float]
+    #: largest λ the gain stage can set (set_lambda refuses more)
+    lambda_max: float = 1.0
 
     @abc.abstractmethod
     def set_gate(self, edge: int, volts: float) -> None:

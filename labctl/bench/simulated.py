@@ -53,7 +53,7 @@ from labctl.bench.interfaces import (
 BUFFER_SECONDS = 2.0
 #: current noise of the simulated SMU, A rms
 SMU_NOISE_A = 2e-9
-FIRMWARE_IDENTITY = "LABCTL,GATEFW,32CH,1.0.0"
+FIRMWARE_IDENTITY = "LABCTL,GATEFW,32CH,1.1.0"
 WINDOW_RANGE_S = (10e-6, 30e-3)
 
 
@@ -395,6 +395,7 @@ class SimGateController(GateController):
         lim = core.config.limits
         self.n_edges = core.config.network.n_edges
         self.gate_range = (lim.gate_min, lim.gate_max)
+        self.lambda_max = enc.LAMBDA_MAX
         self._taps = (enc.POT_MAX, enc.POT_MAX)
         self._closed = False
         self._reset_settings()

@@ -20,11 +20,12 @@ from scipy.sparse.csgraph import reverse_cuthill_mckee
 from labctl.network import Network
 
 
-def envelope_order(network: Network) -> tuple[np.ndarray, np.ndarray]:
-    """RCM renumbering of ``network``: ``(pos (N,), first (N,))``.
+def envelope_order(network: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RCM renumbering of ``network``: ``(pos (N,), first (N,), row_ptr (N + 1,))``.
 
     ``pos[node]`` is the node's row in the reordered Laplacian; ``first[i]`` is the first
-    column of row i's envelope (lowest neighbour position, or i itself).
+    column of row i's envelope (lowest neighbour position, or i itself); row i's entries
+    (columns first[i]..i) are stored at ``row_ptr[i]:row_ptr[i + 1]`` of a flat buffer.
     """
     n = network.n_nodes
     a, b = network.edges[:, 0], network.edges[:, 1]
@@ -35,94 +36,104 @@ def envelope_order(network: Network) -> tuple[np.ndarray, np.ndarray]:
     first = np.arange(n, dtype=np.int64)
     pa, pb = pos[a], pos[b]
     np.minimum.at(first, np.maximum(pa, pb), np.minimum(pa, pb))
-    return pos, first
+    row_ptr = np.concatenate([[0], np.cumsum(np.arange(n) - first + 1)]).astype(np.int64)
+    return pos, first, row_ptr
 
 
 @njit(cache=True)
-def _cholesky_envelope(mat: np.ndarray, first: np.ndarray) -> None:
-    """In-place lower Cholesky factor of the SPD envelope matrix ``mat`` (only i ≥ j used)."""
-    n = mat.shape[0]
+def _cholesky_envelope(env: np.ndarray, first: np.ndarray, row_ptr: np.ndarray,
+                       inv_diag: np.ndarray) -> None:
+    """In-place lower Cholesky factor of an SPD matrix in envelope storage; 1/L_ii → inv_diag."""
+    n = first.shape[0]
     for i in range(n):
         fi = first[i]
+        base_i = row_ptr[i] - fi
         for j in range(fi, i + 1):
-            lo = max(fi, first[j])
-            s = mat[i, j]
-            for q in range(lo, j):
-                s -= mat[i, q] * mat[j, q]
+            fj = first[j]
+            base_j = row_ptr[j] - fj
+            s = env[base_i + j]
+            for q in range(max(fi, fj), j):
+                s -= env[base_i + q] * env[base_j + q]
             if j < i:
-                mat[i, j] = s / mat[j, j]
+                env[base_i + j] = s * inv_diag[j]
             else:
-                mat[i, i] = np.sqrt(s)
+                d = np.sqrt(s)
+                env[base_i + i] = d
+                inv_diag[i] = 1.0 / d
 
 
 @njit(cache=True)
-def _solve_envelope(fac: np.ndarray, first: np.ndarray, rhs: np.ndarray) -> None:
-    """Solve L Lᵀ X = rhs in place for all columns of ``rhs`` (N, C), L from the envelope."""
+def _solve_envelope(env: np.ndarray, first: np.ndarray, row_ptr: np.ndarray,
+                    inv_diag: np.ndarray, rhs: np.ndarray) -> None:
+    """Solve L Lᵀ X = rhs in place for all columns of ``rhs`` (N, C), L in envelope storage."""
     n, c = rhs.shape
     for i in range(n):
-        for q in range(first[i], i):
-            lv = fac[i, q]
-            for col in range(c):
-                rhs[i, col] -= lv * rhs[q, col]
-        d = fac[i, i]
+        base = row_ptr[i] - first[i]
         for col in range(c):
-            rhs[i, col] /= d
+            acc = rhs[i, col]  # a register accumulator: no store/load chain through rhs
+            for q in range(first[i], i):
+                acc -= env[base + q] * rhs[q, col]
+            rhs[i, col] = acc * inv_diag[i]
     for i in range(n - 1, -1, -1):
-        d = fac[i, i]
+        base = row_ptr[i] - first[i]
         for col in range(c):
-            rhs[i, col] /= d
-        for q in range(first[i], i):
-            lv = fac[i, q]
-            for col in range(c):
-                rhs[q, col] -= lv * rhs[i, col]
+            x = rhs[i, col] * inv_diag[i]
+            rhs[i, col] = x
+            for q in range(first[i], i):
+                rhs[q, col] -= env[base + q] * x
 
 
 @njit(cache=True)
 def _solve_small_spd(mat: np.ndarray, rhs: np.ndarray) -> None:
-    """Solve the small dense SPD system mat · X = rhs (T, C) in place (mat is overwritten)."""
+    """Solve the small dense SPD system mat · X = rhs (T, C) in place."""
     t = mat.shape[0]
-    full = np.zeros(t, dtype=np.int64)
-    _cholesky_envelope(mat, full)
-    _solve_envelope(mat, full, rhs)
+    first = np.zeros(t, dtype=np.int64)
+    row_ptr = np.zeros(t + 1, dtype=np.int64)
+    env = np.empty(t * (t + 1) // 2)
+    for i in range(t):
+        row_ptr[i + 1] = row_ptr[i] + i + 1
+        for j in range(i + 1):
+            env[row_ptr[i] + j] = mat[i, j]
+    inv_diag = np.empty(t)
+    _cholesky_envelope(env, first, row_ptr, inv_diag)
+    _solve_envelope(env, first, row_ptr, inv_diag, rhs)
 
 
 @njit(cache=True)
 def observe_task(
-    k: np.ndarray, pa: np.ndarray, pb: np.ndarray, first: np.ndarray, held: np.ndarray,
-    src: np.ndarray, src_val: np.ndarray, m: np.ndarray, desired: np.ndarray, eta: float,
-    fac: np.ndarray, sol: np.ndarray, small: np.ndarray, nudge: np.ndarray,
-    sq_free: np.ndarray, sq_clamp: np.ndarray,
+    k: np.ndarray, pa: np.ndarray, pb: np.ndarray, first: np.ndarray, row_ptr: np.ndarray,
+    held: np.ndarray, src: np.ndarray, src_val: np.ndarray, m: np.ndarray,
+    desired: np.ndarray, eta: float, env: np.ndarray, inv_diag: np.ndarray, sol: np.ndarray,
+    small: np.ndarray, nudge: np.ndarray, sq_free: np.ndarray, sq_clamp: np.ndarray,
 ) -> tuple[float, float, float]:
     """Free and clamped states of one task at conductances ``k`` (E,) in S.
 
     Fills ``sq_free`` / ``sq_clamp`` (E,) with the example-averaged squared drops (V²) and
     returns (error L in V², free power W, clamped power W). ``held`` (N,) flags source
     positions, ``src`` (S,) their positions, ``src_val`` (X, S) V, ``m`` (T, N) the output rows
-    in positions, ``desired`` (X, T) V; ``fac``, ``sol``, ``small``, ``nudge`` are scratch
-    buffers of shapes (N, N), (N, X + T), (T, T), (T, X).
+    in positions, ``desired`` (X, T) V; ``env``, ``inv_diag``, ``sol``, ``small``, ``nudge``
+    are scratch buffers of shapes (row_ptr[N],), (N,), (N, X + T), (T, T), (T, X).
     """
-    n = fac.shape[0]
+    n = first.shape[0]
     n_ex, n_out = desired.shape
     n_edges = k.shape[0]
-    for i in range(n):
-        for j in range(first[i], i + 1):
-            fac[i, j] = 0.0
-        for c in range(n_ex + n_out):
-            sol[i, c] = 0.0
+    env[:] = 0.0
+    sol[:] = 0.0
     for i in range(n):
         if held[i]:
-            fac[i, i] = 1.0
+            env[row_ptr[i + 1] - 1] = 1.0
     for s in range(src.shape[0]):
         for x in range(n_ex):
             sol[src[s], x] = src_val[x, s]
     for e in range(n_edges):
         i, j, ke = pa[e], pb[e], k[e]
         if not held[i]:
-            fac[i, i] += ke
+            env[row_ptr[i + 1] - 1] += ke
         if not held[j]:
-            fac[j, j] += ke
+            env[row_ptr[j + 1] - 1] += ke
         if not held[i] and not held[j]:
-            fac[max(i, j), min(i, j)] -= ke
+            hi, lo = max(i, j), min(i, j)
+            env[row_ptr[hi] + lo - first[hi]] -= ke
         elif held[i] and not held[j]:
             for x in range(n_ex):
                 sol[j, x] += ke * sol[i, x]
@@ -135,8 +146,8 @@ def observe_task(
             if not held[i]:
                 sol[i, n_ex + t] = m[t, i]
     # the held rows of the free-state columns are identity rows: their solution is V_h
-    _cholesky_envelope(fac, first)
-    _solve_envelope(fac, first, sol)
+    _cholesky_envelope(env, first, row_ptr, inv_diag)
+    _solve_envelope(env, first, row_ptr, inv_diag, sol)
     err = 0.0
     for t in range(n_out):
         for x in range(n_ex):
@@ -191,7 +202,8 @@ def update_conductance(
 
 @njit(cache=True)
 def train_chunk(
-    k: np.ndarray, pa: np.ndarray, pb: np.ndarray, first: np.ndarray, held: np.ndarray,
+    k: np.ndarray, pa: np.ndarray, pb: np.ndarray, first: np.ndarray, row_ptr: np.ndarray,
+    held: np.ndarray,
     src: np.ndarray, src_val: np.ndarray, m: np.ndarray, desired: np.ndarray, eta: float,
     gain: float, lam: float, k_min: float, k_max: float, noise: np.ndarray, step0: int,
     record_every: int, hist: np.ndarray, err: np.ndarray, p_free: np.ndarray,
@@ -208,7 +220,8 @@ def train_chunk(
     n_edges = k.shape[1]
     n = first.shape[0]
     n_ex, n_out = desired.shape[1], desired.shape[2]
-    fac = np.empty((n, n))
+    env = np.empty(row_ptr[n])
+    inv_diag = np.empty(n)
     sol = np.empty((n, n_ex + n_out))
     small = np.empty((n_out, n_out))
     nudge = np.empty((n_out, n_ex))
@@ -218,8 +231,9 @@ def train_chunk(
     for b in range(bsz):
         kb = k[b]
         for s in range(steps):
-            e_, pf, pc = observe_task(kb, pa, pb, first, held[b], src[b], src_val[b], m[b],
-                                      desired[b], eta, fac, sol, small, nudge, sq_f, sq_c)
+            e_, pf, pc = observe_task(kb, pa, pb, first, row_ptr, held[b], src[b], src_val[b],
+                                      m[b], desired[b], eta, env, inv_diag, sol, small, nudge,
+                                      sq_f, sq_c)
             err[s, b] = e_
             p_free[s, b] = pf
             p_clamp[s, b] = pc

@@ -31,46 +31,44 @@ def _overdrive(x: float, smoothing: float) -> tuple[float, float]:
 
 @njit(cache=True)
 def _residual(v: np.ndarray, gate: np.ndarray, a: np.ndarray, b: np.ndarray, s: np.ndarray,
-              vt: np.ndarray, smoothing: float, held: np.ndarray, res: np.ndarray,
+              vt: np.ndarray, smoothing: float, row: np.ndarray, m: int, res: np.ndarray,
               jac: np.ndarray, floor: float) -> float:
-    """Net outflow (A) at each free node into ``res`` and its Jacobian (S) into ``jac``.
+    """Net outflow (A) at the free nodes into ``res[:m]`` and its Jacobian (S) ``jac[:m, :m]``.
 
-    Held rows get residual 0 and identity Jacobian rows. Returns max |residual| (A).
+    ``row[node]`` is the node's row among the m free nodes, or −1 for a held node (held
+    voltages are fixed, so they have no row). Returns max |residual| (A).
     """
-    n = v.shape[0]
-    for i in range(n):
+    for i in range(m):
         res[i] = 0.0
-        for j in range(n):
+        for j in range(m):
             jac[i, j] = 0.0
     for e in range(a.shape[0]):
-        i, j = a[e], b[e]
-        fa, fpa = _overdrive(gate[e] - vt[e] - v[i], smoothing)
-        fb, fpb = _overdrive(gate[e] - vt[e] - v[j], smoothing)
+        i, j = row[a[e]], row[b[e]]
+        fa, fpa = _overdrive(gate[e] - vt[e] - v[a[e]], smoothing)
+        fb, fpb = _overdrive(gate[e] - vt[e] - v[b[e]], smoothing)
         cur = 0.5 * s[e] * (fb * fb - fa * fa)
         da = s[e] * fa * fpa
         db = -s[e] * fb * fpb
-        res[i] += cur
-        res[j] -= cur
-        jac[i, i] += da
-        jac[i, j] += db
-        jac[j, i] -= da
-        jac[j, j] -= db
+        if i >= 0:
+            res[i] += cur
+            jac[i, i] += da
+            if j >= 0:
+                jac[i, j] += db
+        if j >= 0:
+            res[j] -= cur
+            jac[j, j] -= db
+            if i >= 0:
+                jac[j, i] -= da
     worst = 0.0
-    for i in range(n):
-        if held[i]:
-            res[i] = 0.0
-            for j in range(n):
-                jac[i, j] = 0.0
-            jac[i, i] = 1.0
+    for i in range(m):
         jac[i, i] += floor
         worst = max(worst, abs(res[i]))
     return worst
 
 
 @njit(cache=True)
-def _lu_solve(mat: np.ndarray, rhs: np.ndarray) -> None:
-    """Solve mat · x = rhs in place (rhs becomes x) by LU with partial pivoting."""
-    n = rhs.shape[0]
+def _lu_solve(mat: np.ndarray, rhs: np.ndarray, n: int) -> None:
+    """Solve mat[:n, :n] · x = rhs[:n] in place (rhs becomes x), LU with partial pivoting."""
     for c in range(n):
         p = c
         for r in range(c + 1, n):
@@ -96,22 +94,59 @@ def _lu_solve(mat: np.ndarray, rhs: np.ndarray) -> None:
 
 @njit(cache=True)
 def newton_state(v: np.ndarray, gate: np.ndarray, a: np.ndarray, b: np.ndarray,
-                 s: np.ndarray, vt: np.ndarray, smoothing: float, held: np.ndarray,
-                 tol: float, scale: float, max_iter: int, res: np.ndarray,
-                 jac: np.ndarray) -> bool:
+                 s: np.ndarray, vt: np.ndarray, smoothing: float, row: np.ndarray,
+                 free: np.ndarray, tol: float, scale: float, curvature: float, max_iter: int,
+                 res: np.ndarray, jac: np.ndarray) -> bool:
     """Newton steady state of one MOSFET network, in place from the warm start ``v`` (N,) V.
 
-    Held nodes must already carry their voltages. Converged when every KCL residual is below
-    ``tol``·``scale`` (A); returns False if ``max_iter`` iterations did not get there.
+    Only the free nodes ``free`` (M,) are unknowns (``row`` maps node → index in ``free`` or
+    −1); held nodes must already carry their voltages. Converged when every KCL residual is below
+    ``tol``·``scale`` (A), measured, or bounded after a Newton step of at most d volts by
+    ``curvature``·d² (A; see :func:`residual_curvature`) when that bound is below a tenth of
+    the tolerance; ``curvature`` = 0 always measures. Returns False if ``max_iter`` iterations
+    did not get there.
     """
     floor = 1e-12 * scale
     for _ in range(max_iter):
-        if _residual(v, gate, a, b, s, vt, smoothing, held, res, jac, floor) < tol * scale:
+        m = free.shape[0]
+        if _residual(v, gate, a, b, s, vt, smoothing, row, m, res, jac, floor) < tol * scale:
             return True
-        _lu_solve(jac, res)
-        for i in range(v.shape[0]):
-            v[i] -= min(max(res[i], -0.25), 0.25)
+        _lu_solve(jac, res, m)
+        biggest = 0.0
+        for r in range(m):
+            step = min(max(res[r], -0.25), 0.25)
+            v[free[r]] -= step
+            biggest = max(biggest, abs(step))
+        if curvature * biggest * biggest < 0.1 * tol * scale and biggest < 0.25:
+            return True
     return False
+
+
+def residual_curvature(s_edge: np.ndarray, degree: np.ndarray, smoothing: float) -> float:
+    """Bound (A/V²) on the KCL residual left after an exact Newton step, per V² of step.
+
+    Each edge current I = (S/2)[f(x_b)² − f(x_a)²] is a sum of one function of V_a and one
+    of V_b, with |∂²I/∂V²| = S·|f'² + f f''| ≤ 1.05·S for the soft-plus overdrive (maximised
+    numerically; independent of the smoothing width). Taylor's remainder then bounds the
+    residual at a node after a step of at most d volts by 1.05·deg_max·S_max·d². The hard
+    square law (smoothing 0) has no such bound: returns 0 (always measure).
+    """
+    if smoothing <= 0.0:
+        return 0.0
+    return 1.05 * float(np.max(degree)) * float(np.max(s_edge))
+
+
+@njit(cache=True)
+def _rows(held: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Fill ``row`` (N,) with each free node's index among the free nodes (−1 if held).
+
+    Returns the free nodes (M,) in increasing order.
+    """
+    free = np.flatnonzero(~held)
+    row[:] = -1
+    for r in range(free.shape[0]):
+        row[free[r]] = r
+    return free
 
 
 @njit(cache=True)
@@ -121,22 +156,28 @@ def twin_substeps(
     smoothing: float, src: np.ndarray, src_v: np.ndarray, tgt: np.ndarray, tgt_v: np.ndarray,
     eta: float, lam: np.ndarray, alpha: float, leak: float, rest: float, g_min: float,
     g_max: float, learning: bool, h: float, n_sub: int, kicks: np.ndarray, tol: float,
-    scale: float, max_iter: int,
+    scale: float, curvature: float, max_iter: int,
 ) -> int:
     """Advance B twin networks by ``n_sub`` explicit-Euler steps of ``h`` seconds, in place.
 
     Per step: gates (B, E) V follow the rule dG/dt = (α/η)[(1 − λ) ΔV_F² − ΔV_C²] (α in s⁻¹)
     minus ``leak``·(G − ``rest``), plus ``kicks`` (n_sub, B, E) V (pre-scaled noise, or zero
     steps for none), clipped to [g_min, g_max]; then both copies' node voltages (B, N) are
-    re-solved (free: sources held; clamped: targets also held at V_F + η(Ṽ − V_F)).
-    Returns the number of tasks whose Newton solve failed (0 = all converged).
+    re-solved (free: sources held; clamped: targets also held at V_F + η(Ṽ − V_F)), Newton
+    starting from the linear extrapolation of the previous two steps of this call.
+    Newton tolerance: see :func:`newton_state`. Returns the number of tasks whose Newton
+    solve failed (0 = all converged).
     """
     bsz, n = v_free.shape
     n_edges = a.shape[0]
     res = np.empty(n)
     jac = np.empty((n, n))
+    prev_f = np.empty(n)
+    prev_c = np.empty(n)
     held_f = np.zeros(n, dtype=np.bool_)
     held_c = np.zeros(n, dtype=np.bool_)
+    row_f = np.empty(n, dtype=np.int64)
+    row_c = np.empty(n, dtype=np.int64)
     failed = 0
     for bt in range(bsz):
         g = gates[bt]
@@ -151,6 +192,8 @@ def twin_substeps(
             vc[src[bt, q]] = src_v[bt, q]
         for q in range(tgt.shape[1]):
             held_c[tgt[bt, q]] = True
+        free_f = _rows(held_f, row_f)
+        free_c = _rows(held_c, row_c)
         keep = 1.0 - lam[bt]
         ok = True
         for step in range(n_sub):
@@ -166,13 +209,28 @@ def twin_substeps(
                     if learning and kicks.shape[0] > 0:
                         ge += kicks[step, bt, e]
                     g[e] = min(max(ge, g_min), g_max)
-            ok &= newton_state(vf, g, a, b, s_free, vt_free, smoothing, held_f, tol, scale,
-                               max_iter, res, jac)
+            for i in range(n):
+                # linear extrapolation from the last two steps as the Newton start: the step
+                # left is second order in h, so one iteration usually meets the tolerance
+                if step > 0 and not held_f[i]:
+                    guess = 2.0 * vf[i] - prev_f[i]
+                    prev_f[i] = vf[i]
+                    vf[i] = guess
+                else:
+                    prev_f[i] = vf[i]
+                if step > 0 and not held_c[i]:
+                    guess = 2.0 * vc[i] - prev_c[i]
+                    prev_c[i] = vc[i]
+                    vc[i] = guess
+                else:
+                    prev_c[i] = vc[i]
+            ok &= newton_state(vf, g, a, b, s_free, vt_free, smoothing, row_f, free_f, tol,
+                               scale, curvature, max_iter, res, jac)
             for q in range(tgt.shape[1]):
                 t = tgt[bt, q]
                 vc[t] = vf[t] + eta * (tgt_v[bt, q] - vf[t])
-            ok &= newton_state(vc, g, a, b, s_clamp, vt_clamp, smoothing, held_c, tol, scale,
-                               max_iter, res, jac)
+            ok &= newton_state(vc, g, a, b, s_clamp, vt_clamp, smoothing, row_c, free_c, tol,
+                               scale, curvature, max_iter, res, jac)
         if not ok:
             failed += 1
     return failed

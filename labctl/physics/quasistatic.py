@@ -73,7 +73,7 @@ class QuasistaticEngine:
         if len(shapes) != 1:
             raise ValueError("tasks: every task of a batch needs the same numbers of "
                              "examples, sources and outputs")
-        pos, self.first = envelope_order(network)
+        pos, self.first, self.row_ptr = envelope_order(network)
         self.pa = pos[network.edges[:, 0]]
         self.pb = pos[network.edges[:, 1]]
         bsz, n = len(tasks), network.n_nodes
@@ -90,9 +90,9 @@ class QuasistaticEngine:
             k_max: float, noise: np.ndarray, step0: int, record_every: int, hist: np.ndarray,
             out: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
         """Advance k (B, E) in S by ``len(out[0])`` steps at fixed λ (compiled loop)."""
-        train_chunk(k, self.pa, self.pb, self.first, self.held, self.src, self.src_val, self.m,
-                    self.desired, eta, gain, lam, k_min, k_max, noise, step0, record_every,
-                    hist, *out)
+        train_chunk(k, self.pa, self.pb, self.first, self.row_ptr, self.held, self.src,
+                    self.src_val, self.m, self.desired, eta, gain, lam, k_min, k_max, noise,
+                    step0, record_every, hist, *out)
 
 
 def _to_batch(k0, network: Network, batch: int) -> np.ndarray:
@@ -117,16 +117,16 @@ def _train_controlled(
     bsz, n_edges = k.shape
     n = engine.first.shape[0]
     n_ex, n_out = engine.desired.shape[1:]
-    scratch = (np.empty((n, n)), np.empty((n, n_ex + n_out)), np.empty((n_out, n_out)),
-               np.empty((n_out, n_ex)))
+    scratch = (np.empty(engine.row_ptr[n]), np.empty(n), np.empty((n, n_ex + n_out)),
+               np.empty((n_out, n_out)), np.empty((n_out, n_ex)))
     sq_f, sq_c = np.empty((bsz, n_edges)), np.empty((bsz, n_edges))
     no_noise = np.empty(0)
     for s in range(len(err)):
         for b in range(bsz):
             err[s, b], pf[s, b], pc[s, b] = observe_task(
-                k[b], engine.pa, engine.pb, engine.first, engine.held[b], engine.src[b],
-                engine.src_val[b], engine.m[b], engine.desired[b], eta, *scratch, sq_f[b],
-                sq_c[b])
+                k[b], engine.pa, engine.pb, engine.first, engine.row_ptr, engine.held[b],
+                engine.src[b], engine.src_val[b], engine.m[b], engine.desired[b], eta, *scratch,
+                sq_f[b], sq_c[b])
         lams[s] = controller.update(float(err[s, 0]), 1.0)
         if every and s % every == 0:
             hist[s // every] = k

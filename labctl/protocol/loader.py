@@ -64,11 +64,12 @@ def load_protocol(path: str | Path, bench: Any = None) -> Protocol:
     bench_ref = top.string("bench", "sim")
     if bench is None:
         bench = _load_bench(file, bench_ref)
-    eta = top.number("eta", gt=0.0, le=1.0)
+    # η in (0, 1], and no more than the bench's clamp-gain potentiometer can set
+    eta = top.number("eta", gt=0.0, le=float(f"{getattr(bench, 'eta_max', 1.0):.4g}"))
     record_rate = top.number("record_rate", 50.0, gt=0.0, le=1e4, unit="Hz")
     repeats = top.integer("repeats", 1, minimum=1, maximum=10_000)
     seed = top.integer("seed", 0, minimum=0)
-    lam = _parse_lambda(top.table("lambda", {}))
+    lam = _parse_lambda(top.table("lambda", {}), bench)
     learning = _parse_learning(top.table("learning", {}))
     init = _parse_init(top.table("init", {}), bench)
     sim = None
@@ -154,21 +155,25 @@ def sweep_values(sec: Section, key: str, default: Any = None, **bounds: Any) -> 
     return (check_number(sec.file, path, value, **bounds),)
 
 
-def _parse_lambda(sec: Section) -> LambdaSpec:
+def _parse_lambda(sec: Section, bench: Any) -> LambdaSpec:
     mode = sec.string("mode", "fixed", choices=("fixed", "sweep", "control"))
+    # λ in [0, 1), and no more than the bench's gain stage can set
+    top: dict[str, float] = {"lt": 1.0}
+    if hasattr(bench, "lambda_max"):
+        top = {"le": float(f"{bench.lambda_max:.4g}")}
     spec: LambdaSpec
     if mode == "fixed":
-        spec = LambdaFixed(sec.number("value", 0.0, ge=0.0, lt=1.0))
+        spec = LambdaFixed(sec.number("value", 0.0, ge=0.0, **top))
     elif mode == "sweep":
         if not sec.has("values"):
             raise sec.error("values", "required for mode 'sweep': an array of λ, or "
                                       "{start, stop, num}")
-        values = sweep_values(sec, "values", ge=0.0, lt=1.0)
+        values = sweep_values(sec, "values", ge=0.0, **top)
         assign = sec.string("assign", "product", choices=("product", "cycle"))
         spec = LambdaSweep(values, assign)
     else:
-        lam0 = sec.number("lam0", gt=0.0, lt=1.0)  # dλ/dt ∝ λ: λ0 = 0 would never move
-        lam_max = sec.number("lam_max", 0.5, gt=0.0, lt=1.0)
+        lam0 = sec.number("lam0", gt=0.0, **top)  # dλ/dt ∝ λ: λ0 = 0 would never move
+        lam_max = sec.number("lam_max", top.get("le", 0.5), gt=0.0, **top)
         if lam0 > lam_max:
             raise sec.error("lam0", f"{lam0:g} exceeds lam_max {lam_max:g}; allowed "
                                     "0 <= lam0 <= lam_max")
@@ -205,10 +210,8 @@ def _parse_init(sec: Section, bench: Any) -> GateInit:
         raise sec.error("kappa", "give either gate_voltage or kappa, not both")
     if sec.has("kappa"):
         bounds: dict[str, float] = {"gt": 0.0}
-        calibration = getattr(bench, "calibration", None)
-        if calibration is not None:  # conductances reachable over the gate range (S)
-            lo = float(np.max(calibration.conductance(np.array(gmin))))
-            hi = float(np.min(calibration.conductance(np.array(gmax))))
+        if hasattr(bench, "conductance_range"):  # conductances reachable by every edge (S)
+            lo, hi = bench.conductance_range()
             if 0.0 < lo < hi:
                 bounds = {"ge": float(f"{lo:.3g}"), "le": float(f"{hi:.3g}")}
         init = GateInit(kappas=sweep_values(sec, "kappa", unit="S", **bounds))

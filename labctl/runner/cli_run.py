@@ -54,10 +54,10 @@ def _resume_protocol(args: argparse.Namespace) -> str:
         stored_path = old.attrs["instrument_snapshots"].get("protocol_path", "")
     path = args.protocol or stored_path
     if not path or not Path(path).exists():
-        raise ProtocolError(f"{args.resume}: --resume: the run's protocol file {path!r} is "
+        raise ProtocolError(args.resume, "--resume", f"the run's protocol file {path!r} is "
                             "gone; pass the protocol file as the first argument")
     if Path(path).read_text() != stored_text:
-        raise ProtocolError(f"{path}: --resume: this protocol differs from the one stored in "
+        raise ProtocolError(path, "--resume", f"this protocol differs from the one stored in "
                             f"{args.resume}; allowed: the identical protocol text")
     return path
 
@@ -67,10 +67,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         if args.resume:
             if not Path(args.resume).exists():
-                raise ProtocolError(f"{args.resume}: --resume: no such run file")
+                raise ProtocolError(args.resume, "--resume", "no such run file")
             args.protocol = _resume_protocol(args)
         if not args.protocol:
-            raise ProtocolError("labctl run: PROTOCOL: a protocol file is required")
+            raise ProtocolError("labctl run", "PROTOCOL", "a protocol file is required")
         bench = load_bench(args.bench) if args.bench else None
         protocol = load_protocol(args.protocol, bench)
         output = args.output

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -40,12 +40,13 @@ class TaskExecutor:
     """Runs task plans on ``bench`` (wired as ``config`` says), writing rows to ``sink``.
 
     ``control`` carries operator commands; ``events`` (optional) receives display events;
-    ``total_s`` is the expected bench time of the whole run (s), for progress reports.
+    ``total_s`` is the expected bench time of the whole run (s), for progress reports;
+    ``on_state`` is told "paused" and "running" when a pause starts and ends.
     """
 
     def __init__(self, bench: Bench, config: BenchConfig, sink: RowSink,
                  control: RunControl | None = None, events: EventQueue | None = None,
-                 total_s: float = 0.0) -> None:
+                 total_s: float = 0.0, on_state: Callable[[str], None] | None = None) -> None:
         self.bench = bench
         self.config = config
         self.sink = sink
@@ -55,6 +56,7 @@ class TaskExecutor:
         self.law = EdgeLaw(self.network, config.calibration.S, config.calibration.V_T)
         self.roles = {line.name: line.role for line in config.output_lines}
         self.total_s = total_s
+        self.on_state = on_state or (lambda state: self._publish(StateChanged(state)))
         self.done_s = 0.0
         self._wall0 = time.monotonic()
         self._samples = 0
@@ -103,8 +105,11 @@ class TaskExecutor:
         elif isinstance(step, pl.ConfigureSim):
             self._configure_sim(step)
         elif isinstance(step, pl.SetGates):
-            volts = step.volts if step.volts is not None else self._gate_for_kappa(step.kappa)
-            gates.set_gates(np.full(self.network.n_edges, volts))
+            if step.volts is not None:
+                gates.set_gates(np.full(self.network.n_edges, step.volts))
+            else:  # uniform conductance κ: each edge's gate from its own calibration
+                assert step.kappa is not None
+                gates.set_gates(self.config.gates_for_conductance(step.kappa))
             self.gates_now = gates.read_gates()
         elif isinstance(step, pl.SetEta):
             self.eta = gates.set_eta(step.eta)
@@ -117,8 +122,9 @@ class TaskExecutor:
         elif isinstance(step, pl.Learn):
             self._learn(step.duration_s)
         elif isinstance(step, pl.ControlLambda):
+            lam_max = min(step.lam_max, gates.lambda_max)
             controller = LambdaController(step.target_error, step.rho, step.p,
-                                          lam0=max(step.lam0, 1e-12), lam_max=step.lam_max)
+                                          lam0=min(step.lam0, lam_max), lam_max=lam_max)
             self._learn(step.duration_s, controller)
         elif isinstance(step, pl.StepwiseTrain):
             self._stepwise(step.steps, step.window_s, step.settle_s)
@@ -138,25 +144,18 @@ class TaskExecutor:
         configure(alpha=step.alpha, gamma=step.gamma, noise=step.noise,
                   label_noise=step.label_noise, seed=step.seed)
 
-    def _gate_for_kappa(self, kappa: float | None) -> float:
-        """Uniform gate voltage (V) giving small-signal conductance κ (S) at mid node range."""
-        assert kappa is not None
-        cal, lim = self.config.calibration, self.config.limits
-        v_mid = 0.5 * lim.node_voltage_max
-        gate = float(np.mean(cal.V_T) + v_mid + kappa / np.mean(cal.S))
-        if not lim.gate_min <= gate <= lim.gate_max:
-            raise ValueError(
-                f"init.kappa: κ = {kappa:g} S needs gate {gate:.3f} V, outside the bench's "
-                f"gate range [{lim.gate_min}, {lim.gate_max}] V")
-        return gate
-
     def _apply_live_settings(self) -> None:
         for name, value in self.control.pending_settings():
-            if name == "eta":
-                self.eta = self.bench.gates.set_eta(value)
-            else:
-                self.lam = self.bench.gates.set_lambda(value)
-                self._controller = None  # an operator's λ overrides the controller
+            try:
+                if name == "eta":
+                    self.eta = self.bench.gates.set_eta(value)
+                else:
+                    self.lam = self.bench.gates.set_lambda(value)
+                    self._controller = None  # an operator's λ overrides the controller
+            except ValueError as exc:  # refused by the instrument: the run goes on
+                self.sink.log_event(f"refused_{name}", str(exc), task=self.index)
+                self._log(f"{name} = {value:g} refused: {exc}", "warning")
+                continue
             actual = self.eta if name == "eta" else self.lam
             self.sink.log_event(f"set_{name}", f"{name} requested {value:g}, set {actual:g}",
                                 task=self.index)
@@ -170,12 +169,12 @@ class TaskExecutor:
         gates.set_learning(False)
         daq.stop_acquisition()
         self.sink.log_event("pause", "paused by operator", task=self.index)
-        self._publish(StateChanged("paused"))
+        self.on_state("paused")
         while not self.control.wait_resumed(0.1):
             pass
         self.control.check_abort()
         self.sink.log_event("resume", "resumed", task=self.index)
-        self._publish(StateChanged("running"))
+        self.on_state("running")
         daq.start_acquisition()
         if learning:
             gates.set_learning(True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -62,12 +63,16 @@ class RunSession:
     carried over; ``record_raw`` also stores the full-rate DAQ stream; ``parallel`` runs
     the tasks of a simulated campaign on Dask (see :mod:`labctl.runner.parallel`) with
     ``scheduler`` the address of a Dask scheduler (None = a local cluster).
+    ``bench_faults`` injects simulated instrument failures; ``bench_opener`` replaces
+    :func:`labctl.bench.open_bench` (called on the acquisition thread, which must own the
+    instruments).
     """
 
     def __init__(self, protocol: Protocol, output: str | Path | None = None, *,
                  clock: str = "fast", seed: int = 0, resume_from: str | Path | None = None,
                  record_raw: bool = False, parallel: bool = False,
-                 scheduler: str | None = None, bench_faults: Any = None) -> None:
+                 scheduler: str | None = None, bench_faults: Any = None,
+                 bench_opener: Callable[[], Bench] | None = None) -> None:
         self.protocol = protocol
         self.config = protocol.bench
         self.plans: list[TaskPlan] = compile_plan(protocol)
@@ -82,6 +87,9 @@ class RunSession:
         self.parallel = parallel
         self.scheduler = scheduler
         self.bench_faults = bench_faults
+        self.bench_opener = bench_opener or (
+            lambda: open_bench(self.config, clock=self.clock, seed=self.seed,
+                               faults=self.bench_faults))
         self.control = RunControl()
         self.events = EventQueue()
         self.state = "idle"
@@ -170,8 +178,7 @@ class RunSession:
 
                 run_parallel(self, writer)
             else:
-                bench = open_bench(self.config, clock=self.clock, seed=self.seed,
-                                   faults=self.bench_faults)
+                bench = self.bench_opener()
                 writer = self._open_writer(bench)
                 self._run_tasks(bench, writer)
             status, reason = "completed", ""
@@ -200,7 +207,7 @@ class RunSession:
 
     def _run_tasks(self, bench: Bench, writer: RunWriter) -> None:
         executor = TaskExecutor(bench, self.config, writer, self.control, self.events,
-                                total_s=self.total_s)
+                                total_s=self.total_s, on_state=self._set_state)
         skip = writer.completed
         executor.done_s = sum(p.expected_duration_s for p in self.plans if p.index in skip)
         if skip:

@@ -137,9 +137,16 @@ def test_gate_controller_behaves_like_the_firmware(bench):
         gc.set_lambda(-0.1)
     gc.set_gate(7, 2.3456)
     assert gc.read_gate(7) == pytest.approx(2.3456, abs=0.012)  # 1.5 mV DAC, 8 mV ADC
+    with pytest.raises(ValueError, match=r"lam: .*allowed 0 <= λ <= 0\.0652"):
+        gc.set_lambda(0.07)  # beyond the free amplifier's trim range
     lam = gc.set_lambda(0.055)
-    assert lam == pytest.approx(1 - (124 / 128) ** 2)
-    assert gc.status()["gain_taps"] == [124, 128]
+    # free stage trimmed to tap 20 of its 5 kΩ pot (R_g 13.7 kΩ, 132 kΩ + 75 Ω wiper fixed),
+    # clamped stage at its nominal ×11 (tap 128): λ = 1 − (G_free/G_clamped)²
+    g_free = 1 + (132_075 + 20 * 5000 / 128) / 13_700
+    g_clamped = 1 + (132_075 + 5000) / 13_700
+    assert lam == pytest.approx(1 - (g_free / g_clamped) ** 2, abs=1e-6)
+    assert abs(lam - 0.055) <= 2.6e-4
+    assert gc.status()["gain_taps"] == [20, 128]
     gc.safe_state()
     assert gc.status() | {} == {"learning": False, "eta_tap": 0, "eta": 0.0,
                                 "gain_taps": [128, 128], "lambda": 0.0, "faults": 0}

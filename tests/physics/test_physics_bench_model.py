@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from labctl.network import periodic_lattice
-from labctl.physics import BenchParams, TwinBench, TwinBenchBatch
+from labctl.physics import BenchParams, MosfetParams, TwinBench, TwinBenchBatch
 from labctl.physics.tasks import random_allostery
 
 NET = periodic_lattice(4, 4)
@@ -57,3 +57,70 @@ def test_single_bench_contract():
         bench.set_eta(0.0)
     with pytest.raises(ValueError, match="targets"):
         bench.set_targets({0: 0.1})
+
+
+def test_compiled_dynamics_match_plain_reference_loop():
+    from labctl.physics.reference import twin_bench_reference
+    tasks = [random_allostery(NET, s) for s in range(3)]
+    lam = np.array([0.0, 0.02, 0.055])
+    params = BenchParams(mosfet=MosfetParams(mismatch_S=0.05, mismatch_V_T=0.01,
+                                             twin_mismatch_S=0.02))
+    srcs, tgts = [s for s, _ in tasks], [t for _, t in tasks]
+    bench = TwinBenchBatch(NET, params, srcs, tgts, lam=lam, gates0=np.full(32, 2.5))
+    bench.set_learning(True)
+    v_f, v_c = bench.advance(0.4, 4)
+    g_ref, vf_ref, vc_ref = twin_bench_reference(NET, params, srcs, tgts, lam,
+                                                 np.full(32, 2.5), 0.4)
+    assert np.max(np.abs(bench.gates - 2.5)) > 0.05  # the gates really moved
+    assert np.allclose(bench.gates, g_ref, rtol=1e-9, atol=0)
+    assert np.allclose(v_f[:, -1], vf_ref, rtol=0, atol=1e-10)
+    assert np.allclose(v_c[:, -1], vc_ref, rtol=0, atol=1e-10)
+
+
+def test_compiled_states_meet_the_newton_tolerance():
+    """KCL residuals after many one-iteration (bounded-remainder) Newton solves stay < tol."""
+    tasks = [random_allostery(NET, s) for s in range(4)]
+    bench = TwinBenchBatch(NET, BenchParams(), [s for s, _ in tasks], [t for _, t in tasks],
+                           gates0=np.full(32, 2.5))
+    bench.set_learning(True)
+    bench.advance(1.0, 2)
+    a, b = NET.edges.T
+    scale = np.max(bench.s_free)
+    for copy, v, held in (("free", bench.v_free, bench._src),
+                          ("clamped", bench.v_clamp, np.hstack([bench._src, bench._tgt]))):
+        cur = bench.edge_currents(v, copy)
+        out = np.zeros_like(v)
+        np.add.at(out, (slice(None), a), cur)
+        np.subtract.at(out, (slice(None), b), cur)
+        np.put_along_axis(out, held, 0.0, axis=1)
+        assert np.max(np.abs(out)) < 1e-12 * scale
+
+
+def test_leak_noise_and_call_boundaries():
+    """Gate leak follows (1 − h·leak)^n; noise is seeded; split calls equal one long call."""
+    src, tgt = random_allostery(NET, 0)
+    quiet = TwinBench(NET, BenchParams(gate_leak=2.0, gate_rest=1.5), gates0=np.full(32, 2.5))
+    quiet.set_sources(src)
+    quiet.set_targets(tgt)
+    quiet.advance(0.5, 1)
+    assert np.allclose(quiet.gates, 1.5 + (1.0 - 2e-3 * 2.0) ** 250, rtol=1e-12)
+
+    def noisy(splits):
+        bench = TwinBench(NET, BenchParams(rule_noise=0.05, seed=3), gates0=np.full(32, 2.5))
+        bench.set_sources(src)
+        bench.set_targets(tgt)
+        bench.set_learning(True)
+        handed_out = bench._b.gates
+        for _ in range(splits):
+            bench.advance(0.5 / splits, 1)
+        assert np.all(handed_out == 2.5)  # arrays handed out before are never mutated
+        return bench.gates
+
+    one, two = noisy(1), noisy(2)
+    assert np.allclose(one, two, rtol=1e-9, atol=0)
+    clean = TwinBench(NET, BenchParams(seed=3), gates0=np.full(32, 2.5))
+    clean.set_sources(src)
+    clean.set_targets(tgt)
+    clean.set_learning(True)
+    clean.advance(0.5, 1)
+    assert np.max(np.abs(one - clean.gates)) > 1e-3

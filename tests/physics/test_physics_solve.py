@@ -104,3 +104,51 @@ def test_disordered_network_seeded_and_planar_size():
     assert np.array_equal(a.edges, b.edges)
     assert (a.n_nodes, a.n_edges) == (64, 143)
     assert not np.array_equal(a.edges, disordered_network(seed=6).edges)
+
+
+def test_envelope_order_covers_every_edge():
+    from labctl.physics.kernels_linear import envelope_order
+    net = disordered_network(seed=0)
+    pos, first, row_ptr = envelope_order(net)
+    assert sorted(pos) == list(range(net.n_nodes))
+    pa, pb = pos[net.edges[:, 0]], pos[net.edges[:, 1]]
+    hi, lo = np.maximum(pa, pb), np.minimum(pa, pb)
+    assert np.all(first[hi] <= lo)
+    assert row_ptr[-1] == np.sum(np.arange(net.n_nodes) - first + 1)
+    # RCM must beat the natural numbering's envelope on this network
+    natural = np.arange(net.n_nodes)
+    np.minimum.at(natural, net.edges.max(1), net.edges.min(1))
+    assert row_ptr[-1] < np.sum(np.arange(net.n_nodes) - natural + 1)
+
+
+def test_observe_kernel_matches_dense_solves():
+    """Free and clamped states of the compiled kernel equal dense solves (30 examples, T=3)."""
+    from labctl.physics.kernels_linear import observe_task
+    from labctl.physics.quasistatic import QuasistaticEngine
+    from labctl.physics.tasks import iris_task
+    net = disordered_network(seed=4)
+    task = iris_task(net, seed=0)
+    eng = QuasistaticEngine(net, [task])
+    k = np.random.default_rng(1).uniform(1e-3, 10.0, net.n_edges)
+    n, (n_ex, n_out) = net.n_nodes, task.desired.shape
+    sq_f, sq_c = np.empty(net.n_edges), np.empty(net.n_edges)
+    err, p_f, p_c = observe_task(
+        k, eng.pa, eng.pb, eng.first, eng.row_ptr, eng.held[0], eng.src[0], eng.src_val[0],
+        eng.m[0], eng.desired[0], 0.3, np.empty(eng.row_ptr[-1]), np.empty(n),
+        np.empty((n, n_ex + n_out)), np.empty((n_out, n_out)), np.empty((n_out, n_ex)),
+        sq_f, sq_c)
+    tgt = np.flatnonzero(task.output_matrix.any(0))
+    held = dict(zip(task.source_nodes.tolist(), task.source_values.T))
+    v_f = solve_linear(net, np.broadcast_to(k, (n_ex, net.n_edges)), held)
+    y_f = v_f @ task.output_matrix.T
+    clamp = y_f + 0.3 * (task.desired - y_f)
+    for col, node in enumerate(np.argmax(task.output_matrix, axis=1)):
+        held[int(node)] = clamp[:, col]
+    assert sorted(tgt) == sorted(np.argmax(task.output_matrix, axis=1))
+    v_c = solve_linear(net, np.broadcast_to(k, (n_ex, net.n_edges)), held)
+    want_f, want_c = np.mean(net.drops(v_f) ** 2, 0), np.mean(net.drops(v_c) ** 2, 0)
+    assert np.allclose(sq_f, want_f, rtol=1e-10, atol=1e-14)
+    assert np.allclose(sq_c, want_c, rtol=1e-10, atol=1e-14)
+    assert err == pytest.approx(0.5 * np.mean(np.sum((task.desired - y_f) ** 2, 1)), rel=1e-10)
+    assert p_f == pytest.approx(np.sum(k * want_f), rel=1e-10)
+    assert p_c == pytest.approx(np.sum(k * want_c), rel=1e-10)

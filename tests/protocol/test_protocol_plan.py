@@ -100,7 +100,7 @@ def test_stepwise_and_control_and_sim(tmp_path: Path) -> None:
                                "target_error = 1e-3\nrho = 1.0\np = 0.02\nlam0 = 0.001\n"
                                "[sim]\ngamma = [10.0, 100.0]\nnoise = 5e-4"))
     assert len(plans) == 4 and plans[1].name == "a gamma=100"
-    assert ControlLambda(2.0, 50.0, 1e-3, 1.0, 0.02, 0.001, 0.5, 10.0) in plans[0].steps
+    assert ControlLambda(2.0, 50.0, 1e-3, 1.0, 0.02, 0.001, 0.06522, 10.0) in plans[0].steps
     assert ConfigureSim(gamma=100.0, noise=5e-4) in plans[1].steps
     assert plans[1].params["gamma"] == 100.0
 

@@ -1,0 +1,420 @@
+"""Driver of the labctl gate-controller firmware (firmware/PROTOCOL.md) over a serial port.
+
+:class:`SerialGateController` implements :class:`labctl.bench.interfaces.GateController`:
+gate capacitor voltages (V), the nudge amplitude η (dimensionless, η = n/129), λ set
+through the free/clamped measurement gains ((1 − λ) = (G_free/G_clamped)², encoded by
+:mod:`labctl.bench.gate_encoding`: 0 .. 0.0652 in steps of about 5e-4), the learning
+switch, the timed learning window (s), the host-silence watchdog (s) and the safe state.
+
+Threading: the controller belongs to the thread that created it (or that last called
+:meth:`SerialGateController.claim`). Calls from any other thread raise RuntimeError
+before anything is sent, so two threads can never interleave commands on the line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from labctl.drivers.serial_transport import CorruptLineError, SerialLineTransport, unframe
+
+from labctl.bench import gate_encoding as enc
+from labctl.bench.interfaces import (
+    BenchError,
+    FirmwareResetError,
+    GateController,
+    InstrumentTimeoutError,
+)
+
+#: protocol version this driver speaks
+PROTOCOL_VERSION = 1
+#: identity prefix every labctl gate firmware answers to ``*IDN?``
+IDENTITY_PREFIX = "LABCTL,GATEFW,"
+#: firmware limits (firmware/src/config.h); η, λ and gate encodings are in
+#: labctl.bench.gate_encoding, shared with the simulated bench
+FIRMWARE_GATE_RANGE = (1.0, 5.5)
+WINDOW_RANGE = (10e-6, 30e-3)
+WATCHDOG_RANGE = (0.05, 60.0)
+#: worst-case time (s) the firmware needs to charge and verify one gate
+GATE_SET_TIME = 0.1
+FAULT_NAMES = {1: "host_silent", 2: "readback", 4: "watchdog_reset"}
+#: replies to a line the firmware dropped unread (bad checksum, too long, bad byte):
+#: the command was not acted on, so re-sending it is always safe
+NOT_ACTED_ON = ("ERR 1 ", "ERR 2 ", "ERR 8 ")
+
+
+class SerialGateController(GateController):
+    """The gate-controller microcontroller on serial port ``port`` (path or pyserial URL).
+
+    ``timeout`` (s) bounds the wait for each reply (longer commands get their own working
+    time added); ``retries`` is how often an idempotent command is re-sent after a timeout
+    or a corrupted reply; ``gate_range`` (V) must lie within the firmware's 1.0–5.5 V.
+    """
+
+    #: largest λ (dimensionless) the gain trim can set; larger requests raise ValueError
+    lambda_max: float = enc.LAMBDA_MAX
+
+    def __init__(self, port: str, *, baudrate: int = 115200, timeout: float = 0.5,
+                 retries: int = 2, n_edges: int = 32,
+                 gate_range: tuple[float, float] = (1.0, 5.5)) -> None:
+        if not (isinstance(timeout, int | float) and 0.0 < timeout <= 60.0):
+            raise ValueError(f"timeout must be in (0, 60] s, got {timeout!r}")
+        if not (isinstance(retries, int) and 0 <= retries <= 10):
+            raise ValueError(f"retries must be an int in [0, 10], got {retries!r}")
+        if n_edges != 32:
+            raise ValueError(f"n_edges must be 32 (the firmware drives 32 gates), got {n_edges!r}")
+        lo, hi = (float(v) for v in gate_range)
+        if not (FIRMWARE_GATE_RANGE[0] <= lo < hi <= FIRMWARE_GATE_RANGE[1]):
+            raise ValueError(f"gate_range must satisfy 1.0 <= min < max <= 5.5 V, got {gate_range}")
+        self.n_edges = n_edges
+        self.gate_range = (lo, hi)
+        self.retries = retries
+        self.port = port
+        self.baudrate = baudrate
+        self._owner = threading.get_ident()
+        self._reset_pending = False
+        self._last_uptime = -1.0
+        self._tokens = itertools.count(1)
+        self._closed = False
+        self._link = SerialLineTransport(port, baudrate=baudrate, timeout=timeout)
+        try:
+            self._link.discard_input()
+            self._resync(initial=True)
+            self._identity = self._connect_identity()
+            self.status()
+        except BaseException:
+            self._link.close()
+            raise
+
+    # --- ownership -----------------------------------------------------------------------
+    def claim(self) -> None:
+        """Make the calling thread the owner (hand-over between threads, never concurrent)."""
+        self._owner = threading.get_ident()
+
+    def _check_owner(self) -> None:
+        if threading.get_ident() != self._owner:
+            raise RuntimeError("SerialGateController is owned by another thread; call it from "
+                               "its owning thread (or hand it over with claim())")
+        if self._closed:
+            raise BenchError(f"gate controller on {self.port} is closed")
+
+    # --- line handling ---------------------------------------------------------------------
+    def _next_body(self, timeout: float, *, initial: bool = False) -> str:
+        """Next reply body; boot banners raise FirmwareResetError (ignored at connect)."""
+        while True:
+            raw = self._link.read_line(timeout)
+            try:
+                body = unframe(raw)
+            except CorruptLineError:
+                if b"BOOT LABCTL," not in raw:
+                    raise
+                body = "!BOOT (damaged banner)"  # a reset whose banner lost a byte
+            if body.startswith("!BOOT"):
+                if initial:
+                    continue
+                self._reset_pending = True
+                raise FirmwareResetError(f"gate controller on {self.port} restarted: {body}")
+            return body
+
+    def _resync(self, *, initial: bool = False) -> None:
+        """End any partial line, then read until the echo of a fresh PING token."""
+        self._link.write_raw(b"\n")
+        token = f"R{next(self._tokens)}"
+        self._link.send(f"PING {token}")
+        deadline = time.monotonic() + self._link.timeout * 2
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise InstrumentTimeoutError(f"gate controller on {self.port}: no answer to PING")
+            try:
+                body = self._next_body(remaining, initial=initial)
+            except CorruptLineError:
+                continue
+            if body == f"PONG {token}":
+                return
+
+    def _query(self, body: str, *, idempotent: bool = True, work_time: float = 0.0) -> str:
+        """Send one command, return its reply body; ERR replies raise BenchError.
+
+        A command answered ERR 1/2/8 (corrupted on the way, not acted on) is always re-sent;
+        timeouts and corrupted replies are retried only for idempotent commands.
+        """
+        self._check_owner()
+        if self._reset_pending:
+            raise FirmwareResetError(f"gate controller on {self.port} restarted; call "
+                                     "acknowledge_reset() and set it up again")
+        attempts = 1 + self.retries
+        last_error: Exception | None = None
+        for attempt in range(attempts):
+            if attempt > 0:
+                self._resync()
+            self._link.send(body)
+            try:
+                reply = self._next_body(self._link.timeout + work_time)
+            except (InstrumentTimeoutError, CorruptLineError) as exc:
+                last_error = exc
+                if idempotent:
+                    continue
+                if isinstance(exc, CorruptLineError):
+                    raise BenchError(f"gate controller: corrupted reply to {body!r}") from exc
+                raise
+            if reply.startswith(NOT_ACTED_ON):
+                last_error = BenchError(f"gate controller: {body!r} arrived corrupted ({reply})")
+                continue
+            if reply.startswith("ERR "):
+                raise BenchError(f"gate controller refused {body!r}: {reply}")
+            return reply
+        if isinstance(last_error, InstrumentTimeoutError):
+            raise InstrumentTimeoutError(
+                f"gate controller: no valid reply to {body!r} after {attempts} attempts") \
+                from last_error
+        raise BenchError(f"gate controller: no valid reply to {body!r} after {attempts} "
+                         f"attempts ({last_error})") from last_error
+
+    def _expect_ok(self, body: str, **kwargs: Any) -> None:
+        reply = self._query(body, **kwargs)
+        if reply != "OK":
+            raise BenchError(f"gate controller: unexpected reply {reply!r} to {body!r}")
+
+    def _connect_identity(self) -> str:
+        idn = self._query("*IDN?")
+        if not idn.startswith(IDENTITY_PREFIX):
+            raise BenchError(f"{self.port} is not a labctl gate controller: *IDN? -> {idn!r}")
+        proto = self._query("PROTO?")
+        if proto != str(PROTOCOL_VERSION):
+            raise BenchError(f"{self.port}: firmware speaks protocol {proto}, driver speaks "
+                             f"{PROTOCOL_VERSION}")
+        return idn
+
+    def acknowledge_reset(self) -> None:
+        """Accept a firmware restart: re-read the identity; settings must be sent again."""
+        self._check_owner()
+        self._reset_pending = False
+        self._last_uptime = -1.0
+        self._resync(initial=True)
+        self._identity = self._connect_identity()
+
+    def reboot(self) -> None:
+        """Restart the firmware on purpose (safe state, uptime 0) and reconnect to it."""
+        self._expect_ok("*RST", idempotent=False)
+        deadline = time.monotonic() + max(2.0, 4 * self._link.timeout)
+        while True:
+            try:
+                self._next_body(max(deadline - time.monotonic(), 1e-3))
+            except FirmwareResetError:
+                break
+            except CorruptLineError:
+                continue
+        self.acknowledge_reset()
+
+    # --- validation --------------------------------------------------------------------------
+    def _edge(self, edge: int) -> int:
+        if isinstance(edge, bool) or not isinstance(edge, int | np.integer) \
+                or not 0 <= int(edge) < self.n_edges:
+            raise ValueError(f"edge must be an int in [0, {self.n_edges - 1}], got {edge!r}")
+        return int(edge)
+
+    def _gate_mv(self, volts: float, name: str = "volts") -> int:
+        lo, hi = self.gate_range
+        if not (isinstance(volts, int | float | np.floating | np.integer)
+                and math.isfinite(volts) and lo <= float(volts) <= hi):
+            raise ValueError(f"{name} must be in [{lo}, {hi}] V, got {volts!r}")
+        return enc.volts_to_mv(volts, name)
+
+    # --- GateController ---------------------------------------------------------------------
+    def identity(self) -> str:
+        """Firmware identity line (maker, model, channels, version) and the port."""
+        return f"{self._identity} on {self.port}"
+
+    def snapshot(self) -> dict[str, Any]:
+        """Port, identity, status and every gate voltage (V), JSON-serialisable."""
+        stat = self.status()
+        return {"port": self.port, "baudrate": self.baudrate, "identity": self._identity,
+                "gate_range": list(self.gate_range), **stat,
+                "gates": [float(v) for v in self.read_gates()]}
+
+    def safe_state(self) -> None:
+        """Learning switch open, η = 0, both gains ×11 (λ = 0), charge line isolated.
+
+        Gate capacitors keep their voltages (they hold the learned state).
+        """
+        self._expect_ok("SAFE")
+
+    def close(self) -> None:
+        """Safe state (best effort), then release the port. Idempotent."""
+        if self._closed:
+            return
+        try:
+            if threading.get_ident() == self._owner and not self._reset_pending:
+                self.safe_state()
+        finally:
+            self._closed = True
+            self._link.close()
+
+    def set_gate(self, edge: int, volts: float) -> None:
+        """Charge gate capacitor ``edge`` to ``volts`` (V, 1 mV resolution, verified)."""
+        e = self._edge(edge)
+        mv = self._gate_mv(volts)
+        self._expect_ok(f"GATE {e} {mv}", work_time=GATE_SET_TIME)
+
+    def set_gates(self, volts: np.ndarray) -> None:
+        """Charge all gate capacitors, ``volts`` (V) of shape (n_edges,), in one command."""
+        arr = np.asarray(volts, dtype=float)
+        if arr.shape != (self.n_edges,):
+            raise ValueError(f"volts must have shape ({self.n_edges},), got {arr.shape}")
+        mvs = [self._gate_mv(float(v), f"volts[{i}]") for i, v in enumerate(arr)]
+        self._expect_ok("GATES " + ",".join(map(str, mvs)),
+                        work_time=GATE_SET_TIME * self.n_edges)
+
+    def read_gate(self, edge: int) -> float:
+        """Gate voltage of ``edge`` read back through the mux and ADC (V, 8 mV resolution)."""
+        e = self._edge(edge)
+        return self._parse_mv(self._query(f"GATE? {e}"))
+
+    def read_gates(self) -> np.ndarray:
+        """All gate voltages (V, shape (n_edges,))."""
+        reply = self._query("GATES?")
+        values = np.array([self._parse_mv(part) for part in reply.split(",")])
+        if values.shape != (self.n_edges,):
+            raise BenchError(f"gate controller: GATES? returned {values.size} values")
+        return values
+
+    @staticmethod
+    def _parse_mv(text: str) -> float:
+        if not text.isdigit():
+            raise BenchError(f"gate controller: expected millivolts, got {text!r}")
+        return int(text) / 1000.0
+
+    def set_eta(self, eta: float) -> float:
+        """Set η (dimensionless) to the nearest n/129, n = 1..128; returns n/129."""
+        n = enc.eta_to_tap(eta)
+        self._expect_ok(f"ETA {n}")
+        return enc.tap_to_eta(n)
+
+    def set_lambda(self, lam: float) -> float:
+        """Set λ (dimensionless, 0 .. gate_encoding.LAMBDA_MAX ≈ 0.0652) through the gain
+        pots: the free amplifier's tap nearest to ``lam``, the clamped one at its nominal ×11.
+        Returns the λ actually set (the firmware's quantisation, to 1 ppm)."""
+        tap_free, tap_clamped = enc.lambda_to_taps(lam)
+        self._expect_ok(f"GAIN {tap_free} {tap_clamped}")
+        return enc.taps_to_lambda(tap_free, tap_clamped)
+
+    def set_learning(self, on: bool) -> None:
+        """Close (True) or open (False) the learning switch; the watchdog then runs."""
+        if not isinstance(on, bool | np.bool_):
+            raise ValueError(f"on must be a bool, got {on!r}")
+        self._expect_ok(f"LEARN {1 if on else 0}")
+
+    def learning_window(self, seconds: float) -> None:
+        """Close the learning switch for ``seconds`` (10 µs..30 ms, 1 µs steps, timed by the
+        microcontroller's Timer1); returns after the window closed. Never retried."""
+        lo, hi = WINDOW_RANGE
+        if not (isinstance(seconds, int | float) and math.isfinite(seconds)
+                and lo <= seconds <= hi):
+            raise ValueError(f"seconds must be in [{lo}, {hi}] s, got {seconds!r}")
+        self._expect_ok(f"WIN {round(seconds * 1e6)}", idempotent=False, work_time=seconds)
+
+    def set_watchdog(self, seconds: float) -> None:
+        """Host-silence timeout while learning (s, 0.05..60, 1 ms steps)."""
+        lo, hi = WATCHDOG_RANGE
+        if not (isinstance(seconds, int | float) and math.isfinite(seconds)
+                and lo <= seconds <= hi):
+            raise ValueError(f"seconds must be in [{lo}, {hi}] s, got {seconds!r}")
+        self._expect_ok(f"WDT {round(seconds * 1000)}")
+
+    def clear_faults(self) -> None:
+        """Clear latched faults (a tripped watchdog blocks learning until cleared)."""
+        self._expect_ok("CLR")
+
+    def ping(self) -> float:
+        """One PING round trip; returns its duration (s)."""
+        t0 = time.perf_counter()
+        reply = self._query("PING")
+        if reply != "PONG":
+            raise BenchError(f"gate controller: PING answered {reply!r}")
+        return time.perf_counter() - t0
+
+    def status(self) -> dict[str, Any]:
+        """Learning switch, η, λ, gain taps, watchdog timeout (s), faults and uptime (s).
+
+        Raises FirmwareResetError if the firmware's uptime went backwards (it restarted).
+        """
+        reply = self._query("STAT?")
+        try:
+            fields = dict(item.split("=", 1) for item in reply.split())
+            learn, eta_n = int(fields["learn"]), int(fields["eta"])
+            gf, gc = int(fields["gf"]), int(fields["gc"])
+            wdt_ms, faults, up_ms = int(fields["wdt"]), int(fields["fault"]), int(fields["up"])
+        except (KeyError, ValueError) as exc:
+            raise BenchError(f"gate controller: unreadable status {reply!r}") from exc
+        uptime = up_ms / 1000.0
+        if uptime < self._last_uptime:
+            self._reset_pending = True
+            raise FirmwareResetError(f"gate controller on {self.port} restarted (uptime "
+                                     f"{uptime:.3f} s < {self._last_uptime:.3f} s)")
+        self._last_uptime = uptime
+        try:
+            eta, lam = enc.tap_to_eta(eta_n), enc.taps_to_lambda(gf, gc)
+            gain_free, gain_clamped = enc.amplifier_gain(gf), enc.amplifier_gain(gc)
+        except ValueError as exc:
+            raise BenchError(f"gate controller: impossible settings in status {reply!r}") \
+                from exc
+        return {"learning": bool(learn), "eta": eta, "eta_tap": eta_n,
+                "lambda": lam, "gain_free_tap": gf,
+                "gain_clamped_tap": gc, "gain_free": gain_free,
+                "gain_clamped": gain_clamped, "watchdog_timeout": wdt_ms / 1000.0,
+                "fault_code": faults,
+                "faults": [name for bit, name in FAULT_NAMES.items() if faults & bit],
+                "uptime": uptime}
+
+
+def add_gates_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``labctl gates``: serial port, baud rate, timeout (s) and what to do."""
+    parser.add_argument("--port", required=True,
+                        help="serial device of the gate controller (e.g. /dev/ttyACM0 or the "
+                             "path printed by firmware/emulate)")
+    parser.add_argument("--baudrate", type=int, default=115200)
+    parser.add_argument("--timeout", type=float, default=0.5, help="reply timeout, s")
+    parser.add_argument("--pings", type=int, default=100,
+                        help="round trips to time (0 to skip)")
+    parser.add_argument("--gates", action="store_true", help="also print all gate voltages")
+    parser.add_argument("--safe", action="store_true", help="put the board in its safe state")
+
+
+def cmd_gates(args: argparse.Namespace) -> int:
+    """``labctl gates``: identity, status, round-trip time and optionally gates of a board.
+
+    Returns 0 on success, 1 if the board cannot be reached or misbehaves.
+    """
+    try:
+        ctl = SerialGateController(args.port, baudrate=args.baudrate, timeout=args.timeout)
+    except (BenchError, ValueError) as exc:
+        print(f"gate controller on {args.port}: {exc}")
+        return 1
+    try:
+        print(ctl.identity())
+        for key, value in ctl.status().items():
+            print(f"  {key}: {value}")
+        if args.pings > 0:
+            rtt = np.array([ctl.ping() for _ in range(args.pings)])
+            print(f"  round trip: median {np.median(rtt) * 1e3:.3f} ms, "
+                  f"p95 {np.percentile(rtt, 95) * 1e3:.3f} ms ({args.pings} pings)")
+        if args.gates:
+            print("  gates (V): " + " ".join(f"{v:.3f}" for v in ctl.read_gates()))
+        if args.safe:
+            ctl.safe_state()
+            print("  safe state set")
+        return 0
+    except BenchError as exc:
+        print(f"gate controller on {args.port}: {exc}")
+        return 1
+    finally:
+        try:
+            ctl.close()
+        except BenchError as exc:
+            print(f"gate controller on {args.port}: close failed: {exc}")
