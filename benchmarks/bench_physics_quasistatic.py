@@ -2,9 +2,10 @@
 
 Prints the baseline time (labctl.physics.reference.train_reference), the engine's time per
 task and batched, their ratios, the agreement (max relative difference) and peak memory (the
-batched run's arrays by tracemalloc, and the process peak RSS), all measured in this run. BLAS is limited to one thread (set before NumPy loads) so that the
-baseline is not slowed by thread contention on this shared 2-core machine and both sides use
-one core. Run: ``python benchmarks/bench_physics_quasistatic.py [steps] [n_tasks]``.
+batched run's arrays by tracemalloc, and the process peak RSS), all measured in this run.
+BLAS is limited to one thread (set before NumPy loads) so that the baseline is not slowed by
+thread contention on this shared 2-core machine and both sides use one core.
+Run: ``python benchmarks/bench_physics_quasistatic.py [steps] [n_tasks]``.
 """
 
 import os

@@ -221,7 +221,7 @@ class TwinBenchBatch:
         return v - np.linalg.solve(mat, (h[:, None] * res)[..., None])[..., 0]
 
     def _states(self, dt: float) -> None:
-        if self.v_free is None or math.isinf(self.params.gamma):
+        if self.v_free is None or self.v_clamp is None or math.isinf(self.params.gamma):
             self.v_free = self._steady("free", self.v_free)
             self.v_clamp = self._steady("clamped", self.v_clamp if self.v_clamp is not None
                                         else self.v_free)
@@ -292,7 +292,7 @@ class TwinBenchBatch:
         h = sample_dt / n_sub if n_sub else 0.0
         out_f = np.empty((self.batch, n_samples, self.network.n_nodes))
         out_c = np.empty_like(out_f)
-        if self.v_free is None:
+        if self.v_free is None or self.v_clamp is None:  # new sources or targets: settle
             self._states(0.0)
         compiled = math.isinf(prm.gamma) and self._src.shape[1] > 0
         if compiled:  # the kernel works in place: never mutate arrays handed out before

@@ -103,12 +103,13 @@ def newton_state(v: np.ndarray, gate: np.ndarray, a: np.ndarray, b: np.ndarray,
     −1); held nodes must already carry their voltages. Converged when every KCL residual is below
     ``tol``·``scale`` (A), measured, or bounded after a Newton step of at most d volts by
     ``curvature``·d² (A; see :func:`residual_curvature`) when that bound is below a tenth of
-    the tolerance; ``curvature`` = 0 always measures. Returns False if ``max_iter`` iterations
-    did not get there.
+    the tolerance (the 1e-12·S diagonal floor and round-off add < 1e-20 A at such steps);
+    ``curvature`` = 0 always measures. Returns False if ``max_iter`` iterations did not get
+    there.
     """
     floor = 1e-12 * scale
+    m = free.shape[0]
     for _ in range(max_iter):
-        m = free.shape[0]
         if _residual(v, gate, a, b, s, vt, smoothing, row, m, res, jac, floor) < tol * scale:
             return True
         _lu_solve(jac, res, m)

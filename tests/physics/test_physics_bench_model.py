@@ -124,3 +124,16 @@ def test_leak_noise_and_call_boundaries():
     clean.set_learning(True)
     clean.advance(0.5, 1)
     assert np.max(np.abs(one - clean.gates)) > 1e-3
+
+
+@pytest.mark.parametrize("gamma", [math.inf, 200.0])
+def test_new_targets_mid_run_resettle(gamma):
+    bench = TwinBench(NET, BenchParams(gamma=gamma), gates0=np.full(32, 2.5))
+    bench.set_sources({0: 0.0, 10: 0.45})
+    bench.set_targets({5: 0.091, 15: 0.363})
+    bench.set_learning(True)
+    bench.advance(0.05, 1)
+    bench.set_targets({6: 0.2, 12: 0.3})
+    v_f, v_c = bench.advance(0.05, 2)
+    assert np.all(np.isfinite(v_c)) and np.all(np.isfinite(bench.gates))
+    assert v_f[-1, 6] != pytest.approx(v_c[-1, 6], abs=1e-6)  # clamped copy nudged at node 6
