@@ -17,7 +17,8 @@ Every task is closed on :meth:`NidaqDaq.close` (outputs to 0 V first), also afte
 
 Threading: the instance belongs to the thread that created it (the acquisition thread of
 the run engine); calls from any other thread raise :class:`BenchError`. Other threads send
-requests to the owner (see :mod:`labctl.bench.owner`) instead of sharing the tasks.
+requests to the owner (the run engine queues operator commands in
+:class:`labctl.runner.control.RunControl`) instead of sharing the tasks.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Layers: :class:`~labctl.drivers.visa_transport.VisaTransport` moves text;
 adds the bench's safe limit and the :class:`~labctl.bench.interfaces.PowerMeter` face.
 
 Threading: one owning thread (the one that opened the transport) makes every call; other
-threads marshal requests to it (see :mod:`labctl.bench.owner`).
+threads marshal requests to it (see :class:`labctl.runner.control.RunControl`).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ errors; it knows nothing about the instrument's commands (see :mod:`labctl.drive
 
 Threading: a transport belongs to the thread that opened it. Every call checks the
 calling thread and refuses others, so a second thread (the GUI, a λ controller) must hand
-its request to the owning thread (e.g. through :class:`labctl.bench.owner.OwnedInstrument`)
-instead of sharing the VISA session.
+its request to the owning thread (the run engine queues them in
+:class:`labctl.runner.control.RunControl`) instead of sharing the VISA session.
 """
 
 from __future__ import annotations
