@@ -151,3 +151,5 @@ def _summary(result: RunResult) -> None:
             print_info(str(result.path), sys.stdout)
         except Exception as exc:  # a damaged file (disk full) must not hide the status
             print(f"(cannot summarise {result.path}: {exc})", file=sys.stderr)
+        if result.status != "completed":
+            print(f"continue with: labctl run --resume {result.path}", file=sys.stderr)
