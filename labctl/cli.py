@@ -28,6 +28,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
+    from labctl.analysis.cli import add_analyze_arguments, cmd_analyze
     from labctl.bench.check import add_bench_check_arguments, cmd_bench_check
     from labctl.drivers.serial_gates import add_gates_arguments, cmd_gates
     from labctl.protocol.validate_cmd import add_validate_arguments, cmd_validate
@@ -45,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check protocol files without opening any instrument")
     add_validate_arguments(p)
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("analyze", help="summary table, fits and figures from run files "
+                       "(live ones too)")
+    add_analyze_arguments(p)
+    p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("info", help="summary table of a run file")
     add_info_arguments(p)

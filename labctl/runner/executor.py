@@ -25,6 +25,9 @@ from labctl.runner.datasets import Example, build_examples
 from labctl.runner.events import EventQueue, LogMessage, Progress, Rows, StateChanged
 from labctl.runner.observe import EdgeLaw, RowBuilder
 
+#: smallest λ the closed-loop controller goes down to (dimensionless)
+LAMBDA_FLOOR = 5e-5
+
 
 class RowSink(Protocol):
     """Where rows go: the run-file writer, or a collector in a parallel worker."""
@@ -123,8 +126,11 @@ class TaskExecutor:
             self._learn(step.duration_s)
         elif isinstance(step, pl.ControlLambda):
             lam_max = min(step.lam_max, gates.lambda_max)
-            controller = LambdaController(step.target_error, step.rho, step.p,
-                                          lam0=min(step.lam0, lam_max), lam_max=lam_max)
+            lam0 = min(step.lam0, lam_max)
+            # below a tenth of the gain stage's resolution (5e-4) λ is 0 on the bench;
+            # a floor there lets the controller climb back within seconds
+            controller = LambdaController(step.target_error, step.rho, step.p, lam0=lam0,
+                                          lam_min=min(LAMBDA_FLOOR, lam0), lam_max=lam_max)
             self._learn(step.duration_s, controller)
         elif isinstance(step, pl.StepwiseTrain):
             self._stepwise(step.steps, step.window_s, step.settle_s)

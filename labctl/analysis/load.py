@@ -1,0 +1,187 @@
+"""Load run files into a tidy summary table (one row per task) and per-task time series.
+
+Works on finished, crashed and live (SWMR) run files: every value is computed from the rows
+the writer has committed so far, not from the ``final_*`` attributes written at close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labctl.analysis.table import Table
+from labctl.store import open_run
+from labctl.store.reader import Run, TaskData
+
+#: Default error threshold (V²) for the training time, as in the papers (L = 1e-4).
+DEFAULT_ERROR_THRESHOLD = 1e-4
+
+#: Columns of the summary table, in order (units in the docstring of :func:`summarize_task`).
+SUMMARY_COLUMNS = (
+    "file", "task", "name", "kind", "status", "lambda", "eta", "kappa", "gate_voltage",
+    "alpha", "gamma", "lambda_control", "rows", "duration", "initial_error", "final_error",
+    "final_error_normalized", "final_power_free", "final_power_clamped", "energy",
+    "time_to_threshold", "energy_to_threshold",
+)
+
+
+@dataclass(frozen=True)
+class TaskSeries:
+    """Time series of one task: ``time`` (s), ``error`` (V²), ``error_normalized`` (1),
+    ``power_free``/``power_clamped`` (W), ``energy`` (J), ``lam`` (λ, 1), plus which file
+    and task they come from and the task's parameters."""
+
+    file: str
+    task: int
+    name: str
+    params: dict[str, Any]
+    time: np.ndarray
+    error: np.ndarray
+    error_normalized: np.ndarray
+    power_free: np.ndarray
+    power_clamped: np.ndarray
+    energy: np.ndarray
+    lam: np.ndarray
+
+
+def task_series(task: TaskData, file: str = "") -> TaskSeries:
+    """The committed time series of ``task`` (an open run's task) as a :class:`TaskSeries`."""
+    return TaskSeries(
+        file=file, task=task.index, name=task.name, params=dict(task.params),
+        time=np.asarray(task.time, dtype=float), error=np.asarray(task.error, dtype=float),
+        error_normalized=np.asarray(task.error_normalized, dtype=float),
+        power_free=np.asarray(task.power_free, dtype=float),
+        power_clamped=np.asarray(task.power_clamped, dtype=float),
+        energy=np.asarray(task.energy, dtype=float), lam=np.asarray(task["lambda"], dtype=float))
+
+
+def first_crossing(time: np.ndarray, values: np.ndarray, threshold: float) -> float:
+    """First time (s) at which ``values`` fall to ``threshold`` or below, linearly
+    interpolated between rows (in log scale where both are positive); NaN if never."""
+    time = np.asarray(time, dtype=float)
+    values = np.asarray(values, dtype=float)
+    if time.shape != values.shape:
+        raise ValueError(f"time, values: shapes {time.shape} and {values.shape} differ")
+    if not threshold > 0:
+        raise ValueError(f"threshold: {threshold}; allowed > 0")
+    below = np.flatnonzero(values <= threshold)
+    if below.size == 0:
+        return float("nan")
+    i = int(below[0])
+    if i == 0:
+        return float(time[0])
+    y0, y1 = values[i - 1], values[i]
+    if y0 > 0 and y1 > 0:
+        frac = (np.log(y0) - np.log(threshold)) / (np.log(y0) - np.log(y1))
+    else:
+        frac = (y0 - threshold) / (y0 - y1)
+    return float(time[i - 1] + frac * (time[i] - time[i - 1]))
+
+
+def _num(value: Any) -> float:
+    """A parameter as float (NaN if absent or not a number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return float("nan")
+    return float(value)
+
+
+def _last(arr: np.ndarray) -> float:
+    """Last finite value of a row array (NaN if none)."""
+    finite = np.flatnonzero(np.isfinite(arr))
+    return float(arr[finite[-1]]) if finite.size else float("nan")
+
+
+def summarize_task(task: TaskData, file: str = "",
+                   error_threshold: float = DEFAULT_ERROR_THRESHOLD) -> dict[str, Any]:
+    """One summary row for ``task``.
+
+    Columns: ``lambda`` the λ actually applied (last recorded row; the plan's value if no
+    row yet; the bench quantises λ), ``eta`` η, ``kappa`` initial uniform conductance (S,
+    NaN if the gates were set directly), ``gate_voltage`` initial gate (V: the plan's value,
+    else the mean first gate reading), ``alpha``/``gamma`` simulated rates (1/s),
+    ``initial_error``/``final_error`` (V²), ``final_error_normalized`` (1),
+    ``final_power_free``/``final_power_clamped`` (W), ``energy`` ∫P^F dt over the task (J),
+    ``time_to_threshold`` first time (s) the error reaches ``error_threshold`` (V²) and
+    ``energy_to_threshold`` the energy spent until then (J), NaN if never.
+    """
+    s = task_series(task, file)
+    p = s.params
+    gate = _num(p.get("gate_voltage"))
+    if np.isnan(gate) and len(s.time):
+        gates = np.asarray(task.gate_voltage, dtype=float)
+        gate = float(np.nanmean(gates[0])) if gates.size else float("nan")
+    lam = _last(s.lam) if len(s.lam) else _num(p.get("lambda"))
+    t_thr = first_crossing(s.time, s.error, error_threshold) if len(s.time) else float("nan")
+    e_thr = (float(np.interp(t_thr, s.time, s.energy)) if np.isfinite(t_thr)
+             else float("nan"))
+    return {
+        "file": file, "task": task.index, "name": task.name, "kind": str(p.get("kind", "")),
+        "status": task.status, "lambda": lam, "eta": _num(p.get("eta")),
+        "kappa": _num(p.get("kappa")), "gate_voltage": gate, "alpha": _num(p.get("alpha")),
+        "gamma": _num(p.get("gamma")),
+        "lambda_control": str(p.get("lambda_control", "off")) if p.get("lambda_control")
+        else "off",
+        "rows": len(s.time), "duration": float(s.time[-1]) if len(s.time) else float("nan"),
+        "initial_error": float(s.error[0]) if len(s.error) else float("nan"),
+        "final_error": _last(s.error), "final_error_normalized": _last(s.error_normalized),
+        "final_power_free": _last(s.power_free), "final_power_clamped": _last(s.power_clamped),
+        "energy": _last(s.energy), "time_to_threshold": t_thr, "energy_to_threshold": e_thr,
+    }
+
+
+def _paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    if isinstance(paths, str | Path):
+        return [Path(paths)]
+    out = [Path(p) for p in paths]
+    if not out:
+        raise ValueError("paths: no run file given; allowed one or more .h5 run files")
+    return out
+
+
+def summarize_run(run: Run, error_threshold: float = DEFAULT_ERROR_THRESHOLD) -> Table:
+    """The summary table of an open run (one row per task that has started)."""
+    run.refresh()
+    table = Table(SUMMARY_COLUMNS)
+    for task in run.tasks:
+        if task.status == "pending" and task.n_rows == 0:
+            continue
+        table.append(summarize_task(task, run.path.name, error_threshold))
+    return table
+
+
+def load_summary(paths: str | Path | Iterable[str | Path],
+                 error_threshold: float = DEFAULT_ERROR_THRESHOLD) -> Table:
+    """Summary table of every started task of one or many run files (live files too).
+
+    ``error_threshold`` (V², > 0) defines ``time_to_threshold``. Tasks still pending are
+    left out. See :func:`summarize_task` for the columns.
+    """
+    if not error_threshold > 0:
+        raise ValueError(f"error_threshold: {error_threshold}; allowed > 0 V²")
+    table = Table(SUMMARY_COLUMNS)
+    for path in _paths(paths):
+        with open_run(path) as run:
+            table.rows += summarize_run(run, error_threshold).rows
+    return table
+
+
+def load_series(paths: str | Path | Iterable[str | Path]) -> list[TaskSeries]:
+    """Time series of every started task of one or many run files, in file/task order."""
+    out: list[TaskSeries] = []
+    for path in _paths(paths):
+        with open_run(path) as run:
+            out += [task_series(t, run.path.name) for t in run.tasks if t.n_rows > 0]
+    return out
+
+
+def group_rows(table: Table, key: str, values: Sequence[str]) -> dict[Any, dict[str, np.ndarray]]:
+    """Columns ``values`` of ``table`` grouped by column ``key``: {key value: {column: array}}."""
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for row in table:
+        groups.setdefault(row.get(key), []).append(row)
+    return {k: {v: Table(table.columns, rows).column(v) for v in values}
+            for k, rows in groups.items()}
