@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     from labctl.analysis.cli import add_analyze_arguments, cmd_analyze
     from labctl.bench.check import add_bench_check_arguments, cmd_bench_check
     from labctl.drivers.serial_gates import add_gates_arguments, cmd_gates
+    from labctl.gui.cli import add_gui_arguments, cmd_gui
     from labctl.protocol.validate_cmd import add_validate_arguments, cmd_validate
     from labctl.runner.cli_run import add_run_arguments, cmd_run
     from labctl.store.info_cmd import add_info_arguments, cmd_info
@@ -42,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a protocol on its bench, writing an HDF5 run file")
     add_run_arguments(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("gui", help="bench operator window: live plots, network view, run "
+                       "control, replay")
+    add_gui_arguments(p)
+    p.set_defaults(func=cmd_gui)
 
     p = sub.add_parser("validate", help="check protocol files without opening any instrument")
     add_validate_arguments(p)

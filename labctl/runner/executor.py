@@ -194,8 +194,14 @@ class TaskExecutor:
         self._publish(Rows(self.index, rows))
 
     def _measure(self, label: str) -> None:
-        """One on-demand reading of both copies, recorded as one row (learning off)."""
-        reading = self.bench.daq.read_once()
+        """One reading of both copies with learning off, averaged over one DAQ block
+        (about 0.1 s, which averages the measurement noise away), recorded as one row."""
+        daq = self.bench.daq
+        daq.start_acquisition()
+        try:
+            reading = daq.read_block().data.mean(axis=0)
+        finally:
+            daq.stop_acquisition()
         self.gates_now = self.bench.gates.read_gates()
         rows = self.rows.from_voltages(np.array([self.clock]), reading[None, :], self.gates_now,
                                        self.lam, self.eta, 0.0)

@@ -76,6 +76,7 @@ class RowBuilder:
         self._pending = np.empty((0, len(channels)))
         self.energy = 0.0
         self.error0: float | None = None
+        self._last_gates: tuple[float, np.ndarray] | None = None
         self.set_targets(targets)
 
     def set_targets(self, targets: Mapping[int, float]) -> None:
@@ -96,11 +97,18 @@ class RowBuilder:
              lam: float, eta: float, time_offset: float = 0.0) -> dict[str, np.ndarray] | None:
         """Add samples (``time`` (n,) s, ``data`` (n, C) V) and return the complete rows.
 
-        ``gates`` (E,) V is the latest gate reading; ``time_offset`` (s) converts the
-        DAQ clock into task time. Samples of an unfinished row wait for the next call.
+        ``gates`` (E,) V is the gate reading taken right after the block, i.e. at its last
+        sample; a row's gates are interpolated linearly between that reading and the one
+        before (gates drift smoothly while learning, and are read once per block).
+        ``time_offset`` (s) converts the DAQ clock into task time. Samples of an unfinished
+        row wait for the next call.
         """
         t = np.concatenate([self._pending_t, np.asarray(time, float) + time_offset])
         d = np.concatenate([self._pending, np.asarray(data, float)])
+        gates = np.asarray(gates, float)
+        reading_t = float(t[-1]) if len(t) else 0.0
+        previous = self._last_gates or (reading_t, gates)
+        self._last_gates = (reading_t, gates)
         m = self.samples_per_row
         n_rows = len(t) // m
         self._pending_t, self._pending = t[n_rows * m:], d[n_rows * m:]
@@ -108,12 +116,17 @@ class RowBuilder:
             return None
         mean = d[: n_rows * m].reshape(n_rows, m, -1).mean(axis=1)
         t_row = t[: n_rows * m].reshape(n_rows, m).mean(axis=1)
-        return self.from_voltages(t_row, mean, gates, lam, eta, self.dt_row)
+        t0, g0 = previous
+        span = reading_t - t0
+        w = np.clip((t_row - t0) / span, 0.0, 1.0)[:, None] if span > 0 else 1.0
+        row_gates = g0 + (gates - g0) * w
+        return self.from_voltages(t_row, mean, row_gates, lam, eta, self.dt_row)
 
     def from_voltages(self, t_row: np.ndarray, mean: np.ndarray, gates: np.ndarray,
                       lam: float, eta: float, dt_row: float) -> dict[str, np.ndarray]:
-        """Rows from averaged DAQ readings ``mean`` (T, C) at times ``t_row`` (T,) s;
-        each row stands for ``dt_row`` seconds of learning in the energy integral."""
+        """Rows from averaged DAQ readings ``mean`` (T, C) at times ``t_row`` (T,) s and
+        gate voltages ``gates`` (E,) or (T, E) V; each row stands for ``dt_row`` seconds of
+        learning in the energy integral."""
         v_free, v_clamped = self.split(mean)
         n_rows = len(t_row)
         err = self.error(v_free)
@@ -123,7 +136,7 @@ class RowBuilder:
         p_clamped = self.law.power(v_clamped, gates)
         energy = self.energy + np.cumsum(p_free) * dt_row
         self.energy = float(energy[-1])
-        gate_rows = np.broadcast_to(gates, (n_rows, gates.shape[0]))
+        gate_rows = np.broadcast_to(gates, (n_rows, gates.shape[-1]))
         return {
             "time": t_row,
             "error": err,

@@ -54,19 +54,17 @@ def test_a_run_records_the_physics(write_protocol, tmp_path):
         assert task.n_rows == 2 + 100
         t = task.time
         assert np.all(np.diff(t) >= 0) and t[-1] == pytest.approx(2.0, abs=0.02)
-        # the sources hold their nodes in both copies (single readings carry the 0.7 mV
-        # rms noise of the DAQ; recorded rows average 200 samples)
-        np.testing.assert_allclose(task.v_free[[0, -1]][:, [0, 10]], [[0.0, 0.45]] * 2,
-                                   atol=3e-3)
-        np.testing.assert_allclose(task.v_free[1:-1, [0, 10]], [[0.0, 0.45]] * 100,
+        # the sources hold their nodes in both copies (rows average ≥ 200 samples of the
+        # DAQ's 0.7 mV rms noise)
+        np.testing.assert_allclose(task.v_free[:, [0, 10]], [[0.0, 0.45]] * task.n_rows,
                                    atol=2e-4)
-        np.testing.assert_allclose(task.v_clamped[1:-1, [0, 10]], task.v_free[1:-1, [0, 10]],
+        np.testing.assert_allclose(task.v_clamped[:, [0, 10]], task.v_free[:, [0, 10]],
                                    atol=5e-4)
         # error is ½ Σ (Ṽ − V_F)² over the targets, and learning lowers it
         want = np.array([0.091, 0.363])
         err = 0.5 * np.sum((want - task.v_free[:, [5, 15]]) ** 2, axis=1)
         np.testing.assert_allclose(task.error, err, rtol=1e-12)
-        assert task.error[-1] < 0.2 * task.error[0]
+        assert task.error[-1] < 0.3 * task.error[0]  # L/L0 ≈ 0.2 after 2 s
         # the clamped targets sit between the free state and the desired values
         nudge = (task.v_clamped[1:-1, [5, 15]] - task.v_free[1:-1, [5, 15]])
         np.testing.assert_allclose(nudge, 0.22 * (want - task.v_free[1:-1, [5, 15]]),

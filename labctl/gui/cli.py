@@ -1,0 +1,122 @@
+"""``labctl gui``: start the bench operator window (or take a scripted screenshot).
+
+``labctl gui [--bench FILE] [--protocol FILE] [--clock fast|paced]`` opens the window;
+``--screenshot PATH --run PROTOCOL --quit-after SECONDS`` runs PROTOCOL on the selected
+(default: simulated) bench, grabs the window after SECONDS of wall time, saves it as PNG,
+aborts the run if it is still going (the bench ends safe) and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+
+def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``labctl gui``."""
+    parser.add_argument("--bench", metavar="FILE", default=None,
+                        help="bench file (default: the simulated bench data/benches/sim.toml)")
+    parser.add_argument("--protocol", metavar="FILE", default=None,
+                        help="protocol file to load at start")
+    parser.add_argument("--clock", choices=("fast", "paced"), default="paced",
+                        help="simulated bench clock: paced = real time (default), fast = as "
+                             "fast as the simulation runs")
+    parser.add_argument("--runs-dir", metavar="DIR", default=None,
+                        help="folder for run files (default data/runs)")
+    parser.add_argument("--screenshot", metavar="PATH", default=None,
+                        help="save a PNG of the window and quit (needs --run and --quit-after)")
+    parser.add_argument("--run", metavar="PROTOCOL", default=None,
+                        help="start this protocol at once (with --screenshot)")
+    parser.add_argument("--quit-after", metavar="SECONDS", type=float, default=None,
+                        help="wall seconds after start to take the screenshot and quit")
+    parser.add_argument("--size", metavar="WxH", default="1600x1000",
+                        help="window size in pixels (default 1600x1000)")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--size: {text!r}; allowed WIDTHxHEIGHT in pixels, "
+                         f"e.g. 1600x1000") from None
+    if not (400 <= w <= 8000 and 300 <= h <= 8000):
+        raise ValueError(f"--size: {text!r}; allowed 400..8000 x 300..8000 pixels")
+    return w, h
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    """Run the GUI; returns the process exit code (0 ok, 2 bad arguments or inputs)."""
+    shot = args.screenshot
+    if shot and (not args.run or args.quit_after is None):
+        print("labctl gui: --screenshot needs --run PROTOCOL and --quit-after SECONDS",
+              file=sys.stderr)
+        return 2
+    if args.quit_after is not None and not 0 < args.quit_after <= 3600:
+        print(f"labctl gui: --quit-after: {args.quit_after}; allowed 0 < s <= 3600",
+              file=sys.stderr)
+        return 2
+    try:
+        width, height = _size(args.size)
+    except ValueError as exc:
+        print(f"labctl gui: {exc}", file=sys.stderr)
+        return 2
+    if shot and "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from labctl.gui.main_window import MainWindow, apply_app_style
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    apply_app_style(app)
+    runs_dir = args.runs_dir
+    if shot and runs_dir is None:
+        runs_dir = tempfile.mkdtemp(prefix="labctl-gui-")
+    window = MainWindow(clock=args.clock, runs_dir=runs_dir)
+    window.resize(width, height)
+    if args.bench and window.bench_panel.select(args.bench) is None:
+        print(f"labctl gui: {window.bench_panel.info.text()}", file=sys.stderr)
+        return 2
+    protocol_file = args.run or args.protocol
+    if protocol_file and window.load_protocol(protocol_file) is None:
+        errors = [f.error.text() for f in window.params.fields.values() if f.error.text()]
+        errors += [window.params.error_for("task"), window.params.error_for("")]
+        print(f"labctl gui: {protocol_file}: " + "; ".join(e for e in errors if e),
+              file=sys.stderr)
+        return 2
+    window.show()
+    exit_code = [0]
+    if args.run and window.start_run() is None:
+        print("labctl gui: the run could not be started (see the log)", file=sys.stderr)
+        return 1
+    if args.quit_after is not None:
+        def finish() -> None:
+            window.poll()
+            if shot:
+                Path(shot).parent.mkdir(parents=True, exist_ok=True)
+                if not window.grab().save(str(shot)):
+                    print(f"labctl gui: could not write {shot}", file=sys.stderr)
+                    exit_code[0] = 1
+                else:
+                    print(f"screenshot saved to {shot}")
+            window.close()
+            app.quit()
+
+        QTimer.singleShot(int(args.quit_after * 1000), finish)
+    app.exec()
+    return exit_code[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m labctl.gui.cli`` (the same as ``labctl gui``)."""
+    parser = argparse.ArgumentParser(prog="labctl gui", description=__doc__)
+    add_gui_arguments(parser)
+    return cmd_gui(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,115 @@
+"""Display state without widgets: ring buffers, the run model, TOML writing, edge layout."""
+
+import os
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from labctl.gui.model import RunModel
+from labctl.gui.network_view import edge_segments
+from labctl.gui.params import format_value, parse_value
+from labctl.gui.plots import peak_decimate
+from labctl.gui.ringbuffer import RingBuffer
+from labctl.gui.toml_text import dumps
+from labctl.network import periodic_lattice
+from labctl.runner.events import Rows, TaskFinished, TaskStarted
+
+PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"
+
+
+def test_ring_buffer_keeps_newest_in_order_across_wraps():
+    buf = RingBuffer(7)
+    expected: list[float] = []
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        chunk = rng.normal(size=int(rng.integers(0, 12)))
+        buf.extend(chunk)
+        expected.extend(chunk)
+        np.testing.assert_array_equal(buf.view(), expected[-7:])
+    assert buf.total == len(expected)
+    buf.clear()
+    assert len(buf) == 0 and buf.view().size == 0
+
+
+def test_ring_buffer_refuses_zero_capacity():
+    with pytest.raises(ValueError, match="capacity"):
+        RingBuffer(0)
+
+
+def _rows(index, t0, n, g0=1e-3, slope=1e-4):
+    t = t0 + 0.02 * np.arange(n)
+    g = g0 + slope * t[:, None] * np.ones((n, 32))
+    return Rows(index, {
+        "time": t, "error": np.exp(-t), "error_normalized": np.exp(-t),
+        "power_free": np.full(n, 2e-4), "power_clamped": np.full(n, 2.1e-4),
+        "energy": 1e-4 * t, "lambda": np.full(n, 0.03), "eta": np.full(n, 0.2),
+        "gate_voltage": np.full((n, 32), 2.5), "conductance": g,
+        "v_free": np.zeros((n, 16)), "v_clamped": np.zeros((n, 16))})
+
+
+def test_run_model_tracks_task_rows_change_and_summary():
+    model = RunModel(capacity=1000)
+    model.apply(TaskStarted(0, 2, "a", {"lambda": 0.03}, 2.0))
+    model.apply(_rows(0, 0.0, 60))
+    model.apply(_rows(0, 1.2, 60))
+    assert len(model.series("time")) == 120
+    assert model.rows_seen[0] == 120
+    # conductance grows 1e-4 S/s, so its change over the last second is about 1e-4 S
+    np.testing.assert_allclose(model.conductance_change, 1e-4, rtol=0.1)
+    model.apply(TaskFinished(0, "completed", {"error": 1e-3, "power_free": 2e-4,
+                                              "lambda": 0.03}))
+    model.apply(TaskStarted(1, 2, "b", {"lambda": 0.0}, 2.0))
+    assert len(model.series("error")) == 0
+    model.apply(_rows(0, 9.0, 5))  # late rows of another task are counted, not drawn
+    assert len(model.series("error")) == 0 and model.rows_seen[0] == 125
+    assert [(p.index, p.lam) for p in model.summary] == [(0, 0.03)]
+
+
+def test_toml_writer_round_trips_every_shipped_protocol():
+    files = sorted(PROTOCOLS.glob("*.toml"))
+    assert files
+    for path in files:
+        doc = tomllib.loads(path.read_text())
+        assert tomllib.loads(dumps(doc)) == doc, path.name
+
+
+def test_field_values_parse_numbers_and_lists_and_refuse_text():
+    assert parse_value("0.22", "eta") == 0.22
+    assert parse_value("0, 0.03", "lambda.values") == [0, 0.03]
+    assert format_value([0.0, 0.03]) == "0, 0.03"
+    with pytest.raises(ValueError, match="eta"):
+        parse_value("fast", "eta")
+
+
+def test_wraparound_edges_become_two_outward_stubs():
+    net = periodic_lattice(4, 4)
+    segs = edge_segments(net)
+    assert len(segs) == net.n_edges
+    wrapped = [i for i, s in enumerate(segs) if len(s) == 4]
+    assert len(wrapped) == 8  # one horizontal and one vertical wrap per row/column
+    for i in wrapped:
+        s = segs[i]
+        # each stub is half a bond long and leaves the 4x4 grid
+        np.testing.assert_allclose(np.hypot(*(s[1] - s[0])), 0.5)
+        np.testing.assert_allclose(np.hypot(*(s[3] - s[2])), 0.5)
+        outside = (s[[1, 3], 0] < 0) | (s[[1, 3], 0] > 3) | (s[[1, 3], 1] > 0) \
+            | (s[[1, 3], 1] < -3)
+        assert outside.all()
+
+
+def test_peak_decimation_keeps_spikes_and_bounds_the_point_count():
+    x = np.arange(100_000) / 50.0
+    y = np.sin(x)
+    y[31_337] = 40.0  # a one-sample spike
+    y[77_001] = np.nan  # a gap (non-positive value on a log axis)
+    dx, dy = peak_decimate(x, y, 2000)
+    assert len(dx) == len(dy) == 2000
+    assert np.nanmax(dy) == 40.0 and np.nanmin(dy) == np.min(np.delete(y, 77_001))
+    assert dx[0] == x[0] and dx[-1] == x[-1] and np.all(np.diff(dx) >= 0)
+    sx, sy = peak_decimate(x[:500], y[:500], 2000)
+    assert sx is not None and len(sx) == 500 and np.array_equal(sy, y[:500])
