@@ -5,22 +5,26 @@ See docs/ANALYSIS.md. Main entry points: :func:`load_summary`, :func:`load_serie
 :func:`analyze`, :func:`fit_calibration`, :func:`compare_runs`.
 """
 
-from labctl.analysis.calibration import CalibrationFit, fit_calibration
-from labctl.analysis.compare import compare_runs, simulate_run
-from labctl.analysis.fits import (
-    fit_power_law,
-    fit_small_lambda,
-    fit_two_regimes,
-    lambda_sweep,
-    pareto_front,
-)
-from labctl.analysis.load import TaskSeries, first_crossing, load_series, load_summary
-from labctl.analysis.report import AnalysisReport, analyze
-from labctl.analysis.table import Table
+import importlib
+from typing import Any
 
-__all__ = [
-    "AnalysisReport", "CalibrationFit", "Table", "TaskSeries", "analyze", "compare_runs",
-    "first_crossing", "fit_calibration", "fit_power_law", "fit_small_lambda",
-    "fit_two_regimes", "lambda_sweep", "load_series", "load_summary", "pareto_front",
-    "simulate_run",
-]
+# Names are imported on first use (PEP 562) so that `labctl` starts fast: the figures
+# and fits pull in matplotlib and scipy.optimize.
+_HOME = {
+    "CalibrationFit": "calibration", "fit_calibration": "calibration",
+    "compare_runs": "compare", "simulate_run": "compare",
+    "fit_power_law": "fits", "fit_small_lambda": "fits", "fit_two_regimes": "fits",
+    "lambda_sweep": "fits", "pareto_front": "fits",
+    "TaskSeries": "load", "first_crossing": "load", "load_series": "load",
+    "load_summary": "load",
+    "AnalysisReport": "report", "analyze": "report",
+    "Table": "table",
+}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'labctl.analysis' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"labctl.analysis.{_HOME[name]}"), name)

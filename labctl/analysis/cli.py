@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from labctl.analysis.load import DEFAULT_ERROR_THRESHOLD
-from labctl.analysis.report import analyze
 
 #: Columns printed on the terminal (the CSV and Markdown files hold them all).
 PRINTED = ("file", "task", "name", "status", "lambda", "final_error",
@@ -33,6 +32,8 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     """Run the analysis; 0 on success, 2 on bad input (message on stderr)."""
+    from labctl.analysis.report import analyze
+
     try:
         if not args.threshold > 0:
             raise ValueError(f"--threshold: {args.threshold}; allowed > 0 V²")
