@@ -95,6 +95,7 @@ class SimCore:
         self.smu_voltage = 0.0
         self.eta_tap = 0
         self._state: tuple[np.ndarray, np.ndarray] | None = None
+        self._noise = np.empty((0, 2 * config.network.n_nodes))  # reused noise buffer
         self.apply_outputs()
 
     def _build_twin(self, gates0: np.ndarray | None) -> None:
@@ -206,26 +207,36 @@ class SimCore:
             self._state = (f[-1].copy(), c[-1].copy())
         return self._state
 
-    def run(self, duration: float, n: int) -> np.ndarray:
-        """Advance ``duration`` s; noise-free node voltages (V) at ``n`` sample instants.
+    def run(self, duration: float, n: int, noise_v: float = 0.0) -> np.ndarray:
+        """Advance ``duration`` s; node voltages (V) at ``n`` sample instants.
 
         Returns (n, 2N): free copy then clamped copy; sample j is at t0 + (j+1)·duration/n.
+        ``noise_v`` > 0 adds white Gaussian measurement noise of that rms (V), drawn from
+        ``self.rng`` after the physics step (one standard normal per sample and channel, in
+        sample-major order).
         """
+        from labctl.physics.kernels_resample import lerp_onto_clock
+
         f0, c0 = self.state()
+        n_nodes = f0.size
         if self.static:
-            out = np.empty((n, 2 * f0.size))
-            out[:, :f0.size] = f0
-            out[:, f0.size:] = c0
+            coarse = np.empty((1, 2 * n_nodes))
+            coarse[0, :n_nodes], coarse[0, n_nodes:] = f0, c0
         else:
             n_coarse = max(1, math.ceil(duration / self.params.dt - 1e-9))
             f, c = self.twin.advance(duration, n_coarse)
-            coarse = np.concatenate([np.concatenate([f0, c0])[None],
-                                     np.concatenate([f, c], axis=1)])
-            x = (np.arange(1, n + 1) * (n_coarse / n))
-            i0 = np.minimum(np.floor(x).astype(np.int64), n_coarse - 1)
-            w = (x - i0)[:, None]
-            out = coarse[i0] * (1.0 - w) + coarse[i0 + 1] * w
+            coarse = np.empty((n_coarse + 1, 2 * n_nodes))
+            coarse[0, :n_nodes], coarse[0, n_nodes:] = f0, c0
+            coarse[1:, :n_nodes], coarse[1:, n_nodes:] = f, c
             self._state = (f[-1].copy(), c[-1].copy())
+        out = np.empty((n, 2 * n_nodes))
+        if noise_v > 0:
+            if self._noise.shape != out.shape:
+                self._noise = np.empty(out.shape)
+            self.rng.standard_normal(out=self._noise)
+            lerp_onto_clock(coarse, self._noise, float(noise_v), out)
+        else:
+            lerp_onto_clock(coarse, self._noise[:0], 0.0, out)
         self.t += duration
         return out
 
@@ -362,8 +373,7 @@ class SimDaq(Daq):
                 raise InstrumentTimeoutError("simulated DAQ: block not ready within timeout")
             if wait > 0:
                 time.sleep(wait)
-        data = self.core.run(n / self.sample_rate, n)
-        data += self.core.rng.standard_normal(data.shape) * self.core.config.sim.noise_v
+        data = self.core.run(n / self.sample_rate, n, self.core.config.sim.noise_v)
         first = self._index
         self._index += n
         t = (first + np.arange(n)) / self.sample_rate

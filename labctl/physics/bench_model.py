@@ -20,7 +20,8 @@ Integration step: ``dt`` (default 2 ms, ~1/12 of 1/α): explicit Euler on the ga
 free power by ≤ 1.3e-3 relative and L/L0 by ≤ 0.4 % (median 4e-4); doubling it to 4 ms would
 triple those, so 2 ms is kept (tests/physics/test_physics_bench_model.py checks convergence
 in dt). With quasistatic nodes (γ = ∞) the step loop runs compiled
-(:mod:`labctl.physics.kernels_mosfet`: per task, warm-started Newton on the free nodes).
+(:mod:`labctl.physics.kernels_mosfet`: per task, warm-started Newton on the free nodes): one
+kernel call per ``advance`` does every step and writes the samples (noise drawn in chunks).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numpy as np
 
 from labctl.network import Network
 from labctl.physics.edges import mosfet_conductance, mosfet_current
-from labctl.physics.kernels_mosfet import residual_curvature, twin_substeps
+from labctl.physics.kernels_mosfet import residual_curvature, twin_advance
 from labctl.physics.params import MosfetParams
 from labctl.physics.solve import Assembler, hold_rows, solve_mosfet_batch
 from labctl.physics.validate import (
@@ -43,6 +44,9 @@ from labctl.physics.validate import (
     check_network,
     check_node_map,
 )
+
+#: most rule-noise values (gate kicks) drawn at once by :class:`TwinBenchBatch`
+_NOISE_CHUNK = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,11 @@ class TwinBenchBatch:
         bsz = batch or max(len(sources), 1)
         self.batch = bsz
         self.asm = Assembler(network)
+        # per-call invariants of the compiled kernel, hoisted out of the step loop
+        self._edge_a = np.ascontiguousarray(network.edges[:, 0], dtype=np.int64)
+        self._edge_b = np.ascontiguousarray(network.edges[:, 1], dtype=np.int64)
+        self._degree = network.degree()
+        self._bounds: tuple[float, float] | None = None
         (self.s_free, self.vt_free), (self.s_clamp, self.vt_clamp) = p.edge_constants(
             network.n_edges, self.params.seed)
         self.rng = np.random.default_rng(self.params.seed + 1)
@@ -124,6 +133,36 @@ class TwinBenchBatch:
             self.set_sources(sources)
         if targets:
             self.set_targets(targets)
+
+    # ---- transistor constants (settable, e.g. per-edge calibration) ---------------------
+    @property
+    def s_free(self) -> np.ndarray:
+        """Square-law constants S (A/V²) of the free copy's transistors, (E,)."""
+        return self._s_free
+
+    @s_free.setter
+    def s_free(self, value: np.ndarray) -> None:
+        self._s_free = np.ascontiguousarray(value, dtype=float)
+        self._bounds = None
+
+    @property
+    def s_clamp(self) -> np.ndarray:
+        """Square-law constants S (A/V²) of the clamped copy's transistors, (E,)."""
+        return self._s_clamp
+
+    @s_clamp.setter
+    def s_clamp(self, value: np.ndarray) -> None:
+        self._s_clamp = np.ascontiguousarray(value, dtype=float)
+        self._bounds = None
+
+    def _kernel_bounds(self) -> tuple[float, float]:
+        """(current scale S_max in A/V², residual curvature bound in A/V²), cached."""
+        if self._bounds is None:
+            s_max = np.maximum(self._s_free, self._s_clamp)
+            self._bounds = (float(np.max(s_max)),
+                            residual_curvature(s_max, self._degree,
+                                               self.params.mosfet.smoothing))
+        return self._bounds
 
     # ---- settings -------------------------------------------------------------------
     def _check_gates(self, g: np.ndarray) -> None:
@@ -249,33 +288,61 @@ class TwinBenchBatch:
             self.gates = np.clip(self.gates - h * prm.gate_leak * (self.gates - prm.gate_rest),
                                  p.gate_min, p.gate_max)
 
-    def _substeps_compiled(self, h: float, n_sub: int) -> None:
-        """``n_sub`` steps of h seconds with quasistatic nodes, in the compiled kernel."""
-        prm, p = self.params, self.params.mosfet
-        a, b = self.network.edges[:, 0], self.network.edges[:, 1]
+    def _advance_compiled(self, h: float, n_sub: int, out_f: np.ndarray,
+                          out_c: np.ndarray) -> None:
+        """All steps of one ``advance`` (quasistatic nodes) in the compiled kernel.
+
+        Without rule noise this is one kernel call. With noise the kicks are drawn in chunks
+        of at most ~2¹⁸ values (whole samples, or whole steps of one sample when a sample
+        alone needs more): the same random stream as one draw per step.
+        """
+        prm = self.params
+        n_samples = out_f.shape[1]
         shape = (self.batch, self.network.n_edges)
-        noisy = bool(prm.rule_noise) and self.learning
-        # noise is drawn in chunks of whole steps: the same stream as one draw per step
-        chunk = max(1, (1 << 18) // (shape[0] * shape[1])) if noisy else max(n_sub, 1)
-        scale = float(max(np.max(self.s_free), np.max(self.s_clamp)))
-        curvature = residual_curvature(np.maximum(self.s_free, self.s_clamp),
-                                       self.network.degree(), p.smoothing)
-        done = 0
-        while done < n_sub:
-            m = min(chunk, n_sub - done)
-            kicks = (prm.rule_noise * math.sqrt(h) * self.rng.standard_normal((m, *shape))
-                     if noisy else np.empty((0, *shape)))
-            failed = twin_substeps(
-                self.gates, self.v_free, self.v_clamp, a, b, self.s_free, self.vt_free,
-                self.s_clamp, self.vt_clamp, p.smoothing, self._src, self._src_v, self._tgt,
-                self._tgt_v, self.eta, self.lam, prm.alpha, prm.gate_leak, prm.gate_rest,
-                p.gate_min, p.gate_max, self.learning, h, m, kicks, 1e-12, scale, curvature, 60)
-            if failed:
-                raise RuntimeError(f"TwinBenchBatch.advance: Newton did not converge for "
-                                   f"{failed} task(s); check gates and held voltages")
-            for _ in range(m):
-                self.t += h
-            done += m
+        if not (prm.rule_noise and self.learning):
+            self._kernel(h, n_sub, None, out_f, out_c)
+        elif n_sub * shape[0] * shape[1] <= _NOISE_CHUNK:
+            per_chunk = _NOISE_CHUNK // (n_sub * shape[0] * shape[1])
+            for s0 in range(0, n_samples, per_chunk):
+                s1 = min(n_samples, s0 + per_chunk)
+                self._kernel(h, n_sub, self._kicks(h, (s1 - s0) * n_sub),
+                             out_f[:, s0:s1], out_c[:, s0:s1])
+        else:
+            steps = max(1, _NOISE_CHUNK // (shape[0] * shape[1]))
+            scratch_f, scratch_c = np.empty_like(out_f[:, :1]), np.empty_like(out_c[:, :1])
+            for i in range(n_samples):
+                for k0 in range(0, n_sub, steps):
+                    m = min(steps, n_sub - k0)
+                    last = k0 + m == n_sub
+                    self._kernel(h, m, self._kicks(h, m),
+                                 out_f[:, i:i + 1] if last else scratch_f,
+                                 out_c[:, i:i + 1] if last else scratch_c)
+        t = self.t
+        for _ in range(n_samples * n_sub):  # same summation as the step-by-step path
+            t += h
+        self.t = t
+
+    def _kicks(self, h: float, n_steps: int) -> np.ndarray:
+        """Rule-noise gate kicks (n_steps, B, E) in V for steps of h seconds."""
+        shape = (n_steps, self.batch, self.network.n_edges)
+        return self.params.rule_noise * math.sqrt(h) * self.rng.standard_normal(shape)
+
+    def _kernel(self, h: float, n_sub: int, kicks: np.ndarray | None, out_f: np.ndarray,
+                out_c: np.ndarray) -> None:
+        """One call of :func:`twin_advance`: out_f.shape[1] samples of ``n_sub`` steps."""
+        prm, p = self.params, self.params.mosfet
+        if kicks is None:
+            kicks = np.empty((0, self.batch, self.network.n_edges))
+        scale, curvature = self._kernel_bounds()
+        failed = twin_advance(
+            self.gates, self.v_free, self.v_clamp, self._edge_a, self._edge_b, self._s_free,
+            self.vt_free, self._s_clamp, self.vt_clamp, p.smoothing, self._src, self._src_v,
+            self._tgt, self._tgt_v, self.eta, np.ascontiguousarray(self.lam, dtype=float),
+            prm.alpha, prm.gate_leak, prm.gate_rest, p.gate_min, p.gate_max, self.learning,
+            h, n_sub, kicks, out_f, out_c, 1e-12, scale, curvature, 60)
+        if failed:
+            raise RuntimeError(f"TwinBenchBatch.advance: Newton did not converge for "
+                               f"{failed} task(s); check gates and held voltages")
 
     def advance(self, duration_s: float, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
         """Run the bench for ``duration_s`` seconds; node voltages (B, n_samples, N) of both copies.
@@ -294,18 +361,17 @@ class TwinBenchBatch:
         out_c = np.empty_like(out_f)
         if self.v_free is None or self.v_clamp is None:  # new sources or targets: settle
             self._states(0.0)
-        compiled = math.isinf(prm.gamma) and self._src.shape[1] > 0
-        if compiled:  # the kernel works in place: never mutate arrays handed out before
+        if math.isinf(prm.gamma) and self._src.shape[1] > 0:
+            # the kernel works in place: never mutate arrays handed out before
             self.gates, self.v_free = self.gates.copy(), self.v_free.copy()
             self.v_clamp = self.v_clamp.copy()
+            self._advance_compiled(h, n_sub, out_f, out_c)
+            return out_f, out_c
         for i in range(n_samples):
-            if compiled:
-                self._substeps_compiled(h, n_sub)
-            else:
-                for _ in range(n_sub):
-                    self._gate_step(h)
-                    self.t += h
-                    self._states(h)
+            for _ in range(n_sub):
+                self._gate_step(h)
+                self.t += h
+                self._states(h)
             out_f[:, i], out_c[:, i] = self.v_free, self.v_clamp
         return out_f, out_c
 
@@ -393,52 +459,6 @@ class TwinBench:
     def set_gates(self, gates: np.ndarray) -> None:
         """Set all gate voltages (E,) in V (instantaneous; see module docstring)."""
         self._b.set_gates(np.asarray(gates, float)[None, :])
-
-    def _gate_step(self, h: float) -> None:
-        """One explicit-Euler step of h seconds of the gate rule (and leak), NumPy version."""
-        prm, p = self.params, self.params.mosfet
-        a, b = self.network.edges[:, 0], self.network.edges[:, 1]
-        if self.learning:
-            d_f = self.v_free[:, a] - self.v_free[:, b]
-            d_c = self.v_clamp[:, a] - self.v_clamp[:, b]
-            rate = (prm.alpha / self.eta) * ((1.0 - self.lam)[:, None] * d_f * d_f - d_c * d_c)
-            g = self.gates + h * rate
-            if prm.gate_leak:
-                g -= h * prm.gate_leak * (g - prm.gate_rest)
-            if prm.rule_noise:
-                g += prm.rule_noise * math.sqrt(h) * self.rng.standard_normal(g.shape)
-            self.gates = np.clip(g, p.gate_min, p.gate_max)
-        elif prm.gate_leak:
-            self.gates = np.clip(self.gates - h * prm.gate_leak * (self.gates - prm.gate_rest),
-                                 p.gate_min, p.gate_max)
-
-    def _substeps_compiled(self, h: float, n_sub: int) -> None:
-        """``n_sub`` steps of h seconds with quasistatic nodes, in the compiled kernel."""
-        prm, p = self.params, self.params.mosfet
-        a, b = self.network.edges[:, 0], self.network.edges[:, 1]
-        shape = (self.batch, self.network.n_edges)
-        noisy = bool(prm.rule_noise) and self.learning
-        # noise is drawn in chunks of whole steps: the same stream as one draw per step
-        chunk = max(1, (1 << 18) // (shape[0] * shape[1])) if noisy else max(n_sub, 1)
-        scale = float(max(np.max(self.s_free), np.max(self.s_clamp)))
-        curvature = residual_curvature(np.maximum(self.s_free, self.s_clamp),
-                                       self.network.degree(), p.smoothing)
-        done = 0
-        while done < n_sub:
-            m = min(chunk, n_sub - done)
-            kicks = (prm.rule_noise * math.sqrt(h) * self.rng.standard_normal((m, *shape))
-                     if noisy else np.empty((0, *shape)))
-            failed = twin_substeps(
-                self.gates, self.v_free, self.v_clamp, a, b, self.s_free, self.vt_free,
-                self.s_clamp, self.vt_clamp, p.smoothing, self._src, self._src_v, self._tgt,
-                self._tgt_v, self.eta, self.lam, prm.alpha, prm.gate_leak, prm.gate_rest,
-                p.gate_min, p.gate_max, self.learning, h, m, kicks, 1e-12, scale, curvature, 60)
-            if failed:
-                raise RuntimeError(f"TwinBenchBatch.advance: Newton did not converge for "
-                                   f"{failed} task(s); check gates and held voltages")
-            for _ in range(m):
-                self.t += h
-            done += m
 
     def advance(self, duration_s: float, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
         """Advance ``duration_s`` s; returns (v_free, v_clamped), each (n_samples, N) in V."""

@@ -205,13 +205,14 @@ def train_chunk(
     k: np.ndarray, pa: np.ndarray, pb: np.ndarray, first: np.ndarray, row_ptr: np.ndarray,
     held: np.ndarray,
     src: np.ndarray, src_val: np.ndarray, m: np.ndarray, desired: np.ndarray, eta: float,
-    gain: float, lam: float, k_min: float, k_max: float, noise: np.ndarray, step0: int,
+    gain: float, lam: np.ndarray, k_min: float, k_max: float, noise: np.ndarray, step0: int,
     record_every: int, hist: np.ndarray, err: np.ndarray, p_free: np.ndarray,
     p_clamp: np.ndarray,
 ) -> None:
     """Advance B tasks by ``err.shape[0]`` steps at fixed λ; k (B, E) in S is updated in place.
 
-    Per-task arrays carry a leading B axis (see :func:`observe_task`). ``noise`` is
+    Per-task arrays carry a leading B axis (see :func:`observe_task`); ``lam`` (B,) is each
+    task's λ (dimensionless, [0, 1)). ``noise`` is
     (steps, B, E) in S or has zero steps; ``step0`` is the global index of the first step,
     used to record k into ``hist`` (R, B, E) every ``record_every`` steps (0 = never).
     Outputs ``err``, ``p_free``, ``p_clamp`` are (steps, B).
@@ -241,4 +242,4 @@ def train_chunk(
             if record_every > 0 and g % record_every == 0:
                 hist[g // record_every, b, :] = kb
             row = noise[s, b] if noise.shape[0] > 0 else no_noise
-            update_conductance(kb, sq_f, sq_c, gain, lam, row, k_min, k_max)
+            update_conductance(kb, sq_f, sq_c, gain, lam[b], row, k_min, k_max)

@@ -151,25 +151,27 @@ def _rows(held: np.ndarray, row: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def twin_substeps(
+def twin_advance(
     gates: np.ndarray, v_free: np.ndarray, v_clamp: np.ndarray, a: np.ndarray, b: np.ndarray,
     s_free: np.ndarray, vt_free: np.ndarray, s_clamp: np.ndarray, vt_clamp: np.ndarray,
     smoothing: float, src: np.ndarray, src_v: np.ndarray, tgt: np.ndarray, tgt_v: np.ndarray,
     eta: float, lam: np.ndarray, alpha: float, leak: float, rest: float, g_min: float,
-    g_max: float, learning: bool, h: float, n_sub: int, kicks: np.ndarray, tol: float,
-    scale: float, curvature: float, max_iter: int,
+    g_max: float, learning: bool, h: float, n_sub: int, kicks: np.ndarray, out_f: np.ndarray,
+    out_c: np.ndarray, tol: float, scale: float, curvature: float, max_iter: int,
 ) -> int:
-    """Advance B twin networks by ``n_sub`` explicit-Euler steps of ``h`` seconds, in place.
+    """Advance B twin networks by n_samples × ``n_sub`` explicit-Euler steps of ``h`` s, in place.
 
-    Per step: gates (B, E) V follow the rule dG/dt = (α/η)[(1 − λ) ΔV_F² − ΔV_C²] (α in s⁻¹)
-    minus ``leak``·(G − ``rest``), plus ``kicks`` (n_sub, B, E) V (pre-scaled noise, or zero
-    steps for none), clipped to [g_min, g_max]; then both copies' node voltages (B, N) are
-    re-solved (free: sources held; clamped: targets also held at V_F + η(Ṽ − V_F)), Newton
-    starting from the linear extrapolation of the previous two steps of this call.
-    Newton tolerance: see :func:`newton_state`. Returns the number of tasks whose Newton
-    solve failed (0 = all converged).
+    n_samples = ``out_f.shape[1]``. Per step: gates (B, E) V follow the rule
+    dG/dt = (α/η)[(1 − λ) ΔV_F² − ΔV_C²] (α in s⁻¹) minus ``leak``·(G − ``rest``), plus
+    ``kicks`` (n_samples·n_sub, B, E) V (pre-scaled noise, or zero steps for none), clipped to
+    [g_min, g_max]; then both copies' node voltages (B, N) are re-solved (free: sources held;
+    clamped: targets also held at V_F + η(Ṽ − V_F)), Newton starting from the linear
+    extrapolation of the previous two steps of this call. After every ``n_sub`` steps the node
+    voltages are written to ``out_f`` / ``out_c`` (B, n_samples, N) V. Newton tolerance: see
+    :func:`newton_state`. Returns the number of tasks whose Newton solve failed (0 = none).
     """
     bsz, n = v_free.shape
+    n_samples = out_f.shape[1]
     n_edges = a.shape[0]
     res = np.empty(n)
     jac = np.empty((n, n))
@@ -179,6 +181,7 @@ def twin_substeps(
     held_c = np.zeros(n, dtype=np.bool_)
     row_f = np.empty(n, dtype=np.int64)
     row_c = np.empty(n, dtype=np.int64)
+    noisy = learning and kicks.shape[0] > 0
     failed = 0
     for bt in range(bsz):
         g = gates[bt]
@@ -196,42 +199,49 @@ def twin_substeps(
         free_f = _rows(held_f, row_f)
         free_c = _rows(held_c, row_c)
         keep = 1.0 - lam[bt]
+        gain = h * (alpha / eta)
         ok = True
-        for step in range(n_sub):
-            if learning or leak > 0.0:
-                for e in range(n_edges):
-                    ge = g[e]
-                    if learning:
-                        d_f = vf[a[e]] - vf[b[e]]
-                        d_c = vc[a[e]] - vc[b[e]]
-                        ge += h * (alpha / eta) * (keep * d_f * d_f - d_c * d_c)
-                    if leak > 0.0:
-                        ge -= h * leak * (ge - rest)
-                    if learning and kicks.shape[0] > 0:
-                        ge += kicks[step, bt, e]
-                    g[e] = min(max(ge, g_min), g_max)
+        step = 0
+        for smp in range(n_samples):
+            for _ in range(n_sub):
+                if learning or leak > 0.0:
+                    for e in range(n_edges):
+                        ge = g[e]
+                        if learning:
+                            d_f = vf[a[e]] - vf[b[e]]
+                            d_c = vc[a[e]] - vc[b[e]]
+                            ge += gain * (keep * d_f * d_f - d_c * d_c)
+                        if leak > 0.0:
+                            ge -= h * leak * (ge - rest)
+                        if noisy:
+                            ge += kicks[step, bt, e]
+                        g[e] = min(max(ge, g_min), g_max)
+                for i in range(n):
+                    # linear extrapolation from the last two steps as the Newton start: the
+                    # step left is second order in h, so one iteration usually meets the tol
+                    if step > 0 and not held_f[i]:
+                        guess = 2.0 * vf[i] - prev_f[i]
+                        prev_f[i] = vf[i]
+                        vf[i] = guess
+                    else:
+                        prev_f[i] = vf[i]
+                    if step > 0 and not held_c[i]:
+                        guess = 2.0 * vc[i] - prev_c[i]
+                        prev_c[i] = vc[i]
+                        vc[i] = guess
+                    else:
+                        prev_c[i] = vc[i]
+                ok &= newton_state(vf, g, a, b, s_free, vt_free, smoothing, row_f, free_f, tol,
+                                   scale, curvature, max_iter, res, jac)
+                for q in range(tgt.shape[1]):
+                    t = tgt[bt, q]
+                    vc[t] = vf[t] + eta * (tgt_v[bt, q] - vf[t])
+                ok &= newton_state(vc, g, a, b, s_clamp, vt_clamp, smoothing, row_c, free_c,
+                                   tol, scale, curvature, max_iter, res, jac)
+                step += 1
             for i in range(n):
-                # linear extrapolation from the last two steps as the Newton start: the step
-                # left is second order in h, so one iteration usually meets the tolerance
-                if step > 0 and not held_f[i]:
-                    guess = 2.0 * vf[i] - prev_f[i]
-                    prev_f[i] = vf[i]
-                    vf[i] = guess
-                else:
-                    prev_f[i] = vf[i]
-                if step > 0 and not held_c[i]:
-                    guess = 2.0 * vc[i] - prev_c[i]
-                    prev_c[i] = vc[i]
-                    vc[i] = guess
-                else:
-                    prev_c[i] = vc[i]
-            ok &= newton_state(vf, g, a, b, s_free, vt_free, smoothing, row_f, free_f, tol,
-                               scale, curvature, max_iter, res, jac)
-            for q in range(tgt.shape[1]):
-                t = tgt[bt, q]
-                vc[t] = vf[t] + eta * (tgt_v[bt, q] - vf[t])
-            ok &= newton_state(vc, g, a, b, s_clamp, vt_clamp, smoothing, row_c, free_c, tol,
-                               scale, curvature, max_iter, res, jac)
+                out_f[bt, smp, i] = vf[i]
+                out_c[bt, smp, i] = vc[i]
         if not ok:
             failed += 1
     return failed

@@ -42,8 +42,9 @@ class TrainResult:
     """Outcome of quasistatic training (one row per step; a trailing task axis if batched).
 
     conductance: final k (S); error: L (V²); power_free, power_clamped: W; energy: cumulative
-    Σ P_F · (1 step), J per unit step time; lam: λ used at each step; k_history: k every
-    ``record_every`` steps (S) or None.
+    Σ P_F · (1 step), J per unit step time; lam: λ used at each step, (steps,), or
+    (steps, B) when a λ per task was given; k_history: k every ``record_every`` steps (S) or
+    None.
     """
 
     conductance: np.ndarray
@@ -86,12 +87,16 @@ class QuasistaticEngine:
             self.m[i][:, pos] = t.output_matrix
         self.desired = np.ascontiguousarray(np.stack([t.desired for t in tasks]))  # (B, X, T)
 
-    def run(self, k: np.ndarray, eta: float, gain: float, lam: float, k_min: float,
-            k_max: float, noise: np.ndarray, step0: int, record_every: int, hist: np.ndarray,
-            out: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
-        """Advance k (B, E) in S by ``len(out[0])`` steps at fixed λ (compiled loop)."""
+    def run(self, k: np.ndarray, eta: float, gain: float, lam: float | np.ndarray,
+            k_min: float, k_max: float, noise: np.ndarray, step0: int, record_every: int,
+            hist: np.ndarray, out: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        """Advance k (B, E) in S by ``len(out[0])`` steps at fixed λ (compiled loop).
+
+        ``lam``: one λ for every task, or (B,) values, one per task.
+        """
+        lam_b = np.ascontiguousarray(np.broadcast_to(np.asarray(lam, float), (k.shape[0],)))
         train_chunk(k, self.pa, self.pb, self.first, self.row_ptr, self.held, self.src,
-                    self.src_val, self.m, self.desired, eta, gain, lam, k_min, k_max, noise,
+                    self.src_val, self.m, self.desired, eta, gain, lam_b, k_min, k_max, noise,
                     step0, record_every, hist, *out)
 
 
@@ -143,7 +148,7 @@ def train_tasks(
     *,
     eta: float,
     alpha: float,
-    lam: float | LambdaController = 0.0,
+    lam: float | np.ndarray | LambdaController = 0.0,
     steps: int,
     k_min: float,
     k_max: float,
@@ -155,14 +160,26 @@ def train_tasks(
 
     ``k0``: initial conductances (S): scalar, (E,) or (B, E). ``alpha``: learning rate per
     step in S/V² (rule units); ``noise``: std δ of white noise added to each update (S).
-    ``lam`` may be a :class:`LambdaController` (single task), updated every step with dt = 1.
+    ``lam``: λ ∈ [0, 1) for every task, an array (B,) with one λ per task of the batch (a λ
+    sweep is ``[task] * B`` with ``lam=lams``), or a :class:`LambdaController` (single task),
+    updated every step with dt = 1.
     """
     batch = [tasks] if isinstance(tasks, Task) else list(tasks)
     eta = check_eta(eta)
     alpha = check_positive(alpha, "alpha")
     k_min, k_max = check_bounds(k_min, k_max)
     controller = lam if isinstance(lam, LambdaController) else None
-    lam_now = controller.lam if controller else check_lam(lam)
+    per_task = controller is None and np.ndim(lam) > 0
+    if controller:
+        lam_now: float | np.ndarray = controller.lam
+    elif per_task:
+        lam_now = np.asarray(lam, dtype=float)
+        if lam_now.shape != (len(batch),) or isinstance(tasks, Task):
+            raise ValueError(f"lam: one value per task expected, shape ({len(batch)},) for a "
+                             f"list of {len(batch)} tasks, got shape {lam_now.shape}")
+        lam_now = np.array([check_lam(v) for v in lam_now])
+    else:
+        lam_now = check_lam(lam)
     if int(steps) < 1:
         raise ValueError(f"steps: must be >= 1, got {steps}")
     if noise < 0:
@@ -177,7 +194,7 @@ def train_tasks(
     err = np.empty((steps, bsz))
     pf = np.empty_like(err)
     pc = np.empty_like(err)
-    lams = np.empty(steps)
+    lams = np.empty((steps, bsz) if per_task else steps)
     every = int(record_every)
     hist = np.empty(((steps - 1) // every + 1 if every else 0, bsz, n_edges))
     gain = alpha / eta

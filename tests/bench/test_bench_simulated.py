@@ -234,3 +234,41 @@ def test_same_seed_same_data():
         blocks.append(b.daq.read_block().data)
         b.close()
     np.testing.assert_array_equal(blocks[0], blocks[1])
+
+
+def test_block_noise_is_white_gaussian_of_the_configured_rms(bench):
+    """Static bench: block − steady state is white Gaussian noise of noise_v rms (V)."""
+    bench.daq.start_acquisition()
+    f, c = bench.daq.core.state()
+    resid = np.vstack([bench.daq.read_block().data for _ in range(4)]) - np.concatenate([f, c])
+    z = resid / CFG.sim.noise_v
+    assert z.shape == (4000, 32)
+    assert abs(z.mean()) < 0.02  # 128k draws: standard error of the mean 0.003
+    assert z.std() == pytest.approx(1.0, abs=0.01)
+    assert np.mean(z**4) == pytest.approx(3.0, abs=0.1)  # Gaussian kurtosis
+    lag_t = np.mean(z[1:] * z[:-1])  # successive samples uncorrelated
+    lag_ch = np.mean(z[:, 1:] * z[:, :-1])  # neighbouring channels uncorrelated
+    assert abs(lag_t) < 0.02 and abs(lag_ch) < 0.02
+
+
+def test_learning_blocks_follow_the_model_between_coarse_steps(bench):
+    """With learning on, noise-free samples interpolate the model's 2 ms states linearly."""
+    from labctl.physics.bench_model import TwinBench
+
+    core = bench.daq.core
+    bench.gates.set_eta(0.22)
+    bench.gates.set_learning(True)
+    f0, c0 = core.state()
+    twin = TwinBench(CFG.network, core.params, gates0=core.twin.gates)
+    twin._b.s_free, twin._b.s_clamp = core.twin._b.s_free, core.twin._b.s_clamp
+    twin._b.vt_free, twin._b.vt_clamp = core.twin._b.vt_free, core.twin._b.vt_clamp
+    twin.set_sources(core.twin.sources)
+    twin.set_targets(core.twin.targets)
+    twin.set_eta(core.twin.eta)
+    twin.set_learning(True)
+    data = core.run(0.1, 1000)  # noise-free
+    f, c = twin.advance(0.1, 50)
+    coarse = np.vstack([np.concatenate([f0, c0]), np.hstack([f, c])])
+    assert np.max(np.abs(coarse[1:] - coarse[:-1])) > 1e-6  # the nodes really move
+    assert np.allclose(data[19::20], coarse[1:], rtol=0, atol=1e-12)  # on the coarse steps
+    assert np.allclose(data[9::20], 0.5 * (coarse[:-1] + coarse[1:]), rtol=0, atol=1e-12)

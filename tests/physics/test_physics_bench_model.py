@@ -22,12 +22,26 @@ def _batch(lam, fractions=(0.2, 0.8), n=2, dt=2e-3, seconds=20.0):
     return bench.error() / err0, bench.power(v_free[:, -1]), bench
 
 
-@pytest.mark.parametrize(("fractions", "limit"), [((0.2, 0.8), 1e-2), ((0.1, 0.9), 3e-2)])
-def test_bench_learns_both_target_sets(fractions, limit):
-    # 10/90 % targets: one task's gates hit the 1.0 V rail, its error stalls at ~1.8e-2
-    norm_err, _, bench = _batch(0.0, fractions)
-    assert np.all(norm_err < limit)
-    assert np.all(bench.gates >= 1.0) and np.all(bench.gates <= 5.5)
+@pytest.mark.parametrize("fractions", [(0.2, 0.8), (0.1, 0.9)])
+def test_bench_learns_both_target_sets(fractions):
+    """The paper's bench (η = 0.22, α = 1/24 ms, 20 s, sources 0 and 0.45 V): each task's
+    normalised error falls below 1e-2, or the gate range is what stops it: the same task
+    with the lower gate rail at 0.8 V instead of 1.0 V gets there (seen for two of the
+    four 10/90 % tasks, which stall at L/L0 ≈ 1.5–1.8e-2 on the 1.0–5.5 V bench)."""
+    norm_err, _, bench = _batch(0.0, fractions, n=4)
+    gates = np.atleast_2d(bench.gates)
+    assert np.all(gates >= 1.0) and np.all(gates <= 5.5)
+    assert np.mean(norm_err < 1e-2) >= 0.5
+    stalled = np.flatnonzero(norm_err >= 1e-2)
+    if stalled.size:
+        wider = BenchParams(mosfet=MosfetParams(gate_min=0.8))
+        tasks = [random_allostery(NET, int(s), fractions) for s in stalled]
+        twin = TwinBenchBatch(NET, wider, [s for s, _ in tasks], [t for _, t in tasks],
+                              lam=0.0, gates0=np.full(32, 2.5))
+        err0 = twin.error()
+        twin.set_learning(True)
+        twin.advance(20.0, 1)
+        assert np.all(twin.error() / err0 < 1e-2)
 
 
 def test_free_power_falls_with_lambda():

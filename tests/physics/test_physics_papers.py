@@ -6,7 +6,9 @@ learned to zero error (the error stalls at 1e-4..1e-1, not a k_min effect: it st
 with k_min = 1e-9); the paper's noiseless tasks all reach zero error. We therefore use two
 realisations that do learn exactly (network seed 5 / task seed 5 and 4 / 6: L → 1e-27 at
 λ = 0); the λ = 0 run of each is asserted to converge, so a change in the engine or task
-generator that breaks this makes the tests fail rather than pass vacuously.
+generator that breaks this makes the tests fail rather than pass vacuously. Driving the
+input edges symmetrically (±ΔV/2) was tried and learns no more realisations (6/48 either
+way; docs/PHYSICS_API.md, "Known mismatches").
 """
 
 import numpy as np
@@ -37,12 +39,13 @@ def test_small_lambda_error_squared_power_linear(net_seed: int, task_seed: int) 
     net = disordered_network(64, 143, seed=net_seed)
     task = regression_task(net, seed=task_seed)
     kw = dict(eta=1e-3, alpha=1.0, k_min=1e-4, k_max=1e3, steps=6000)
-    floor = train_tasks(net, 1.0, task, lam=0.0, **kw)
-    assert floor.error[-1] < 1e-20 * floor.error[0]
     lams = np.logspace(-9, -7.5, 4)
-    runs = [train_tasks(net, 1.0, task, lam=float(lam), **kw) for lam in lams]
-    d_err = np.array([r.error[-1] for r in runs]) - floor.error[-1]
-    d_pow = floor.power_free[-1] - np.array([r.power_free[-1] for r in runs])
+    # one batched call: λ = 0 (the floor) and the four small λ (one λ per task)
+    runs = train_tasks(net, 1.0, [task] * 5, lam=np.concatenate([[0.0], lams]), **kw)
+    err, power = runs.error, runs.power_free
+    assert err[-1, 0] < 1e-20 * err[0, 0]
+    d_err = err[-1, 1:] - err[-1, 0]
+    d_pow = power[-1, 0] - power[-1, 1:]
     assert np.all(d_err > 0) and np.all(d_pow > 0)
     a, b = _fit_slope(lams, d_err), _fit_slope(lams, d_pow)
     print(f"realisation {net_seed}/{task_seed}: a = {a:.3f}, b = {b:.3f}")

@@ -1,0 +1,39 @@
+"""Compiled resampling of coarse model states onto a DAQ sample clock (numba); units V, s.
+
+The bench model is integrated on its own step (2 ms); a DAQ samples far faster (10 kS/s).
+:func:`lerp_onto_clock` linearly interpolates the coarse node voltages onto the sample
+instants and adds scaled white measurement noise in one pass over the output block.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def lerp_onto_clock(coarse: np.ndarray, noise: np.ndarray, noise_scale: float,
+                    out: np.ndarray) -> None:
+    """Fill ``out`` (n, C) with samples of ``coarse`` (m + 1, C) V plus noise, in place.
+
+    ``coarse[0]`` is the state at the block start t0 and ``coarse[k]`` the state at
+    t0 + k·T/m (T the block duration); sample j (0-based) is taken at t0 + (j + 1)·T/n by
+    linear interpolation between the two neighbouring coarse states. A single coarse row
+    (m = 0) is a constant state, copied to every sample. ``noise`` (n, C) holds
+    standard normal draws, scaled by ``noise_scale`` (V rms) and added; pass an empty
+    (0, C) array for noise-free samples.
+    """
+    n, n_ch = out.shape
+    m = coarse.shape[0] - 1
+    ratio = m / n
+    noisy = noise.shape[0] > 0
+    for j in range(n):
+        x = (j + 1) * ratio
+        i0 = max(min(int(np.floor(x)), m - 1), 0)
+        i1 = min(i0 + 1, m)  # m = 0: i0 = i1 = 0 and w = 0, an exact copy
+        w = x - i0
+        for c in range(n_ch):
+            v = coarse[i0, c] * (1.0 - w) + coarse[i1, c] * w
+            if noisy:
+                v += noise[j, c] * noise_scale
+            out[j, c] = v
