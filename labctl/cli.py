@@ -36,43 +36,33 @@ def build_parser() -> argparse.ArgumentParser:
     from labctl.runner.cli_run import add_run_arguments, cmd_run
     from labctl.store.info_cmd import add_info_arguments, cmd_info
 
-    parser = argparse.ArgumentParser(prog="labctl", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="labctl", description="Run, watch and analyse coupled-learning experiments on a "
+        "real or simulated twin-transistor bench.")
     parser.add_argument("--version", action="version", version=f"labctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    p = sub.add_parser("run", help="run a protocol on its bench, writing an HDF5 run file")
-    add_run_arguments(p)
-    p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("gui", help="bench operator window: live plots, network view, run "
-                       "control, replay")
-    add_gui_arguments(p)
-    p.set_defaults(func=cmd_gui)
-
-    p = sub.add_parser("validate", help="check protocol files without opening any instrument")
-    add_validate_arguments(p)
-    p.set_defaults(func=cmd_validate)
-
-    p = sub.add_parser("analyze", help="summary table, fits and figures from run files "
-                       "(live ones too)")
-    add_analyze_arguments(p)
-    p.set_defaults(func=cmd_analyze)
-
-    p = sub.add_parser("info", help="summary table of a run file")
-    add_info_arguments(p)
-    p.set_defaults(func=cmd_info)
-
     bench = sub.add_parser("bench", help="bench commands")
     bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCH_COMMAND",
                                      required=True)
-    p = bench_sub.add_parser("check", help="open every instrument, self-test, leave safe")
-    add_bench_check_arguments(p)
-    p.set_defaults(func=cmd_bench_check)
-
-    p = sub.add_parser("gates", help="talk to a gate-controller board (identity, status, "
-                       "latency): e.g. the emulated one from firmware/emulate")
-    add_gates_arguments(p)
-    p.set_defaults(func=cmd_gates)
+    commands = [  # (parent, name, help, add arguments, handler)
+        (sub, "run", "run a protocol on its bench, writing an HDF5 run file",
+         add_run_arguments, cmd_run),
+        (sub, "gui", "bench operator window: live plots, network view, run control, replay",
+         add_gui_arguments, cmd_gui),
+        (sub, "validate", "check protocol files without opening any instrument",
+         add_validate_arguments, cmd_validate),
+        (sub, "analyze", "summary table, fits and figures from run files (live ones too)",
+         add_analyze_arguments, cmd_analyze),
+        (sub, "info", "summary table of a run file", add_info_arguments, cmd_info),
+        (bench_sub, "check", "open every instrument, self-test, leave safe",
+         add_bench_check_arguments, cmd_bench_check),
+        (sub, "gates", "talk to a gate-controller board (identity, status, latency): e.g. "
+         "the emulated one from firmware/emulate", add_gates_arguments, cmd_gates),
+    ]
+    for parent, name, text, add_arguments, handler in commands:
+        p = parent.add_parser(name, help=text)
+        add_arguments(p)
+        p.set_defaults(func=handler)
 
     p = sub.add_parser("demo", help="short physics-engine training on the bench model")
     p.add_argument("--seconds", type=float, default=20.0, help="simulated seconds (s)")
