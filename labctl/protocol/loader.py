@@ -182,11 +182,19 @@ def _parse_lambda(sec: Section, bench: Any) -> LambdaSpec:
             rho=sec.number("rho", gt=0.0, unit="s"),
             p=sec.number("p", gt=0.0, le=10.0),
             lam0=lam0,
-            update_rate=sec.number("update_rate", 10.0, ge=10.0, le=1e4, unit="Hz"),
+            # λ is updated between DAQ blocks: at most once per block
+            update_rate=sec.number("update_rate", 10.0, ge=10.0,
+                                   le=_block_rate(bench), unit="Hz"),
             lam_max=lam_max,
         )
     sec.finish(f"for lambda mode {mode!r}")
     return spec
+
+
+def _block_rate(bench: Any) -> float:
+    """DAQ blocks per second of the bench (1e4 when the bench does not say)."""
+    duration = getattr(bench, "block_duration", None)
+    return float(f"{1.0 / duration:.6g}") if duration else 1e4
 
 
 def _parse_learning(sec: Section) -> LearningSpec:

@@ -131,7 +131,7 @@ class TaskExecutor:
             # a floor there lets the controller climb back within seconds
             controller = LambdaController(step.target_error, step.rho, step.p, lam0=lam0,
                                           lam_min=min(LAMBDA_FLOOR, lam0), lam_max=lam_max)
-            self._learn(step.duration_s, controller)
+            self._learn(step.duration_s, controller, 1.0 / step.update_rate_hz)
         elif isinstance(step, pl.StepwiseTrain):
             self._stepwise(step.steps, step.window_s, step.settle_s)
         elif isinstance(step, pl.TrainOnDataset):
@@ -209,12 +209,16 @@ class TaskExecutor:
         if label == "final" and self.rows.target_nodes.size:
             self.final["measured_error"] = float(rows["error"][0])
 
-    def _learn(self, duration: float, controller: LambdaController | None = None) -> None:
-        """Learning switch closed for ``duration`` s of bench time while recording."""
+    def _learn(self, duration: float, controller: LambdaController | None = None,
+               update_interval: float = 0.0) -> None:
+        """Learning switch closed for ``duration`` s of bench time while recording; a λ
+        ``controller`` is updated from the newest error every ``update_interval`` s of bench
+        time (at most once per DAQ block)."""
         daq, gates = self.bench.daq, self.bench.gates
         self._controller = controller
         rate = daq.sample_rate
         end = self.clock + duration
+        since_update = 0.0
         daq.start_acquisition()
         gates.set_learning(True)
         try:
@@ -228,9 +232,12 @@ class TaskExecutor:
                 self.clock += n / rate
                 self.gates_now = gates.read_gates()
                 self._emit(self.rows.rows(t, block.data, self.gates_now, self.lam, self.eta))
-                if self._controller is not None and "error" in self.last:
+                since_update += n / rate
+                if (self._controller is not None and "error" in self.last
+                        and since_update >= update_interval - 0.5 / rate):
                     self.lam = gates.set_lambda(self._controller.update(self.last["error"],
-                                                                        n / rate))
+                                                                        since_update))
+                    since_update = 0.0
                 self._progress(n / rate, n)
         finally:
             gates.set_learning(False)
