@@ -18,43 +18,26 @@ S_TRUE = 8.5e-4 * (1 + 0.2 * np.random.default_rng(11).uniform(-1, 1, 32))    # 
 VT_TRUE = 0.62 + 0.08 * np.random.default_rng(12).uniform(-1, 1, 32)           # V
 
 
-def _run_perturbed_bench(tmp_path, lam, duration, count, sources=(0.0, 0.45)):
+def _run_perturbed_bench(kit, tmp_path, lam, duration, count, sources=(0.0, 0.45)):
     """Run random allostery tasks on a sim bench whose per-edge S and V_T are S_TRUE, VT_TRUE."""
     text = SIM_BENCH.read_text()
     text = re.sub(r"(?m)^S = .*$", "S = [" + ", ".join(f"{v:.6e}" for v in S_TRUE) + "]", text)
     text = re.sub(r"(?m)^V_T = .*$", "V_T = [" + ", ".join(f"{v:.5f}" for v in VT_TRUE) + "]",
                   text)
     (tmp_path / "bench.toml").write_text(text)
-    (tmp_path / "p.toml").write_text(f"""
-name = "calib"
-bench = "bench.toml"
-eta = 0.22
-record_rate = 20.0
-[lambda]
-mode = "fixed"
-value = {lam}
-[learning]
-mode = "continuous"
-duration = {duration}
-[init]
-gate_voltage = 3.0
-[[task]]
-kind = "random_allostery"
-name = "ra"
-count = {count}
-seed = 9
-source_voltages = [{sources[0]}, {sources[1]}]
-target_voltages = [[0.091, 0.363], [0.045, 0.408]]
-""")
+    kit.write(tmp_path / "p.toml", name="calib", bench="bench.toml", duration=duration,
+              lam=kit.lambda_fixed(lam), record_rate=20.0, seed=0, gate_voltage=3.0,
+              tasks=kit.random_tasks(count, seed=9, sources=sources,
+                                     targets="[[0.091, 0.363], [0.045, 0.408]]"))
     out = tmp_path / "run.h5"
     RunSession(load_protocol(tmp_path / "p.toml"), out, clock="fast").run()
     return out
 
 
-def test_recovers_perturbed_calibration(tmp_path):
+def test_recovers_perturbed_calibration(tmp_path, protocols):
     """Gates that move (λ = 0.03 slides them along the solution manifold) separate S from
     V_T; the fit then recovers the bench file's per-edge values."""
-    fit = fit_calibration(_run_perturbed_bench(tmp_path, 0.03, 10.0, 8))
+    fit = fit_calibration(_run_perturbed_bench(protocols, tmp_path, 0.03, 10.0, 8))
     s_true, vt_true = S_TRUE, VT_TRUE
     s_err = np.abs(fit.S / s_true - 1)
     vt_err = np.abs(fit.V_T - vt_true)
@@ -79,10 +62,11 @@ def test_recovers_perturbed_calibration(tmp_path):
     assert 0 < fit.noise_v < 0.01 and fit.separation > 5
 
 
-def test_weak_signal_reports_large_errors(tmp_path):
+def test_weak_signal_reports_large_errors(tmp_path, protocols):
     """Sources 10 mV apart drive currents near the noise floor (0.7 mV rms per sample):
     the fit must say so (large errors) rather than return confident wrong numbers."""
-    fit = fit_calibration(_run_perturbed_bench(tmp_path, 0.0, 2.0, 2, sources=(0.20, 0.21)))
+    run = _run_perturbed_bench(protocols, tmp_path, 0.0, 2.0, 2, sources=(0.20, 0.21))
+    fit = fit_calibration(run)
     actual = np.abs(fit.S / S_TRUE - 1)
     assert np.median(fit.S_err / fit.S) > 0.1
     assert np.median(actual) < 3 * np.median(fit.S_err / fit.S)  # errors cover the truth

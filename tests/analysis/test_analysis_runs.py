@@ -20,41 +20,17 @@ LAMBDAS = [0.0, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032]
 N_TASKS = 3
 
 
-def _protocol(path, duration, lambdas, count=1):
-    path.write_text(f"""
-name = "analysis_sweep"
-bench = "sim"
-eta = 0.22
-record_rate = 20.0
-seed = 3
-
-[lambda]
-mode = "sweep"
-values = {lambdas}
-
-[learning]
-mode = "continuous"
-duration = {duration}
-
-[init]
-gate_voltage = 3.0
-
-[[task]]
-kind = "random_allostery"
-name = "ra"
-count = {count}
-seed = 5
-source_voltages = [0.0, 0.45]
-target_voltages = [[0.091, 0.363]]
-""")
+def _protocol(kit, path, duration, lambdas, count=1):
+    kit.write(path, name="analysis_sweep", duration=duration, lam=kit.lambda_sweep(lambdas),
+              tasks=kit.random_tasks(count), record_rate=20.0, gate_voltage=3.0)
     return load_protocol(path)
 
 
 @pytest.fixture(scope="module")
-def sweep_file(tmp_path_factory):
+def sweep_file(tmp_path_factory, protocols):
     d = tmp_path_factory.mktemp("sweep")
     out = d / "sweep.h5"
-    RunSession(_protocol(d / "sweep.toml", 20.0, LAMBDAS, count=N_TASKS), out,
+    RunSession(_protocol(protocols, d / "sweep.toml", 20.0, LAMBDAS, count=N_TASKS), out,
                clock="fast").run()
     return out
 
@@ -121,10 +97,10 @@ def test_compare_identical_simulation_has_zero_residuals(sweep_file):
     assert np.all(table.column("log_error_rms") == 0)
 
 
-def test_analysis_of_a_live_run(tmp_path):
+def test_analysis_of_a_live_run(tmp_path, protocols):
     """While the run is being written (SWMR), analysis sees the committed rows."""
     out = tmp_path / "live.h5"
-    session = RunSession(_protocol(tmp_path / "live.toml", 40.0, [0.0, 0.03]), out,
+    session = RunSession(_protocol(protocols, tmp_path / "live.toml", 40.0, [0.0, 0.03]), out,
                          clock="paced")
     worker = threading.Thread(target=session.run)
     worker.start()
@@ -150,13 +126,13 @@ def test_analysis_of_a_live_run(tmp_path):
         worker.join(timeout=30)
 
 
-def test_simulate_run_with_scaled_calibration(tmp_path):
+def test_simulate_run_with_scaled_calibration(tmp_path, protocols):
     """Re-running a run's protocol on a twin whose S are all 1.3× larger leaves every node
     voltage (and so the learning) unchanged but raises the dissipated power by 1.3×."""
     from labctl.analysis.compare import simulate_run
 
     measured = tmp_path / "measured.h5"
-    RunSession(_protocol(tmp_path / "m.toml", 2.0, [0.0]), measured, clock="fast").run()
+    RunSession(_protocol(protocols, tmp_path / "m.toml", 2.0, [0.0]), measured, clock="fast").run()
     with open_run(measured) as run:
         bench_text = run.attrs["bench_text"]
     scaled = bench_text.replace("S = 8.5e-4", "S = 1.105e-3")

@@ -17,44 +17,25 @@ from labctl.store import open_run
 WAIT_MS = 60_000
 
 
-def write_protocol(folder, duration=1.5, lambdas="0.0, 0.03", name="tiny"):
+@pytest.fixture
+def write_protocol(tmp_path, protocols):
     """Two allostery tasks of ``duration`` s (one per λ) on the simulated bench."""
-    path = folder / f"{name}.toml"
-    path.write_text(f"""
-name = "{name}"
-bench = "sim"
-eta = 0.22
-record_rate = 50.0
-seed = 1
 
-[lambda]
-mode = "sweep"
-values = [{lambdas}]
+    def make(duration=1.5, lambdas=(0.0, 0.03), name="tiny"):
+        return protocols.write(tmp_path / f"{name}.toml", name=name, duration=duration,
+                               lam=protocols.lambda_sweep(lambdas), seed=1)
 
-[learning]
-mode = "continuous"
-duration = {duration}
-
-[init]
-gate_voltage = 2.5
-
-[[task]]
-kind = "allostery"
-name = "corners"
-sources = {{ 0 = 0.0, 10 = 0.45 }}
-targets = {{ 5 = 0.091, 15 = 0.363 }}
-""")
-    return path
+    return make
 
 
 @pytest.fixture
-def make_window(qtbot, tmp_path):
+def make_window(qtbot, tmp_path, write_protocol):
     def make(clock="fast", **kw):
         window = MainWindow(clock=clock, runs_dir=tmp_path / "runs")
         qtbot.addWidget(window)
         window.resize(1400, 900)
         window.show()
-        assert window.load_protocol(write_protocol(tmp_path, **kw)) is not None
+        assert window.load_protocol(write_protocol(**kw)) is not None
         return window
     return make
 
@@ -184,7 +165,7 @@ def test_lambda_controller_fields_are_validated(qtbot, make_window):
     assert any("required" in panel.error_for(f) for f in lambda_fields)
     for field, text in (("lambda.target_error", "1e-3"), ("lambda.rho", "1"),
                         ("lambda.p", "0.02"), ("lambda.lam0", "0.06"),
-                        ("lambda.lam_max", "0.05"), ("lambda.update_rate", "20")):
+                        ("lambda.lam_max", "0.05"), ("lambda.update_rate", "10")):
         panel.set_field(field, text)
     assert panel.validate() is None
     assert "allowed" in panel.error_for("lambda.lam0")
@@ -194,7 +175,7 @@ def test_lambda_controller_fields_are_validated(qtbot, make_window):
 
 
 def test_live_eta_and_lambda_reach_the_run_file(qtbot, make_window):
-    window = make_window(clock="paced", duration=1.5, lambdas="0.0")
+    window = make_window(clock="paced", duration=1.5, lambdas=(0.0,))
     session = window.start_run()
     qtbot.waitUntil(lambda: window.model.rows_seen.get(0, 0) > 0, timeout=WAIT_MS)
     window.live_lambda.setText("1.5")
@@ -241,11 +222,11 @@ def test_idle_safe_state_and_check_open_the_bench_off_the_gui_thread(qtbot, make
 
 
 def test_replay_follows_a_run_file_written_by_another_process(qtbot, make_window, tmp_path,
-                                                             monkeypatch):
+                                                             monkeypatch, write_protocol):
     # a reader polling the file while the writer is still creating it must not lock it
     monkeypatch.setenv("HDF5_USE_FILE_LOCKING", "FALSE")
     window = make_window()
-    protocol = write_protocol(tmp_path, duration=2.0, name="live")
+    protocol = write_protocol(duration=2.0, name="live")
     out = tmp_path / "live.h5"
     proc = subprocess.Popen([sys.executable, "-m", "labctl.cli", "run", str(protocol), "-o",
                              str(out), "--clock", "paced", "-q"],
