@@ -104,18 +104,7 @@ class Network:
 
     def is_connected(self) -> bool:
         """True if every node can be reached from node 0 along edges."""
-        adjacency: list[list[int]] = [[] for _ in range(self.n_nodes)]
-        for a, b in self.edges:
-            adjacency[a].append(int(b))
-            adjacency[b].append(int(a))
-        seen = {0}
-        stack = [0]
-        while stack:
-            for nxt in adjacency[stack.pop()]:
-                if nxt not in seen:
-                    seen.add(nxt)
-                    stack.append(nxt)
-        return len(seen) == self.n_nodes
+        return _connected(self.n_nodes, {(int(a), int(b)) for a, b in self.edges})
 
     def check_node(self, node: int, what: str = "node") -> int:
         """Return ``node`` as int, or raise ValueError naming ``what`` and the allowed range."""
