@@ -316,8 +316,11 @@ class SimDaq(Daq):
             if name not in self.core.lines:
                 raise ValueError(f"routing: unknown line {name!r}; "
                                  f"allowed {sorted(self.core.lines)}")
-            if node is None:  # switch matrix open: the line holds no node
-                new[name] = None
+            if node is None:
+                if len(self.core.lines[name].nodes) == 1:  # a fixed wire cannot open:
+                    self.core.ao_values[name] = 0.0       # it holds its node at 0 V
+                else:  # switch matrix open: the line holds no node
+                    new[name] = None
                 continue
             if node not in self.core.lines[name].nodes:
                 raise ValueError(f"routing: line {name!r} cannot reach node {node}; allowed "

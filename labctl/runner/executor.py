@@ -103,7 +103,9 @@ class TaskExecutor:
         daq, gates = self.bench.daq, self.bench.gates
         if isinstance(step, pl.RouteOutputs):
             routing = dict(step.routing)
-            daq.route_outputs(routing)
+            # lines this task does not use are opened, so no earlier task's line keeps
+            # holding a node (a fixed wire cannot open: it is held at 0 V instead)
+            daq.route_outputs({line: routing.get(line) for line in self.roles})
             self.line_of = {(self.roles[line], node): line for line, node in routing.items()}
         elif isinstance(step, pl.ConfigureSim):
             self._configure_sim(step)

@@ -74,3 +74,27 @@ def test_classification_reports_test_accuracy(tmp_path):
     with open_run(result.path) as run:
         final = run.tasks[0].final
         assert 0.0 <= final["test_accuracy"] <= 1.0 and final["test_error"] > 0
+
+
+def test_lines_of_an_earlier_task_are_released(tmp_path):
+    """A classification task holds five source nodes; the allostery task after it holds
+    two: the other three must be free nodes again, not held at 0 V by idle lines."""
+    path = tmp_path / "mixed.toml"
+    path.write_text(re.sub(r"(?m)^epochs = \d+", "epochs = 1",
+                           (ROOT / "protocols" / "iris.toml").read_text())
+                    .replace("n_train_per_class = 10", "n_train_per_class = 1")
+                    .replace("n_test_per_class = 40", "n_test_per_class = 1")
+                    .replace("epoch_steps = 30", "epoch_steps = 2")
+                    + """
+[[task]]
+kind = "allostery"
+name = "after"
+sources = { 1 = 0.0, 5 = 0.45 }
+targets = { 0 = 0.3, 15 = 0.2 }
+""")
+    result = RunSession(load_protocol(path), tmp_path / "mixed.h5").run()
+    assert result.status == "completed", result.reason
+    with open_run(result.path) as run:
+        v = run.tasks[1].v_free
+        np.testing.assert_allclose(v[:, [1, 5]], [[0.0, 0.45]] * len(v), atol=2e-3)
+        assert np.all(v[:, [2, 8, 10]] > 0.05)  # iris inputs, now free nodes
