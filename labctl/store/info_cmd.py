@@ -37,10 +37,13 @@ def print_info(path: str, out: TextIO) -> None:
         for t in run.tasks:
             n = t.n_rows
             last = {k: float(t[k][-1]) if n else math.nan
-                    for k in ("time", "error", "power_free", "energy")}
+                    for k in ("time", "error", "power_free", "energy", "lambda", "eta")}
             p = t.params
+            # λ and η as applied on the bench (quantised) once rows exist, else as planned
+            lam = last["lambda"] if n else p.get("lambda")
+            eta = last["eta"] if n else p.get("eta")
             rows.append([str(t.index), t.name, t.status, str(n), _fmt(last["time"]),
-                         _fmt(p.get("lambda")), _fmt(p.get("eta")), _fmt(last["error"]),
+                         _fmt(lam), _fmt(eta), _fmt(last["error"]),
                          _fmt(last["power_free"]), _fmt(last["energy"])])
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         for r in rows:
