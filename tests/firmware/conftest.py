@@ -9,7 +9,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fw_boards import BUILD, Board, Vector, load_vectors, make, start_board, stop_board
+from fw_boards import (
+    BUILD,
+    Board,
+    Vector,
+    load_vectors,
+    make,
+    missing_tool,
+    start_board,
+    stop_board,
+)
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +33,7 @@ def avr_firmware() -> tuple[Path, Path]:
     """Paths of the AVR ELF and the simavr board harness (skips without the toolchain)."""
     for tool in ("avr-gcc", "pkg-config"):
         if shutil.which(tool) is None:
-            pytest.skip(f"{tool} not installed (apt: gcc-avr avr-libc libsimavr-dev)")
+            missing_tool(f"{tool} not installed (apt: gcc-avr avr-libc libsimavr-dev)")
     make("avr", "board")
     return BUILD / "gatefw.elf", BUILD / "avr-board"
 

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 
 import pytest
-from fw_boards import BUILD, FIRMWARE, VECTORS, make
+from fw_boards import BUILD, FIRMWARE, VECTORS, make, missing_tool
 
 
 def test_firmware_host_unit_tests_pass() -> None:
@@ -23,7 +23,7 @@ def test_firmware_host_unit_tests_pass() -> None:
 def test_firmware_fuzz_parser_finds_nothing() -> None:
     """A bounded libFuzzer run (20 s) of the byte-stream parser finds no crash or leak."""
     if shutil.which("clang") is None:
-        pytest.skip("clang not installed (apt: clang libclang-rt-14-dev)")
+        missing_tool("clang not installed (apt: clang libclang-rt-14-dev)")
     make("fuzz")
     for old in BUILD.glob("crash-*"):
         old.unlink()
@@ -40,7 +40,7 @@ def test_firmware_fuzz_parser_finds_nothing() -> None:
 def test_firmware_avr_build_fits(capsys: pytest.CaptureFixture[str]) -> None:
     """avr-gcc builds the ATmega2560 ELF/HEX; flash and RAM use are printed and fit."""
     if shutil.which("avr-gcc") is None:
-        pytest.skip("avr-gcc not installed (apt: gcc-avr avr-libc)")
+        missing_tool("avr-gcc not installed (apt: gcc-avr avr-libc)")
     make("avr")
     size = subprocess.run(["avr-size", "-A", str(BUILD / "gatefw.elf")], capture_output=True,
                           text=True, check=True).stdout
