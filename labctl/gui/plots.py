@@ -11,6 +11,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
+from labctl.bench.gate_encoding import LAMBDA_MAX
 from labctl.gui.model import RunModel
 
 #: (model field, legend name, pen colour) per curve, grouped by plot
@@ -93,6 +94,9 @@ class LivePlots(pg.GraphicsLayoutWidget):
                 item = plot.plot(pen=pg.mkPen(colour, width=1), name=name)
                 self.curves[field] = (item, logy)
             plot.getViewBox().sigXRangeChanged.connect(self._view_changed)
+            if key == "lambda":  # the gain stage's whole range, not an autorange of ±0.4
+                plot.enableAutoRange(axis="y", enable=False)
+                plot.setYRange(0.0, LAMBDA_MAX, padding=0.02)
             self.plots[key] = plot
 
     def update_from(self, model: RunModel, force: bool = False) -> bool:
