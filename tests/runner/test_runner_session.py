@@ -263,3 +263,22 @@ def test_events_thread_safety_smoke(write_protocol, tmp_path):
     for th in threads:
         th.join()
     assert session.wait(30).status == "completed"
+
+
+def test_sweep_on_an_external_dask_scheduler(write_protocol, tmp_path):
+    """`--scheduler ADDRESS`: the tasks run on a cluster the session did not start."""
+    from dask.distributed import LocalCluster
+
+    sweep = """
+[lambda]
+mode = "sweep"
+values = [0.0, 0.02]
+"""
+    protocol = load_protocol(write_protocol(name="ext", duration=0.5, extra=sweep))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        result = RunSession(protocol, tmp_path / "ext.h5", parallel=True,
+                            scheduler=cluster.scheduler_address).run()
+        assert result.status == "completed", result.reason
+    with open_run(result.path) as run:
+        assert run.completed_tasks() == {0, 1}
