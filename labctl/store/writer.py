@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import shutil
 import threading
@@ -99,7 +100,11 @@ class RunWriter:
         self._error: BaseException | None = None
         self._error_reported = False
         self._closed = False
-        self._file = h5py.File(self.path, "w", libver="latest")
+        # Built under a temporary name and renamed once in SWMR mode: a reader (GUI,
+        # notebook) polling for the file never opens it before SWMR, which would lock the
+        # writer out of switching.
+        creating = self.path.with_name(self.path.name + ".creating")
+        self._file = h5py.File(creating, "w", libver="latest")
         try:
             self._create(tasks, network, protocol_text, bench_text, backend, snapshots,
                          chunk_rows, raw_chunk_rows)
@@ -114,8 +119,10 @@ class RunWriter:
             self._n_events = int(self._file["events"].shape[0])
             self._file.flush()
             self._file.swmr_mode = True
+            os.replace(creating, self.path)
         except BaseException:
             self._file.close()
+            creating.unlink(missing_ok=True)
             raise
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=f"RunWriter({self.path.name})",
@@ -481,9 +488,13 @@ class RunWriter:
             self._file.close()
 
     def _finalise(self, status: str, reason: str) -> None:
-        """Reopen without SWMR and write root status and each task's final attributes."""
+        """Reopen without SWMR and write root status and each task's final attributes.
+
+        File locking is off for this reopen: this process was the file's only writer and
+        has closed it, while SWMR readers (a GUI replaying the live file, a notebook) may
+        still hold it open and would otherwise lock the final attributes out."""
         try:
-            with h5py.File(self.path, "r+") as f:
+            with h5py.File(self.path, "r+", locking=False) as f:
                 f.attrs["status"] = status
                 f.attrs["abort_reason"] = reason
                 codes = f["progress/task_status"][()]

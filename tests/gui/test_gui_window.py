@@ -222,9 +222,7 @@ def test_idle_safe_state_and_check_open_the_bench_off_the_gui_thread(qtbot, make
 
 
 def test_replay_follows_a_run_file_written_by_another_process(qtbot, make_window, tmp_path,
-                                                             monkeypatch, write_protocol):
-    # a reader polling the file while the writer is still creating it must not lock it
-    monkeypatch.setenv("HDF5_USE_FILE_LOCKING", "FALSE")
+                                                             write_protocol):
     window = make_window()
     protocol = write_protocol(duration=2.0, name="live")
     out = tmp_path / "live.h5"
