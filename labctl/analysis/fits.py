@@ -33,25 +33,32 @@ class PowerLawFit:
         return f"exponent {self.exponent:.3g} ± {self.exponent_err:.2g} (n={self.n})"
 
 
-def fit_power_law(x: np.ndarray, y: np.ndarray) -> PowerLawFit:
-    """Least-squares fit of log y = log A + a log x over the points with x > 0 and y > 0.
-
-    Raises ValueError if fewer than 3 such points remain (no uncertainty otherwise).
-    """
+def _log_points(x: np.ndarray, y: np.ndarray, minimum: int) -> tuple[np.ndarray, np.ndarray]:
+    """(log x, log y) of the finite points with x > 0 and y > 0; ValueError if the lengths
+    differ or fewer than ``minimum`` points remain."""
     x = np.asarray(x, dtype=float).ravel()
     y = np.asarray(y, dtype=float).ravel()
     if x.shape != y.shape:
         raise ValueError(f"x, y: lengths {x.size} and {y.size} differ")
     ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    if ok.sum() < 3:
-        raise ValueError(f"x, y: {int(ok.sum())} usable points (x > 0, y > 0); allowed >= 3")
-    lx, ly = np.log(x[ok]), np.log(y[ok])
+    if ok.sum() < minimum:
+        raise ValueError(f"x, y: {int(ok.sum())} usable points (x > 0, y > 0); "
+                         f"allowed >= {minimum}")
+    return np.log(x[ok]), np.log(y[ok])
+
+
+def fit_power_law(x: np.ndarray, y: np.ndarray) -> PowerLawFit:
+    """Least-squares fit of log y = log A + a log x over the points with x > 0 and y > 0.
+
+    Raises ValueError if fewer than 3 such points remain (no uncertainty otherwise).
+    """
+    lx, ly = _log_points(x, y, minimum=3)
     coef, cov = np.polyfit(lx, ly, 1, cov="unscaled")
     resid = ly - np.polyval(coef, lx)
-    dof = max(int(ok.sum()) - 2, 1)
+    dof = max(lx.size - 2, 1)
     sigma2 = float(resid @ resid) / dof
     err = float(np.sqrt(cov[0, 0] * sigma2))
-    return PowerLawFit(float(coef[0]), err, float(np.exp(coef[1])), int(ok.sum()))
+    return PowerLawFit(float(coef[0]), err, float(np.exp(coef[1])), int(lx.size))
 
 
 def pareto_front(error: np.ndarray, power: np.ndarray) -> np.ndarray:
@@ -162,14 +169,7 @@ def _broken(lx: np.ndarray, c: float, s1: float, s2: float, lb: float) -> np.nda
 def fit_two_regimes(x: np.ndarray, y: np.ndarray) -> TwoRegimeFit:
     """Fit a continuous broken power law to positive (x, y); needs >= 5 points, at least 2
     on each side of the break (the break is searched between the data points)."""
-    x = np.asarray(x, dtype=float).ravel()
-    y = np.asarray(y, dtype=float).ravel()
-    if x.shape != y.shape:
-        raise ValueError(f"x, y: lengths {x.size} and {y.size} differ")
-    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    if ok.sum() < 5:
-        raise ValueError(f"x, y: {int(ok.sum())} usable points; allowed >= 5")
-    lx, ly = np.log(x[ok]), np.log(y[ok])
+    lx, ly = _log_points(x, y, minimum=5)
     order = np.argsort(lx)
     lx, ly = lx[order], ly[order]
     best: tuple[float, np.ndarray] | None = None

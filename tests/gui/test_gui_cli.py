@@ -12,30 +12,6 @@ from PySide6.QtGui import QImage
 
 from labctl.gui.cli import add_gui_arguments, cmd_gui
 
-PROTOCOL = """
-name = "shot"
-bench = "sim"
-eta = 0.22
-record_rate = 50.0
-
-[lambda]
-mode = "fixed"
-value = 0.0
-
-[learning]
-mode = "continuous"
-duration = 1.0
-
-[init]
-gate_voltage = 2.5
-
-[[task]]
-kind = "allostery"
-name = "corners"
-sources = { 0 = 0.0, 10 = 0.45 }
-targets = { 5 = 0.091, 15 = 0.363 }
-"""
-
 
 def _args(*argv):
     parser = argparse.ArgumentParser()
@@ -43,9 +19,8 @@ def _args(*argv):
     return parser.parse_args(list(argv))
 
 
-def test_screenshot_run_saves_the_window_and_exits_0(tmp_path):
-    protocol = tmp_path / "shot.toml"
-    protocol.write_text(PROTOCOL)
+def test_screenshot_run_saves_the_window_and_exits_0(tmp_path, protocols):
+    protocol = protocols.write(tmp_path / "shot.toml", name="shot", seed=0)
     png = tmp_path / "img" / "gui.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     proc = subprocess.run(
