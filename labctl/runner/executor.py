@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from labctl.bench.config import BenchConfig
-from labctl.bench.interfaces import Bench
+from labctl.bench.interfaces import Bench, BenchError
 from labctl.physics.control import LambdaController
 from labctl.protocol import plan as pl
 from labctl.runner.control import RunControl
@@ -123,7 +123,7 @@ class TaskExecutor:
         elif isinstance(step, pl.SetOutputs):
             daq.write_outputs(dict(step.volts))
         elif isinstance(step, pl.Measure):
-            self._measure(step.label)
+            self._measure()
         elif isinstance(step, pl.Learn):
             self._learn(step.duration_s)
         elif isinstance(step, pl.ControlLambda):
@@ -138,9 +138,10 @@ class TaskExecutor:
             self._stepwise(step.steps, step.window_s, step.settle_s)
         elif isinstance(step, pl.TrainOnDataset):
             self._train_dataset(step)
-        elif isinstance(step, pl.SafeState):
-            gates.set_learning(False)
-            daq.write_outputs(dict.fromkeys(self.roles, 0.0))
+        elif isinstance(step, pl.SafeState):  # the bench's one safe state, between tasks
+            failures = self.bench.safe_state()
+            if failures:
+                raise BenchError(f"safe state not confirmed: {'; '.join(failures)}")
         else:  # pragma: no cover - the plan compiler only makes the steps above
             raise TypeError(f"unknown plan step {step!r}")
 
@@ -195,9 +196,10 @@ class TaskExecutor:
         self.last = {k: float(v[-1]) for k, v in rows.items() if v.ndim == 1}
         self._publish(Rows(self.index, rows))
 
-    def _measure(self, label: str) -> None:
+    def _measure(self) -> None:
         """One reading of both copies with learning off, averaged over one DAQ block
-        (about 0.1 s, which averages the measurement noise away), recorded as one row."""
+        (about 0.1 s, which averages the measurement noise away), recorded as one row;
+        the last one is the task's final state."""
         daq = self.bench.daq
         daq.start_acquisition()
         try:
@@ -208,8 +210,6 @@ class TaskExecutor:
         rows = self.rows.from_voltages(np.array([self.clock]), reading[None, :], self.gates_now,
                                        self.lam, self.eta, 0.0)
         self._emit(rows)
-        if label == "final" and self.rows.target_nodes.size:
-            self.final["measured_error"] = float(rows["error"][0])
 
     def _learn(self, duration: float, controller: LambdaController | None = None,
                update_interval: float = 0.0) -> None:
