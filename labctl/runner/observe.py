@@ -94,16 +94,16 @@ class RowBuilder:
         return 0.5 * np.sum(diff * diff, axis=-1)
 
     def rows(self, time: np.ndarray, data: np.ndarray, gates: np.ndarray,
-             lam: float, eta: float, time_offset: float = 0.0) -> dict[str, np.ndarray] | None:
-        """Add samples (``time`` (n,) s, ``data`` (n, C) V) and return the complete rows.
+             lam: float, eta: float) -> dict[str, np.ndarray] | None:
+        """Add samples (``time`` (n,) s of task time, ``data`` (n, C) V) and return the
+        complete rows.
 
         ``gates`` (E,) V is the gate reading taken right after the block, i.e. at its last
         sample; a row's gates are interpolated linearly between that reading and the one
         before (gates drift smoothly while learning, and are read once per block).
-        ``time_offset`` (s) converts the DAQ clock into task time. Samples of an unfinished
-        row wait for the next call.
+        Samples of an unfinished row wait for the next call.
         """
-        t = np.concatenate([self._pending_t, np.asarray(time, float) + time_offset])
+        t = np.concatenate([self._pending_t, np.asarray(time, float)])
         d = np.concatenate([self._pending, np.asarray(data, float)])
         gates = np.asarray(gates, float)
         reading_t = float(t[-1]) if len(t) else 0.0
