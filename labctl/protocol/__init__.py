@@ -8,7 +8,7 @@ documented in ``docs/PROTOCOLS.md``.
 
 from labctl.protocol.errors import ProtocolError
 from labctl.protocol.loader import load_protocol
-from labctl.protocol.model import Protocol
+from labctl.protocol.model import FAULT_POLICIES, FaultPolicy, Protocol
 from labctl.protocol.plan import (
     ConfigureSim,
     ControlLambda,
@@ -28,8 +28,10 @@ from labctl.protocol.plan import (
 from labctl.protocol.validate_cmd import add_validate_arguments, cmd_validate, validate_files
 
 __all__ = [
+    "FAULT_POLICIES",
     "ConfigureSim",
     "ControlLambda",
+    "FaultPolicy",
     "Learn",
     "Measure",
     "Protocol",

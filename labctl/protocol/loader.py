@@ -15,9 +15,11 @@ import numpy as np
 from labctl.protocol.errors import ProtocolError
 from labctl.protocol.fields import Section, check_integer, check_number, type_name
 from labctl.protocol.model import (
+    FAULT_POLICIES,
     AllosteryTask,
     ClassificationTask,
     ContinuousLearning,
+    FaultPolicy,
     GateInit,
     LambdaControl,
     LambdaFixed,
@@ -38,6 +40,13 @@ from labctl.protocol.routing import reachable, route
 TASK_KINDS = ("allostery", "random_allostery", "regression", "classification",
               "nonlinear_regression")
 MAX_SWEEP = 10_000
+#: bounds of the free-form [metadata] table: keys, key length, text length (characters)
+MAX_METADATA_KEYS = 64
+MAX_METADATA_KEY = 64
+MAX_METADATA_TEXT = 4096
+#: bounds of on_task_fault = "retry": re-runs of one failed task
+MAX_TASK_RETRIES = 10
+DEFAULT_TASK_RETRIES = 2
 
 
 def load_protocol(path: str | Path, bench: Any = None) -> Protocol:
@@ -94,11 +103,53 @@ def load_protocol(path: str | Path, bench: Any = None) -> Protocol:
     if isinstance(lam, LambdaControl) and isinstance(learning, StepwiseLearning):
         raise top.error("lambda.mode", "the 'control' mode needs continuous learning "
                                        "(learning.mode = 'continuous')")
+    metadata = _parse_metadata(top.table("metadata", {}))
+    fault_policy = _parse_fault_policy(top)
     top.finish()
     return Protocol(path=file, text=text, name=name, description=description,
                     bench_ref=bench_ref, bench=bench, eta=eta, lam=lam, learning=learning,
                     init=init, tasks=tasks, record_rate=record_rate, repeats=repeats,
-                    seed=seed, sim=sim)
+                    seed=seed, sim=sim, metadata=metadata, fault_policy=fault_policy)
+
+
+def _parse_metadata(sec: Section) -> dict[str, str]:
+    """The free-form ``[metadata]`` table: short keys -> text, number or boolean (as text)."""
+    if len(sec.data) > MAX_METADATA_KEYS:
+        raise ProtocolError(sec.file, sec.path, f"{len(sec.data)} keys; allowed at most "
+                            f"{MAX_METADATA_KEYS}")
+    out: dict[str, str] = {}
+    for key, value in sec.data.items():
+        sec.has(key)
+        if not 1 <= len(key) <= MAX_METADATA_KEY or not all(
+                c.isascii() and (c.isalnum() or c in "_-.") for c in key):
+            raise sec.error(key[:MAX_METADATA_KEY], f"metadata key of {len(key)} characters; "
+                            f"allowed 1..{MAX_METADATA_KEY} of A-Z a-z 0-9 _ - .")
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, int | float):
+            out[key] = repr(check_number(sec.file, sec.child_path(key), value)
+                            if isinstance(value, float) else value)
+        elif isinstance(value, str):
+            if len(value) > MAX_METADATA_TEXT:
+                raise sec.error(key, f"text of {len(value)} characters; allowed at most "
+                                     f"{MAX_METADATA_TEXT}")
+            out[key] = value
+        else:
+            raise sec.error(key, f"expected a string, number or boolean, got "
+                                 f"{type_name(value)}")
+    return out
+
+
+def _parse_fault_policy(top: Section) -> FaultPolicy:
+    """``on_task_fault`` and, with ``"retry"``, ``max_task_retries``."""
+    policy = top.string("on_task_fault", "abort", choices=FAULT_POLICIES)
+    if policy != "retry":
+        if top.has("max_task_retries"):
+            raise top.error("max_task_retries", "only allowed with on_task_fault = 'retry'")
+        return FaultPolicy(policy, 0)
+    retries = top.integer("max_task_retries", DEFAULT_TASK_RETRIES, minimum=1,
+                          maximum=MAX_TASK_RETRIES)
+    return FaultPolicy(policy, retries)
 
 
 def bench_limit(bench: Any, name: str) -> float:

@@ -7,10 +7,29 @@ Node-voltage maps are tuples of ``(node, volts)`` pairs in file order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 NodeVolts = tuple[tuple[int, float], ...]
+
+#: what the run engine does with a task that still fails after the instrument-level
+#: recoveries (re-read, re-sync, DAQ restart) gave up; see docs/PROTOCOLS.md
+FAULT_POLICIES = ("abort", "skip", "retry")
+
+
+@dataclass(frozen=True)
+class FaultPolicy:
+    """The protocol's answer to a task that fails after instrument-level recovery.
+
+    ``on_task_fault``: ``"abort"`` (default) ends the campaign with the bench in its safe
+    state; ``"skip"`` records the task as failed, goes to the safe state and runs the next
+    task; ``"retry"`` runs the failed task again from the safe state up to
+    ``max_task_retries`` more times, then aborts the campaign. ``max_task_retries`` is 0
+    unless the policy is ``"retry"``.
+    """
+
+    on_task_fault: str = "abort"
+    max_task_retries: int = 0
 
 
 @dataclass(frozen=True)
@@ -188,6 +207,9 @@ class Protocol:
     ``eta`` η in (0, 1]; ``record_rate`` rows per second written to the run file (Hz);
     ``repeats`` how many times each task is run, with seeds derived from ``seed``.
     ``bench`` is the loaded BenchConfig (``bench_ref`` is what the file said).
+    ``metadata`` is the free-form ``[metadata]`` table (operator, sample, notes...), every
+    value as text; ``fault_policy`` what to do with a task that fails (see
+    :class:`FaultPolicy`).
     """
 
     path: str
@@ -205,3 +227,5 @@ class Protocol:
     repeats: int
     seed: int
     sim: SimOverrides | None
+    metadata: dict[str, str] = field(default_factory=dict, hash=False)
+    fault_policy: FaultPolicy = field(default_factory=FaultPolicy)

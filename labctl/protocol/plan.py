@@ -33,6 +33,7 @@ from labctl.protocol.model import (
     AllosteryTask,
     ClassificationTask,
     ContinuousLearning,
+    FaultPolicy,
     LambdaControl,
     LambdaSweep,
     LearningSpec,
@@ -165,7 +166,9 @@ Step = (RouteOutputs | ConfigureSim | SetGates | SetEta | SetLambda | SetOutputs
 class TaskPlan:
     """One task of a run: its index in the run file, a unique name, its parameters (flat,
     HDF5-attribute friendly: numbers, strings and lists of numbers), the source and
-    target nodes with volts, the steps, and the expected duration in seconds."""
+    target nodes with volts, the steps, and the expected duration in seconds.
+    ``fault_policy`` is the protocol's answer to this task failing (the executor reads it).
+    """
 
     index: int
     name: str
@@ -175,6 +178,7 @@ class TaskPlan:
     targets: NodeVolts
     steps: tuple[Step, ...]
     expected_duration_s: float
+    fault_policy: FaultPolicy = field(default_factory=FaultPolicy)
 
 
 def compile_plan(protocol: Protocol) -> list[TaskPlan]:
@@ -359,7 +363,8 @@ def _task_plan(protocol: Protocol, index: int, name: str, extra: dict[str, Any],
     params |= extra
     return TaskPlan(index=index, name=name, kind=kind, params=params, sources=sources,
                     targets=targets, steps=tuple(steps),
-                    expected_duration_s=per_example * _n_presentations(task))
+                    expected_duration_s=per_example * _n_presentations(task),
+                    fault_policy=protocol.fault_policy)
 
 
 def _kind(task: TaskSpec) -> str:
