@@ -16,13 +16,17 @@ def open_bench(config: BenchConfig, *, clock: str = "fast", seed: int = 0,
     """Open every instrument of ``config`` and return them as a :class:`Bench`.
 
     Simulated benches: ``clock`` "fast" (bench time advances only as blocks are read, as
-    fast as possible) or "paced" (blocks delivered at wall-clock pace); ``seed`` seeds the
-    transistor mismatch and the measurement noise; ``faults`` injects instrument failures.
+    fast as possible) or "paced" (blocks delivered at wall-clock pace); ``seed`` (the run
+    seed, 0..2**63-1) fixes the transistor mismatch, and with each task's index
+    (``SimDaq.begin_task``) every noise stream of that task; ``faults`` injects
+    instrument failures.
     Hardware benches ignore ``clock``/``seed`` and refuse ``faults``. If any instrument
     fails to open, the ones already open are closed (left safe) before the error propagates.
     """
     if clock not in CLOCKS:
         raise ValueError(f"clock: {clock!r}; allowed {CLOCKS}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed: {seed!r}; allowed an integer 0..2**63-1")
     if config.backend == "sim":
         from labctl.bench.simulated import SimCore, SimDaq, SimGateController, SimPowerMeter
 

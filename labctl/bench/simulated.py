@@ -79,17 +79,21 @@ class SimCore:
             S=s_mean, V_T=vt_mean, gate_min=lim.gate_min, gate_max=lim.gate_max,
             node_min=0.0, node_max=max(lim.source_voltage_max, lim.target_voltage_max),
             mismatch_S=config.sim.mismatch)
-        self.params = BenchParams(mosfet=mosfet, seed=seed)
+        # the transistors (mismatch) are the chip's: drawn from the run seed alone
+        self.run_seed = int(seed)
+        self.params = BenchParams(mosfet=mosfet, seed=self.run_seed)
+        self._params0 = self.params
         self.label_noise = 0.0
+        self.task_index: int | None = None
+        # random streams outside a run's tasks (bench check, GUI panel): fixed by the seed
+        self.rng = np.random.default_rng(self.run_seed + 7919)
+        self._rule_rng = np.random.default_rng(self.run_seed + 1)
         self._build_twin(None)
-        self.rng = np.random.default_rng(seed + 7919)
         self.t = 0.0
         self.lines = {line.name: line for line in config.output_lines}
         self.routing: dict[str, int | None] = {}
-        for name, line in self.lines.items():
-            # a fixed wire is always connected; lines behind the switch matrix start open
-            self.routing[name] = line.nodes[0] if len(line.nodes) == 1 else None
-        self.ao_values = dict.fromkeys(self.lines, 0.0)
+        self.ao_values: dict[str, float] = {}
+        self._power_on_outputs()
         self.smu_line = config.smu_line
         self.smu_on = False
         self.smu_voltage = 0.0
@@ -105,6 +109,7 @@ class SimCore:
         cal = self.config.calibration
         s_mean, vt_mean = float(np.mean(cal.S)), float(np.mean(cal.V_T))
         self.twin = TwinBench(self.config.network, self.params, gates0=gates0)
+        self.twin._b.rng = self._rule_rng  # the learning-rule noise follows the task stream
         if np.ptp(cal.S) > 0 or np.ptp(cal.V_T) > 0:
             # per-edge calibration: scale the model's per-transistor constants (keeps the
             # mismatch draws); relies on TwinBenchBatch's s_*/vt_* arrays
@@ -114,6 +119,49 @@ class SimCore:
             for name in ("vt_free", "vt_clamp"):
                 setattr(b, name, getattr(b, name) + (cal.V_T - vt_mean))
 
+    def _power_on_outputs(self) -> None:
+        """Outputs as at power-on: every line 0 V, fixed wires on their node, switched
+        lines open."""
+        self.routing = {name: line.nodes[0] if len(line.nodes) == 1 else None
+                        for name, line in self.lines.items()}
+        self.ao_values = dict.fromkeys(self.lines, 0.0)
+
+    def _seed_streams(self, *words: int) -> None:
+        """Restart every random stream of the bench from ``SeedSequence([run seed,
+        *words])``: measurement, gate read-back, SMU and label noise (``rng``) and the
+        learning-rule noise (``_rule_rng``) get independent children."""
+        measure, rule = np.random.SeedSequence([self.run_seed, *words]).spawn(2)
+        self.rng = np.random.default_rng(measure)
+        self._rule_rng = np.random.default_rng(rule)
+        self.twin._b.rng = self._rule_rng
+
+    def begin_task(self, index: int) -> None:
+        """A run's task ``index`` starts: the bench returns to its power-on physics and
+        every random stream restarts from (run seed, ``index``).
+
+        A task's samples then depend on the run seed, the task's index and its own plan
+        only – not on which tasks ran before on this bench object – so a task gives the
+        same samples on one bench serially, on a fresh bench per task (Dask workers) and
+        after ``--resume``. Kept: the transistors (mismatch from the run seed), the bench
+        clock ``t`` (s) and the gate controller's settings (η, λ, learning switch), which
+        a run leaves safe between tasks anyway. Physics overrides of an earlier task
+        (``[sim]``), node and gate voltages (V) and outputs return to power-on values.
+        """
+        if isinstance(index, bool) or not isinstance(index, int | np.integer) or index < 0:
+            raise ValueError(f"index: task {index!r}; allowed an integer >= 0")
+        old = self.twin
+        self.task_index = int(index)
+        self.params = self._params0
+        self.label_noise = 0.0
+        self._build_twin(None)
+        self.twin.set_eta(old.eta)
+        self.twin.set_lambda(old.lam)
+        self.twin.set_learning(old.learning)
+        self._seed_streams(self.task_index)
+        self._power_on_outputs()
+        self._noise = np.empty((0, 2 * self.config.network.n_nodes))
+        self.apply_outputs()
+
     def configure(self, *, alpha: float | None = None, gamma: float | None = None,
                   noise: float | None = None, label_noise: float | None = None,
                   seed: int | None = None) -> None:
@@ -121,8 +169,10 @@ class SimCore:
 
         ``alpha`` learning rate (1/s), ``gamma`` node relaxation rate (1/s), ``noise``
         white noise on the learning rule (V/√s), ``label_noise`` Gaussian noise (V rms) on
-        the target set-points each time they are applied, ``seed`` of mismatch and noise.
-        Gates, outputs, η, λ and the learning switch are kept.
+        the target set-points each time they are applied, ``seed`` (a protocol's ``[sim]
+        seed``) restarts the noise streams from (run seed, task index, ``seed``); the
+        transistors' mismatch stays the chip's (run seed). Gates, outputs, η, λ and the
+        learning switch are kept.
         """
         import dataclasses
 
@@ -134,7 +184,10 @@ class SimCore:
         if noise is not None:
             changes["rule_noise"] = float(noise)
         if seed is not None:
-            changes["seed"] = int(seed)
+            if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+                raise ValueError(f"seed: {seed!r}; allowed an integer >= 0")
+            task = () if self.task_index is None else (self.task_index,)
+            self._seed_streams(*task, int(seed))
         if label_noise is not None:
             if label_noise < 0:
                 raise ValueError(f"label_noise: must be >= 0 V, got {label_noise}")
@@ -391,6 +444,14 @@ class SimDaq(Daq):
         :meth:`SimCore.configure`; a protocol's ``[sim]`` section ends up here)."""
         self._check()
         self.core.configure(**settings)
+
+    def begin_task(self, index: int) -> None:
+        """Simulated bench only: a run's task ``index`` starts; the bench returns to its
+        power-on physics and restarts its random streams from (run seed, ``index``) (see
+        :meth:`SimCore.begin_task`). Not an instrument command: injected faults ignore it."""
+        if self._closed:
+            raise InstrumentDisconnectedError("simulated DAQ: already closed")
+        self.core.begin_task(index)
 
     def read_once(self) -> np.ndarray:
         """One noisy reading of every channel (V), no time advance."""

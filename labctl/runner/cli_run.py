@@ -1,8 +1,11 @@
 """``labctl run``: run a protocol from the terminal with a progress bar and ETA.
 
+Everything is checked before any instrument opens (protocol, bench file, ``--meta``, the
+output path, the old file of ``--resume``); bad input exits 2 with one ``error:`` line.
 Ctrl-C and SIGTERM abort the run cleanly: the bench is driven safe, the run file is
 closed with status ``aborted`` and the reason, and ``labctl run --resume FILE`` continues
-at the first task not completed.
+at the first task not completed, with the seed and clock recorded in FILE. A run that
+ends aborted (instrument failure, full disk) exits 1 naming its file.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 from labctl.bench.config import BenchFileError, load_bench
 from labctl.protocol import ProtocolError, load_protocol
 from labctl.runner.events import LogMessage, Progress, TaskFinished, TaskStarted
+from labctl.runner.resume import ResumeSource, read_resume_source
 from labctl.runner.session import RunResult, RunSession
 
 EXIT_OK, EXIT_ABORTED, EXIT_USAGE = 0, 1, 2
@@ -29,13 +32,19 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("protocol", nargs="?", help="protocol file (protocols/*.toml); "
                         "optional with --resume, which remembers it")
     parser.add_argument("--bench", help="bench file (default: the protocol's bench)")
-    parser.add_argument("-o", "--output", help="run file to write (default data/runs/"
-                        "<protocol>-<time>.h5)")
+    parser.add_argument("-o", "--output", help="new run file to write; an existing file "
+                        "is refused (default data/runs/<protocol>-<UTC time>-<random>.h5)")
     parser.add_argument("--resume", metavar="FILE", help="continue a crashed or aborted "
-                        "run file at its first task not completed (writes a new file)")
-    parser.add_argument("--clock", choices=("fast", "paced"), default="fast",
-                        help="simulated bench: as fast as possible, or at wall-clock pace")
-    parser.add_argument("--seed", type=int, default=0, help="simulated bench noise seed")
+                        "run file at its first task not completed, with its seed and clock "
+                        "(writes a new file next to it)")
+    parser.add_argument("--clock", choices=("fast", "paced"), default=None,
+                        help="simulated bench: as fast as possible (default), or at "
+                        "wall-clock pace")
+    parser.add_argument("--seed", type=int, default=None, help="run seed of the simulated "
+                        "bench (transistor mismatch, every task's noise; default 0)")
+    parser.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                        help="free-form run metadata stored in the run file (operator, "
+                        "sample, notes); repeatable; adds to the protocol's [metadata]")
     parser.add_argument("--raw", action="store_true",
                         help="also store the full-rate DAQ stream")
     parser.add_argument("--parallel", action="store_true",
@@ -45,45 +54,73 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
-def _resume_protocol(args: argparse.Namespace) -> str:
-    """The protocol path to use for ``--resume``; checks it is the one of the old run."""
-    from labctl.store import open_run
+def parse_meta(items: list[str]) -> dict[str, str]:
+    """``--meta KEY=VALUE`` options as a dict; keys as in a protocol's ``[metadata]``
+    (1..64 of A-Z a-z 0-9 _ - .), values at most 4096 characters, at most 64 keys.
+    Raises ProtocolError naming the option and what is allowed."""
+    from labctl.protocol.loader import MAX_METADATA_KEY, MAX_METADATA_KEYS, MAX_METADATA_TEXT
 
-    with open_run(args.resume) as old:
-        stored_text = old.attrs.get("protocol_text", "")
-        stored_path = old.attrs["instrument_snapshots"].get("protocol_path", "")
-    path = args.protocol or stored_path
-    if not path or not Path(path).exists():
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        shown = item if len(item) <= 80 else item[:80] + "..."
+        if not sep:
+            raise ProtocolError("labctl run", "--meta", f"{shown!r}: expected KEY=VALUE")
+        if not 1 <= len(key) <= MAX_METADATA_KEY or not all(
+                c.isascii() and (c.isalnum() or c in "_-.") for c in key):
+            raise ProtocolError("labctl run", "--meta", f"key {key[:80]!r}: allowed 1.."
+                                f"{MAX_METADATA_KEY} characters of A-Z a-z 0-9 _ - .")
+        if len(value) > MAX_METADATA_TEXT or any(
+                ord(c) < 32 and c not in "\t\n" for c in value):
+            raise ProtocolError("labctl run", f"--meta {key}", f"value of {len(value)} "
+                                f"characters; allowed at most {MAX_METADATA_TEXT}, no "
+                                "control characters")
+        out[key] = value
+    if len(out) > MAX_METADATA_KEYS:
+        raise ProtocolError("labctl run", "--meta", f"{len(out)} keys; allowed at most "
+                            f"{MAX_METADATA_KEYS}")
+    return out
+
+
+def _resume_protocol(args: argparse.Namespace, source: ResumeSource) -> str:
+    """The protocol path to use for ``--resume``; checks it is the one of the old run."""
+    path = args.protocol or source.protocol_path
+    if not path or not Path(path).is_file():
         raise ProtocolError(args.resume, "--resume", f"the run's protocol file {path!r} is "
                             "gone; pass the protocol file as the first argument")
-    if Path(path).read_text() != stored_text:
+    if Path(path).read_text() != source.protocol_text:
         raise ProtocolError(path, "--resume", f"this protocol differs from the one stored in "
                             f"{args.resume}; allowed: the identical protocol text")
     return path
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Validate, run, report; returns the exit code (see labctl.cli)."""
+    """Validate, run, report; returns the exit code (see labctl.cli).
+
+    Everything is checked before any instrument opens: the protocol, the bench file, the
+    ``--meta`` options, the old file of ``--resume`` (completely) and the output path;
+    any problem prints one ``error:`` line and returns 2.
+    """
     try:
+        meta = parse_meta(args.meta)
+        source = None
         if args.resume:
-            if not Path(args.resume).exists():
-                raise ProtocolError(args.resume, "--resume", "no such run file")
-            args.protocol = _resume_protocol(args)
+            source = read_resume_source(args.resume)
+            args.protocol = _resume_protocol(args, source)
         if not args.protocol:
             raise ProtocolError("labctl run", "PROTOCOL", "a protocol file is required")
         bench = load_bench(args.bench) if args.bench else None
         protocol = load_protocol(args.protocol, bench)
-        output = args.output
-        if args.resume and not output:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            output = str(Path(args.resume).with_suffix("")) + f"-resumed-{stamp}.h5"
-        session = RunSession(protocol, output, clock=args.clock, seed=args.seed,
-                             resume_from=args.resume, record_raw=args.raw,
+        session = RunSession(protocol, args.output, clock=args.clock, seed=args.seed,
+                             resume_from=source, metadata=meta, record_raw=args.raw,
                              parallel=args.parallel or bool(args.scheduler),
                              scheduler=args.scheduler)
     except (ProtocolError, BenchFileError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C while checking: nothing is open yet
+        print("interrupted before the run started; nothing was written", file=sys.stderr)
+        return EXIT_SIGINT
     return _run_with_progress(session, quiet=args.quiet)
 
 
@@ -144,6 +181,7 @@ def _summary(result: RunResult) -> None:
 
     print(f"run {result.status}{': ' + result.reason if result.reason else ''}",
           file=sys.stderr)
+    print(f"run file: {result.path}", file=sys.stderr)
     for failure in result.safe_state_failures:
         print(f"WARNING: safe state not confirmed: {failure}", file=sys.stderr)
     if result.path.exists():

@@ -57,16 +57,22 @@ class CollectingSink:
         return {k: np.concatenate([b[k] for b in self.blocks]) for k in self.blocks[0]}
 
 
-def run_task_on_sim(config: BenchConfig, plan: TaskPlan, clock_seed: int
+def run_task_on_sim(config: BenchConfig, plan: TaskPlan, seed: int
                     ) -> tuple[dict[str, np.ndarray], dict[str, float], list[tuple[str, str]]]:
-    """Worker side: execute ``plan`` on a fresh simulated bench (fast clock).
+    """Worker side: execute ``plan`` on a fresh simulated bench (fast clock) made from the
+    run ``seed``.
 
-    Returns the task's rows, final values and events. The bench is closed (safe) whatever
-    happens.
+    The bench is the run's chip (mismatch from ``seed``) and the task's random streams
+    start from (``seed``, task index), exactly as on the serial bench, so the rows are
+    bit-identical to a serial run's. Returns the task's rows, final values and events.
+    The bench is closed (safe) whatever happens.
     """
-    bench = open_bench(config, clock="fast", seed=clock_seed)
+    from labctl.runner.session import begin_task
+
+    bench = open_bench(config, clock="fast", seed=seed)
     sink = CollectingSink()
     try:
+        begin_task(bench, plan.index)
         TaskExecutor(bench, config, sink).run_task(plan)
     finally:
         bench.close()
@@ -92,7 +98,7 @@ def run_parallel(session: RunSession, writer: RunWriter) -> None:
     try:
         config = client.scatter(session.config, broadcast=True)
         for plan in todo:
-            pending[client.submit(run_task_on_sim, config, plan, session.seed + plan.index,
+            pending[client.submit(run_task_on_sim, config, plan, session.seed,
                                   pure=False)] = plan
         for fut in as_completed(list(pending)):
             session.control.check_abort()

@@ -13,9 +13,8 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +33,11 @@ from labctl.runner.events import (
     TaskStarted,
 )
 from labctl.runner.executor import TaskExecutor
+from labctl.runner.outputs import RUNS_DIR, check_output_path, default_run_path, resumed_run_path
+from labctl.runner.resume import ResumeSource, read_resume_source
 from labctl.store import RunWriter
 
-RUNS_DIR = Path(__file__).resolve().parents[2] / "data" / "runs"
-
-
-def default_run_path(protocol: Protocol) -> Path:
-    """``data/runs/<protocol name>-<UTC time>.h5``."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return RUNS_DIR / f"{protocol.name}-{stamp}.h5"
+__all__ = ["RUNS_DIR", "RunResult", "RunSession"]
 
 
 @dataclass
@@ -59,27 +54,58 @@ class RunSession:
     """Runs ``protocol`` on its bench and writes ``output`` (an HDF5 run file).
 
     ``clock`` is the simulated bench's clock ("fast" or "paced"; ignored by hardware);
-    ``resume_from`` is an earlier run file of the same protocol whose completed tasks are
-    carried over; ``record_raw`` also stores the full-rate DAQ stream; ``parallel`` runs
-    the tasks of a simulated campaign on Dask (see :mod:`labctl.runner.parallel`) with
-    ``scheduler`` the address of a Dask scheduler (None = a local cluster).
-    ``bench_faults`` injects simulated instrument failures; ``bench_opener`` replaces
-    :func:`labctl.bench.open_bench` (called on the acquisition thread, which must own the
-    instruments).
+    ``seed`` the run seed (0..2**63-1): the simulated transistors' mismatch and, with each
+    task's index, every random stream of that task derive from it alone, so a task's rows
+    are the same serially, in parallel and after a resume. ``resume_from`` is an earlier
+    run file of the same protocol (a path, checked completely here, or a
+    :class:`ResumeSource`) whose completed tasks are carried over; the run then uses the
+    seed and clock recorded in it (None = those; another value is refused).
+    ``output`` None picks an unused name in :data:`RUNS_DIR` (next to the old file when
+    resuming); any output is checked (:func:`check_output_path`) before anything opens.
+    ``metadata`` (key -> text) is added to the protocol's ``[metadata]`` (and wins on
+    equal keys) and stored in the run file. ``record_raw`` also stores the full-rate DAQ
+    stream; ``parallel`` runs the tasks of a simulated campaign on Dask (see
+    :mod:`labctl.runner.parallel`) with ``scheduler`` the address of a Dask scheduler
+    (None = a local cluster). ``bench_faults`` injects simulated instrument failures;
+    ``bench_opener`` replaces :func:`labctl.bench.open_bench` (called on the acquisition
+    thread, which must own the instruments).
+
+    Every problem with these arguments raises ValueError (or :class:`OutputPathError`,
+    :class:`ResumeError`, both ValueErrors) here, before any instrument is opened.
     """
 
     def __init__(self, protocol: Protocol, output: str | Path | None = None, *,
-                 clock: str = "fast", seed: int = 0, resume_from: str | Path | None = None,
+                 clock: str | None = None, seed: int | None = None,
+                 resume_from: str | Path | ResumeSource | None = None,
+                 metadata: Mapping[str, str] | None = None,
                  record_raw: bool = False, parallel: bool = False,
                  scheduler: str | None = None, bench_faults: Any = None,
                  bench_opener: Callable[[], Bench] | None = None) -> None:
         self.protocol = protocol
         self.config = protocol.bench
         self.plans: list[TaskPlan] = compile_plan(protocol)
-        self.path = Path(output) if output else default_run_path(protocol)
-        self.clock = clock
-        self.seed = seed
-        self.resume_from = resume_from
+        self.resume_source: ResumeSource | None = None
+        if resume_from is not None:
+            self.resume_source = (resume_from if isinstance(resume_from, ResumeSource)
+                           else read_resume_source(resume_from))
+            seed = _same("seed", seed, self.resume_source.seed, self.resume_source.path)
+            clock = _same("clock", clock, self.resume_source.clock, self.resume_source.path)
+        self.seed = 0 if seed is None else seed
+        self.clock = "fast" if clock is None else clock
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) \
+                or not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed: {self.seed!r}; allowed an integer 0..2**63-1")
+        if self.clock not in ("fast", "paced"):
+            raise ValueError(f"clock: {self.clock!r}; allowed 'fast' or 'paced'")
+        self.metadata = {**protocol.metadata, **dict(metadata or {})}
+        if output:
+            self.path = check_output_path(output)
+        elif self.resume_source is not None:
+            self.path = check_output_path(resumed_run_path(self.resume_source.path))
+        else:
+            RUNS_DIR.mkdir(parents=True, exist_ok=True)
+            self.path = check_output_path(default_run_path(protocol.name, RUNS_DIR))
+        self.resume_from = None if self.resume_source is None else self.resume_source.path
         self.record_raw = record_raw
         if parallel and self.config.backend != "sim":
             raise ValueError("parallel: only simulated campaigns run in parallel; "
@@ -103,7 +129,6 @@ class RunSession:
         """Start the acquisition thread (returns at once)."""
         if self._thread is not None:
             raise RuntimeError("run already started")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._run, name="labctl-acquisition",
                                         daemon=True)
         self._set_state("running")
@@ -164,7 +189,17 @@ class RunSession:
             snapshots={**snapshots, "protocol_path": str(self.protocol.path),
                        "clock": self.clock, "seed": self.seed},
             raw_channels=self.config.channel_names if self.record_raw else None,
-            resume_from=self.resume_from)
+            resume_from=self.resume_from, **self._writer_options())
+
+    def _writer_options(self) -> dict[str, Any]:
+        """Provenance (``metadata``) and the free-space reserve sized to this run."""
+        import inspect
+
+        accepted = inspect.signature(RunWriter).parameters
+        options: dict[str, Any] = {}
+        if "metadata" in accepted:
+            options["metadata"] = self.metadata
+        return options
 
     def _run(self) -> None:
         status, reason = "aborted", "internal error"
@@ -219,9 +254,30 @@ class RunSession:
             self.events.put(TaskStarted(plan.index, len(self.plans), plan.name,
                                         dict(plan.params), plan.expected_duration_s))
             t0 = time.monotonic()
+            begin_task(bench, plan.index)
             final = executor.run_task(plan)
             self.events.put(TaskFinished(plan.index, "completed", final))
             self.events.put(LogMessage(
                 f"task {plan.index} ({plan.name}) done in {time.monotonic() - t0:.1f} s: "
                 f"L/L0 = {final.get('error_normalized', float('nan')):.3g}, "
                 f"P_F = {final.get('power_free', float('nan')):.3g} W"))
+
+
+def begin_task(bench: Bench, index: int) -> None:
+    """Tell the bench that task ``index`` starts, before its first step.
+
+    The simulated bench then restarts every random stream from (run seed, ``index``) and
+    returns to its power-on physics, so the task's rows do not depend on how the run is
+    executed (serially, on Dask workers, resumed); real instruments have nothing to do.
+    """
+    hook = getattr(bench.daq, "begin_task", None)
+    if hook is not None:
+        hook(index)
+
+
+def _same(name: str, given: Any, recorded: Any, path: Path) -> Any:
+    """The recorded value of a resumed run; a different explicit value is refused."""
+    if given is not None and given != recorded:
+        raise ValueError(f"{name}: {given!r}, but {path} ran with {name} {recorded!r}; a "
+                         f"resumed run continues with the recorded {name} (leave it out)")
+    return recorded
