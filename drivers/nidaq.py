@@ -12,6 +12,11 @@ Uses the real ``nidaqmx`` API (1.x):
   :class:`DaqOverflowError`, -200284 (samples not yet acquired) →
   :class:`InstrumentTimeoutError`, device missing → :class:`InstrumentDisconnectedError`,
   anything else → :class:`BenchError` with NI's message.
+* an overflow is recovered by the interface's shared retry loop
+  (:meth:`labctl.bench.interfaces.Daq.read_block`): the AI task is replaced and started
+  again, and sample indices go on from the original start by the time that passed (the
+  lost samples are a gap in ``first_index``, counted from the monotonic clock; accurate to
+  the restart latency, a few ms).
 
 Every task is closed on :meth:`NidaqDaq.close` (outputs to 0 V first), also after errors.
 
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -90,6 +96,7 @@ class NidaqDaq(Daq):
         self._writer: Any = None
         self._running = False
         self._next_index = 0
+        self._t_start = 0.0  # monotonic time (s) of sample 0 of the acquisition
         self._last_row: np.ndarray | None = None
         self._ao_values = {ao.line.name: 0.0 for ao in config.ao_channels}
         self._routing = {line.name: line.nodes[0] for line in self.output_lines}
@@ -240,9 +247,22 @@ class NidaqDaq(Daq):
             raise translate_daq_error(exc, "starting acquisition") from exc
         self._running = True
         self._next_index = 0
+        self._t_start = time.monotonic()
 
-    def read_block(self, timeout: float = 2.0) -> SampleBlock:
-        """The next ``block_duration`` of samples, volts, shape (n, C)."""
+    def _restart_acquisition(self) -> tuple[int, int]:
+        """Replace the overflowed AI task by a fresh one and start it again; the sample
+        index goes on from the first start by the (monotonic) time that passed."""
+        self._check()
+        first, t_start = self._next_index, self._t_start
+        with contextlib.suppress(BenchError):  # the old task is discarded in any case
+            self.stop_acquisition()
+        self.start_acquisition()
+        lost = max(0, round((self._t_start - t_start) * self.sample_rate) - first)
+        self._next_index, self._t_start = first + lost, t_start
+        return first, lost
+
+    def _read_block(self, timeout: float) -> SampleBlock:
+        """The next ``block_duration`` of samples, volts, shape (n, C) (one attempt)."""
         self._check()
         if not self._running:
             raise BenchError("NI-DAQmx: read_block before start_acquisition")
@@ -256,10 +276,10 @@ class NidaqDaq(Daq):
         data = self._buffer[:, :n].T.copy()
         first = self._next_index
         self._next_index += n
-        time = (first + np.arange(n)) / self.sample_rate
+        t = (first + np.arange(n)) / self.sample_rate
         if n:
             self._last_row = data[-1].copy()
-        return SampleBlock(time=time, data=data, channels=self.channels, first_index=first)
+        return SampleBlock(time=t, data=data, channels=self.channels, first_index=first)
 
     def stop_acquisition(self) -> None:
         """Stop the AI task (no error if not running)."""

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from typing import TypeVar
 
 from labctl.bench.config import BenchConfig
 from labctl.bench.faults import SimFaults
-from labctl.bench.interfaces import Bench
+from labctl.bench.interfaces import Bench, InstrumentOpenError
+
+T = TypeVar("T")
+
+
+def _opening(instrument: str, address: str, open_it: Callable[[], T]) -> T:
+    """Open one instrument; any failure becomes :class:`InstrumentOpenError` naming the
+    instrument, its address (port, device, VISA resource) and the cause."""
+    try:
+        return open_it()
+    except Exception as exc:
+        raise InstrumentOpenError(instrument, address, exc) from exc
 
 CLOCKS = ("fast", "paced")
 
@@ -31,7 +44,8 @@ def open_bench(config: BenchConfig, *, clock: str = "fast", seed: int = 0,
         from labctl.bench.simulated import SimCore, SimDaq, SimGateController, SimPowerMeter
 
         core = SimCore(config, seed=seed, faults=faults)
-        power = SimPowerMeter(core) if config.visa_resource else None
+        power = (_opening("SMU", config.visa_resource, lambda: SimPowerMeter(core))
+                 if config.visa_resource else None)
         return Bench(daq=SimDaq(core, clock), gates=SimGateController(core), power=power,
                      backend="sim", name=config.name)
     if faults is not None:
@@ -47,16 +61,17 @@ def _open_hardware(config: BenchConfig) -> Bench:
     opened: list = []
     try:
         lim = config.limits
-        gates = SerialGateController(config.serial_port, baudrate=config.serial_baudrate,
-                                     timeout=config.serial_timeout, n_edges=config.network.n_edges,
-                                     gate_range=(lim.gate_min, lim.gate_max))
+        gates = _opening("gate controller", config.serial_port, lambda: SerialGateController(
+            config.serial_port, baudrate=config.serial_baudrate, timeout=config.serial_timeout,
+            n_edges=config.network.n_edges, gate_range=(lim.gate_min, lim.gate_max)))
         opened.append(gates)
-        daq = NidaqDaq(config)
+        daq = _opening("DAQ", config.device, lambda: NidaqDaq(config))
         opened.append(daq)
         power = None
         if config.visa_resource:
-            power = open_smu(config.visa_resource, voltage_max=lim.source_voltage_max,
-                             compliance=config.smu_compliance, timeout=config.smu_timeout)
+            power = _opening("SMU", config.visa_resource, lambda: open_smu(
+                config.visa_resource, voltage_max=lim.source_voltage_max,
+                compliance=config.smu_compliance, timeout=config.smu_timeout))
     except BaseException:
         for inst in reversed(opened):
             with contextlib.suppress(Exception):  # already failing: keep the original error

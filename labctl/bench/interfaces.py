@@ -21,9 +21,9 @@ which leaves the instrument in its safe state.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -32,20 +32,163 @@ class BenchError(RuntimeError):
     """An instrument failed or refused a command (the message says which and why)."""
 
 
-class InstrumentTimeoutError(BenchError):
+class TransientInstrumentError(BenchError):
+    """A fault that repeating the operation can cure (the instrument is still there).
+
+    ``kind`` names the fault ("timeout", "garbage", "overflow", "firmware_reset"); it is
+    what the run file's ``fault`` events and the retry bookkeeping call it.
+    ``repeatable`` is True when the instrument surely did not act on the command (a line
+    it dropped unread), so even a non-idempotent command may be sent again.
+    """
+
+    kind = "transient"
+
+    def __init__(self, message: str, *, repeatable: bool = False) -> None:
+        super().__init__(message)
+        self.repeatable = repeatable
+
+
+class InstrumentTimeoutError(TransientInstrumentError):
     """An instrument did not answer within its timeout."""
+
+    kind = "timeout"
+
+
+class CorruptReplyError(TransientInstrumentError):
+    """A reply was garbage (bad checksum, unreadable bytes, a command dropped unread)."""
+
+    kind = "garbage"
+
+
+class DaqOverflowError(TransientInstrumentError):
+    """The DAQ's input buffer overflowed: samples were lost (NI error -200279)."""
+
+    kind = "overflow"
+
+
+class FirmwareResetError(TransientInstrumentError):
+    """The microcontroller restarted (boot banner or changed identity seen mid-session)."""
+
+    kind = "firmware_reset"
 
 
 class InstrumentDisconnectedError(BenchError):
-    """An instrument went away (cable pulled, USB reset, process gone)."""
+    """An instrument went away (cable pulled, USB reset, process gone): not retried."""
 
 
-class DaqOverflowError(BenchError):
-    """The DAQ's input buffer overflowed: samples were lost (NI error -200279)."""
+class InstrumentFaultError(BenchError):
+    """A transient fault outlasted every bounded retry: the instrument is failing.
+
+    Not transient itself, so no outer layer retries it again; the run's task-fault policy
+    (``on_task_fault``) decides what happens next.
+    """
+
+    def __init__(self, instrument: str, what: str, attempts: int,
+                 cause: TransientInstrumentError) -> None:
+        super().__init__(f"{instrument}: {what} failed after {attempts} attempts "
+                         f"({cause.kind}: {cause})")
+        self.instrument = instrument
+        self.kind = cause.kind
+        self.attempts = attempts
 
 
-class FirmwareResetError(BenchError):
-    """The microcontroller restarted (boot banner or changed identity seen mid-session)."""
+class InstrumentOpenError(BenchError):
+    """An instrument could not be opened: names its role, its address and the cause."""
+
+    def __init__(self, instrument: str, address: str, cause: BaseException) -> None:
+        super().__init__(f"cannot open the {instrument} at {address}: "
+                         f"{type(cause).__name__}: {cause}")
+        self.instrument = instrument
+        self.address = address
+
+
+# ------------------------------------------------------------------ recovery contract
+@dataclass(frozen=True)
+class FaultRecord:
+    """One transient fault an instrument saw, or its recovery.
+
+    ``event`` is "fault" (seen; ``message`` quotes the error) or "recovered" (``message``
+    says what was done, e.g. "re-synchronised the line, re-sent 'GATES?'"); ``kind`` is
+    the :attr:`TransientInstrumentError.kind`. The runner writes each record as a run-file
+    event of that name.
+    """
+
+    event: str
+    instrument: str
+    kind: str
+    message: str
+
+    def text(self) -> str:
+        """One line for the run file's event message."""
+        return f"{self.instrument}: {self.kind}: {self.message}"
+
+
+class FaultLog:
+    """Fault and recovery records of a bench, oldest first, until drained.
+
+    Owned by the acquisition thread like the instruments that fill it; the executor drains
+    it after every DAQ block and every step and logs the records in the run file. At most
+    ``max_records`` are kept (older ones are counted as dropped), so an unattended bench
+    cannot fill memory.
+    """
+
+    def __init__(self, max_records: int = 10_000) -> None:
+        self._records: list[FaultRecord] = []
+        self.max_records = max_records
+        self.dropped = 0
+
+    def add(self, record: FaultRecord) -> None:
+        """Append one record."""
+        if len(self._records) >= self.max_records:
+            self._records.pop(0)
+            self.dropped += 1
+        self._records.append(record)
+
+    def drain(self) -> list[FaultRecord]:
+        """Every record since the last drain, oldest first."""
+        out, self._records = self._records, []
+        return out
+
+
+T = TypeVar("T")
+
+
+def retry_transient(action: Callable[[], T], *, instrument: str, what: str, attempts: int,
+                    log: FaultLog, recover: Callable[[TransientInstrumentError], str],
+                    idempotent: bool = True) -> T:
+    """Run ``action``; after a :class:`TransientInstrumentError` call ``recover`` (re-sync,
+    restart, re-apply settings; it returns what it did) and run ``action`` again, at most
+    ``attempts`` times in all. The one retry loop of every instrument, simulated or real.
+
+    A non-idempotent ``action`` is only repeated after an error marked ``repeatable`` (the
+    instrument did not act on it). Every fault is logged as a "fault" record, every cure as
+    a "recovered" record. Gives up with :class:`InstrumentFaultError`; any other error
+    (refusals, disconnects, errors raised by ``recover`` that are not transient) propagates
+    at once.
+    """
+    if attempts < 1:
+        raise ValueError(f"attempts: {attempts}; allowed >= 1")
+    pending: TransientInstrumentError | None = None
+    done = ""
+    attempt = 0
+    while attempt < attempts:
+        attempt += 1
+        try:
+            if pending is not None:
+                done = recover(pending)
+            result = action()
+        except TransientInstrumentError as exc:
+            log.add(FaultRecord("fault", instrument, exc.kind, f"{what}: {exc}"))
+            pending = exc
+            if not (idempotent or exc.repeatable):
+                break
+            continue
+        if pending is not None:
+            log.add(FaultRecord("recovered", instrument, pending.kind,
+                                f"{what}: {done}; succeeded on attempt {attempt}/{attempts}"))
+        return result
+    assert pending is not None
+    raise InstrumentFaultError(instrument, what, attempt, pending) from pending
 
 
 @dataclass(frozen=True)
@@ -85,7 +228,41 @@ class OutputLine:
 
 
 class Instrument(abc.ABC):
-    """Common face of every instrument."""
+    """Common face of every instrument.
+
+    Transient faults are cured here, the same way for simulated and real instruments:
+    implementations run each operation through :meth:`_retrying` (the shared
+    :func:`retry_transient` loop) and say in :meth:`recover` how they come back from a
+    fault; what happened goes to :attr:`fault_log`.
+    """
+
+    #: tries of one operation (first try + retries) before InstrumentFaultError
+    attempts: int = 3
+    #: the instrument's role in fault records and error messages
+    role: str = "instrument"
+
+    @property
+    def fault_log(self) -> FaultLog:
+        """Where this instrument records faults and recoveries (shared bench-wide by
+        :class:`Bench`)."""
+        log = self.__dict__.get("_fault_log")
+        if log is None:
+            log = self.__dict__["_fault_log"] = FaultLog()
+        return log
+
+    @fault_log.setter
+    def fault_log(self, log: FaultLog) -> None:
+        self.__dict__["_fault_log"] = log
+
+    def recover(self, exc: TransientInstrumentError) -> str:
+        """Bring the instrument back after ``exc``, before the failed operation is
+        repeated; returns what was done (for the run file). Default: nothing to do."""
+        return "tried again"
+
+    def _retrying(self, what: str, action: Callable[[], T], *, idempotent: bool = True) -> T:
+        """Run ``action`` (one attempt of the operation ``what``) with bounded recovery."""
+        return retry_transient(action, instrument=self.role, what=what, attempts=self.attempts,
+                               log=self.fault_log, recover=self.recover, idempotent=idempotent)
 
     @abc.abstractmethod
     def identity(self) -> str:
@@ -113,6 +290,7 @@ class Daq(Instrument):
     output_lines: tuple[OutputLine, ...]
     #: sample rate of the analog inputs, samples per second per channel
     sample_rate: float
+    role = "DAQ"
 
     @abc.abstractmethod
     def route_outputs(self, routing: Mapping[str, int | None]) -> None:
@@ -132,13 +310,33 @@ class Daq(Instrument):
     def start_acquisition(self) -> None:
         """Start hardware-timed continuous acquisition of all analog-input channels."""
 
-    @abc.abstractmethod
     def read_block(self, timeout: float = 2.0) -> SampleBlock:
         """Return the next block of samples (about 0.1 s worth), waiting up to ``timeout`` s.
 
-        Raises :class:`DaqOverflowError` if samples were lost, :class:`InstrumentTimeoutError`
-        if no block arrived in time.
+        An input-buffer overflow restarts the acquisition and goes on: the lost samples are
+        a gap (the next block's ``first_index`` jumps by their number; the restart is in
+        :attr:`fault_log`); a block that did not arrive in time is waited for again. After
+        :attr:`attempts` failures in a row: :class:`InstrumentFaultError`.
         """
+        return self._retrying("reading a block", lambda: self._read_block(timeout))
+
+    def recover(self, exc: TransientInstrumentError) -> str:
+        """After an overflow restart the acquisition (the gap is said); else read again."""
+        if isinstance(exc, DaqOverflowError):
+            first, lost = self._restart_acquisition()
+            return (f"acquisition restarted; samples {first}..{first + lost - 1} lost "
+                    f"({lost / self.sample_rate:.6g} s)")
+        return "block waited for again"
+
+    @abc.abstractmethod
+    def _read_block(self, timeout: float) -> SampleBlock:
+        """One attempt at the next block: raises :class:`DaqOverflowError` if samples were
+        lost, :class:`InstrumentTimeoutError` if no block arrived within ``timeout`` s."""
+
+    @abc.abstractmethod
+    def _restart_acquisition(self) -> tuple[int, int]:
+        """Restart a running acquisition after an overflow; returns (index of the first
+        lost sample, number of samples lost). Sample indices go on counting across the gap."""
 
     @abc.abstractmethod
     def stop_acquisition(self) -> None:
@@ -158,6 +356,72 @@ class GateController(Instrument):
     gate_range: tuple[float, float]
     #: largest λ the gain stage can set (set_lambda refuses more)
     lambda_max: float = 1.0
+    role = "gate controller"
+    #: after a restart, a gate whose read-back is further than this from its last known
+    #: value is re-charged to it (V; the firmware verifies to ±24 mV, reads in 8 mV steps)
+    gate_restore_tolerance: float = 0.05
+
+    # -- state kept for a firmware restart (gate capacitors keep their charge over a
+    #    restart; η, λ, the learning switch and the watchdog come back at their safe values)
+    def _remember(self, **settings: Any) -> None:
+        """Record settings the bench should have (called before they are sent)."""
+        self.__dict__.setdefault("_memo", {}).update(settings)
+
+    def _forget(self, *names: str) -> None:
+        """Drop remembered settings (the safe state is what a restart brings anyway)."""
+        memo = self.__dict__.setdefault("_memo", {})
+        for name in names:
+            memo.pop(name, None)
+
+    @property
+    def remembered(self) -> dict[str, Any]:
+        """The settings a restart must restore: gates (V, last set or read back), eta,
+        lambda, learning, and watchdog (s) where the controller has one."""
+        return dict(self.__dict__.get("_memo", {}))
+
+    def resync(self) -> None:
+        """Bring the command line back in step after a lost or garbled reply (default:
+        nothing to do)."""
+
+    def acknowledge_reset(self) -> None:
+        """Accept a firmware restart before settings are sent again (default: nothing)."""
+
+    def recover(self, exc: TransientInstrumentError) -> str:
+        """After a restart re-apply the remembered settings; else re-synchronise."""
+        if isinstance(exc, FirmwareResetError):
+            return self.restore_after_reset()
+        self.resync()
+        return "line re-synchronised, command sent again"
+
+    def restore_after_reset(self) -> str:
+        """Acknowledge a restart and re-apply the remembered state: gates that lost their
+        charge, then the watchdog, η, λ and last the learning switch. Returns what was done.
+        A second restart while restoring raises :class:`BenchError` (not retried)."""
+        if self.__dict__.get("_restoring"):
+            raise BenchError(f"{self.role}: restarted again while its settings were being "
+                             "restored")
+        self.__dict__["_restoring"] = True
+        try:
+            self.acknowledge_reset()
+            memo = self.remembered
+            done: list[str] = []
+            if "gates" in memo:
+                want = np.asarray(memo["gates"], dtype=float)
+                off = np.abs(self.read_gates() - want)
+                if float(off.max()) > self.gate_restore_tolerance:
+                    self.set_gates(want)
+                    done.append(f"{int(np.sum(off > self.gate_restore_tolerance))} gates "
+                                f"re-charged (up to {float(off.max()) * 1e3:.0f} mV off)")
+                else:
+                    done.append("gates kept their charge")
+            for key, setter in (("watchdog", "set_watchdog"), ("eta", "set_eta"),
+                                ("lambda", "set_lambda"), ("learning", "set_learning")):
+                if key in memo:
+                    getattr(self, setter)(memo[key])
+                    done.append(f"{key} = {memo[key]:g}")
+            return "firmware restarted; re-applied " + (", ".join(done) or "nothing")
+        finally:
+            self.__dict__["_restoring"] = False
 
     @abc.abstractmethod
     def set_gate(self, edge: int, volts: float) -> None:
@@ -199,6 +463,16 @@ class GateController(Instrument):
 class PowerMeter(Instrument):
     """A source-measure unit on the source line: sources volts, measures amps."""
 
+    role = "SMU"
+
+    def resync(self) -> None:
+        """Drop a late answer after a lost reply (default: nothing to do)."""
+
+    def recover(self, exc: TransientInstrumentError) -> str:
+        """Re-synchronise (a late answer must not become the next reply), then ask again."""
+        self.resync()
+        return "session cleared, asked again"
+
     @abc.abstractmethod
     def set_voltage(self, volts: float) -> None:
         """Source voltage (V), within the bench's safe limit."""
@@ -232,6 +506,13 @@ class Bench:
     power: PowerMeter | None
     backend: str  # "sim" or "hardware"
     name: str = "bench"
+    #: faults and recoveries of all three instruments, oldest first (see FaultLog)
+    fault_log: FaultLog = field(default_factory=FaultLog)
+
+    def __post_init__(self) -> None:
+        for inst in (self.daq, self.gates, self.power):
+            if inst is not None:
+                inst.fault_log = self.fault_log
 
     def safe_state(self) -> list[str]:
         """Drive every instrument to its safe state; returns the failures (never raises).

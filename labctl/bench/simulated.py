@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -49,6 +49,8 @@ from labctl.bench.interfaces import (
     SampleBlock,
 )
 
+T = TypeVar("T")
+
 #: seconds of samples the simulated board buffers before overflowing (paced clock)
 BUFFER_SECONDS = 2.0
 #: current noise of the simulated SMU, A rms
@@ -59,7 +61,7 @@ WINDOW_RANGE_S = (10e-6, 30e-3)
 
 def _refuse_if_disconnected(core: SimCore, instrument: str) -> None:
     """A disconnected instrument cannot be driven to its safe state: say so."""
-    if core.faults.due(f"{instrument}_disconnect", core.t):
+    if core.faults.disconnected(instrument, core.t):
         raise InstrumentDisconnectedError(f"simulated {instrument}: disconnected (injected)")
 
 
@@ -328,12 +330,13 @@ class SimDaq(Daq):
         self._index = 0
         self._running = False
         self._wall0 = 0.0
+        self._lost = 0  # samples the last overflow lost (counted at the restart)
         self._closed = False
 
     def _check(self) -> None:
         if self._closed:
             raise InstrumentDisconnectedError("simulated DAQ: already closed")
-        self.core.faults.raise_if_due("daq", self.core.t)
+        _refuse_if_disconnected(self.core, "daq")
 
     def identity(self) -> str:
         """Simulated board identity."""
@@ -410,17 +413,24 @@ class SimDaq(Daq):
             self._index = 0
             self._wall0 = time.monotonic()
 
-    def read_block(self, timeout: float = 2.0) -> SampleBlock:
-        """Next block: (n, 2N) node voltages (V) with measurement noise."""
+    def _read_block(self, timeout: float) -> SampleBlock:
+        """Next block: (n, 2N) node voltages (V) with measurement noise (one attempt)."""
         self._check()
         if not self._running:
             raise BenchError("simulated DAQ: read_block before start_acquisition")
+        try:
+            self.core.faults.raise_if_due("daq", self.core.t)
+        except DaqOverflowError:  # the bench runs on while the lost samples are not kept
+            self._lost = round(self.core.faults.daq_overflow_lost_s * self.sample_rate)
+            self._wall0 -= self._lost / self.sample_rate  # they were lost in the past
+            raise
         n = self._block
         if self.clock == "paced":
             due = self._wall0 + (self._index + n) / self.sample_rate
             lag = time.monotonic() - due
-            if lag > BUFFER_SECONDS:
-                self._running = False
+            if lag > BUFFER_SECONDS:  # every sample not read up to now is lost
+                now = (time.monotonic() - self._wall0) * self.sample_rate
+                self._lost = max(0, math.floor(now) - self._index)
                 raise DaqOverflowError(f"simulated DAQ: consumer {lag:.1f} s behind, more than "
                                        f"the {BUFFER_SECONDS:g} s buffer; samples lost")
             wait = due - time.monotonic()
@@ -434,6 +444,17 @@ class SimDaq(Daq):
         self._index += n
         t = (first + np.arange(n)) / self.sample_rate
         return SampleBlock(time=t, data=data, channels=self.channels, first_index=first)
+
+    def _restart_acquisition(self) -> tuple[int, int]:
+        """After an overflow: the bench ran on through the lost samples (their physics is
+        integrated, nothing kept); acquisition goes on with the next sample index."""
+        self._check()
+        first, lost, self._lost = self._index, self._lost, 0
+        if lost > 0:
+            self.core.run(lost / self.sample_rate, 1)
+        self._index += lost
+        self._running = True
+        return first, lost
 
     def stop_acquisition(self) -> None:
         """Stop the sample clock."""
@@ -480,14 +501,21 @@ class SimGateController(GateController):
         self._taps = (enc.POT_MAX, enc.POT_MAX)
         self.core.twin.set_lambda(0.0)
 
-    def _io(self) -> None:
-        if self._closed:
-            raise InstrumentDisconnectedError("simulated gate controller: port closed")
-        try:
-            self.core.faults.raise_if_due("gate", self.core.t)
-        except FirmwareResetError:
-            self._reset_settings()
-            raise
+    def _command(self, what: str, action: Callable[[], T], *, idempotent: bool = True) -> T:
+        """One firmware command through the shared retry loop: an injected fault hits the
+        command before it acts (as a lost line would), a reset first brings the safe
+        settings, as the firmware's power-on does."""
+        def attempt() -> T:
+            if self._closed:
+                raise InstrumentDisconnectedError("simulated gate controller: port closed")
+            try:
+                self.core.faults.raise_if_due("gate", self.core.t)
+            except FirmwareResetError:
+                self._reset_settings()
+                raise
+            return action()
+
+        return self._retrying(what, attempt, idempotent=idempotent)
 
     def _check_gate(self, edge: int, volts: float) -> None:
         if isinstance(edge, bool) or not isinstance(edge, int | np.integer) or not (
@@ -507,9 +535,13 @@ class SimGateController(GateController):
         return {"gate_range": list(self.gate_range), **self.status()}
 
     def safe_state(self) -> None:
-        """Learning off, η tap 0, both gains at full scale (λ = 0); gates keep their charge."""
-        _refuse_if_disconnected(self.core, "gate")
-        self._reset_settings()
+        """Learning off, η tap 0, both gains at full scale (λ = 0); gates keep their charge.
+        Nothing to do once closed (closing left it safe)."""
+        if self._closed:
+            return
+        self._forget("eta", "lambda")
+        self._remember(learning=False)
+        self._command("SAFE", self._reset_settings)
 
     def close(self) -> None:
         """Safe state, release (idempotent)."""
@@ -519,21 +551,30 @@ class SimGateController(GateController):
 
     def set_gate(self, edge: int, volts: float) -> None:
         """Charge one gate to ``volts`` (V), DAC-quantised."""
-        self._io()
         self._check_gate(edge, volts)
-        g = self.core.twin.gates
-        g[edge] = float(np.clip(enc.dac_quantise(volts), *self.gate_range))
-        self.core.set_gates(g)
+        value = float(np.clip(enc.dac_quantise(volts), *self.gate_range))
+        if "gates" in self.remembered:
+            gates = np.array(self.remembered["gates"])
+            gates[edge] = value
+            self._remember(gates=gates)
+
+        def charge() -> None:
+            g = self.core.twin.gates
+            g[edge] = value
+            self.core.set_gates(g)
+
+        self._command(f"GATE {edge}", charge)
 
     def set_gates(self, volts: np.ndarray) -> None:
         """Charge all gates (V), shape (n_edges,)."""
-        self._io()
         v = np.asarray(volts, dtype=float)
         if v.shape != (self.n_edges,):
             raise ValueError(f"volts: shape {v.shape}; allowed ({self.n_edges},)")
         for edge, value in enumerate(v):
             self._check_gate(edge, float(value))
-        self.core.set_gates(np.clip(enc.dac_quantise(v), *self.gate_range))
+        values = np.clip(enc.dac_quantise(v), *self.gate_range)
+        self._remember(gates=values)
+        self._command("GATES", lambda: self.core.set_gates(values))
 
     def read_gate(self, edge: int) -> float:
         """Read-back of one gate (V)."""
@@ -542,39 +583,49 @@ class SimGateController(GateController):
 
     def read_gates(self) -> np.ndarray:
         """Read-back of all gates (V): 8 mV ADC, 4 readings averaged, read-out noise."""
-        self._io()
-        return enc.adc_readback(self.core.twin.gates, self.core.config.sim.gate_noise_v,
-                                self.core.rng)
+        gates = self._command("GATES?", lambda: enc.adc_readback(
+            self.core.twin.gates, self.core.config.sim.gate_noise_v, self.core.rng))
+        self._remember(gates=gates)  # the learned state a restart must find again
+        return gates
 
     def set_eta(self, eta: float) -> float:
         """η in 1/129 steps; returns the value set."""
-        self._io()
         tap = enc.eta_to_tap(eta)
-        self.core.set_eta_tap(tap)
+        self._remember(eta=enc.tap_to_eta(tap))
+        self._command(f"ETA {tap}", lambda: self.core.set_eta_tap(tap))
         return enc.tap_to_eta(tap)
 
     def set_lambda(self, lam: float) -> float:
         """λ through the free/clamped gain taps; returns the quantised value set."""
-        self._io()
-        self._taps = enc.lambda_to_taps(lam)
-        value = enc.taps_to_lambda(*self._taps)
-        self.core.twin.set_lambda(value)
+        taps = enc.lambda_to_taps(lam)
+        value = enc.taps_to_lambda(*taps)
+        self._remember(**{"lambda": value})
+
+        def gain() -> None:
+            self._taps = taps
+            self.core.twin.set_lambda(value)
+
+        self._command(f"GAIN {taps[0]} {taps[1]}", gain)
         return value
 
     def set_learning(self, on: bool) -> None:
         """Learning switch of every edge."""
-        self._io()
-        self.core.twin.set_learning(bool(on))
+        self._remember(learning=bool(on))
+        self._command(f"LEARN {int(bool(on))}", lambda: self.core.twin.set_learning(bool(on)))
 
     def learning_window(self, seconds: float) -> None:
-        """Learning on for ``seconds`` (10 µs..30 ms) of bench time; busy if learning is on."""
-        self._io()
+        """Learning on for ``seconds`` (10 µs..30 ms) of bench time; busy if learning is on.
+        Not idempotent: never repeated after a lost reply (as the serial driver)."""
         lo, hi = WINDOW_RANGE_S
         if not lo <= seconds <= hi:
             raise ValueError(f"seconds: {seconds} s; allowed {lo:g}..{hi:g} s")
-        if self.core.twin.learning:
-            raise BenchError("simulated gate controller: busy (learning switch already on)")
-        self.core.learning_window(seconds)
+
+        def window() -> None:
+            if self.core.twin.learning:
+                raise BenchError("simulated gate controller: busy (learning switch already on)")
+            self.core.learning_window(seconds)
+
+        self._command(f"WIN {round(seconds * 1e6)}", window, idempotent=False)
 
     def status(self) -> dict[str, Any]:
         """Learning switch, η (and tap), λ (and gain taps), fault flags."""
@@ -591,11 +642,17 @@ class SimPowerMeter(PowerMeter):
         self.voltage = 0.0
         self.compliance = core.config.smu_compliance
         self._closed = False
+        self._command("*IDN?", lambda: None)  # as the real SMU, asked who it is at open
 
-    def _io(self) -> None:
-        if self._closed:
-            raise InstrumentDisconnectedError("simulated SMU: session closed")
-        self.core.faults.raise_if_due("smu", self.core.t)
+    def _command(self, what: str, action: Callable[[], T]) -> T:
+        """One SCPI exchange through the shared retry loop (injected faults hit it first)."""
+        def attempt() -> T:
+            if self._closed:
+                raise InstrumentDisconnectedError("simulated SMU: session closed")
+            self.core.faults.raise_if_due("smu", self.core.t)
+            return action()
+
+        return self._retrying(what, attempt)
 
     def identity(self) -> str:
         """Simulated SMU identity."""
@@ -607,11 +664,16 @@ class SimPowerMeter(PowerMeter):
                 "output_enabled": self.core.smu_on, "line": self.core.smu_line}
 
     def safe_state(self) -> None:
-        """0 V, output off."""
-        _refuse_if_disconnected(self.core, "smu")
-        self.voltage = self.core.smu_voltage = 0.0
-        self.core.smu_on = False
-        self.core.apply_outputs()
+        """0 V, output off (nothing to do once closed: closing left it safe)."""
+        if self._closed:
+            return
+
+        def off() -> None:
+            self.voltage = self.core.smu_voltage = 0.0
+            self.core.smu_on = False
+            self.core.apply_outputs()
+
+        self._command(":OUTP 0", off)
 
     def close(self) -> None:
         """Safe state (idempotent)."""
@@ -621,29 +683,35 @@ class SimPowerMeter(PowerMeter):
 
     def set_voltage(self, volts: float) -> None:
         """Source ``volts`` (V), 0..source_voltage_max."""
-        self._io()
         hi = self.core.config.limits.source_voltage_max
         if not 0.0 <= float(volts) <= hi:
             raise ValueError(f"volts: {volts} V beyond the bench limit; allowed 0..{hi:g} V")
-        self.voltage = self.core.smu_voltage = float(volts)
-        self.core.apply_outputs()
+
+        def source() -> None:
+            self.voltage = self.core.smu_voltage = float(volts)
+            self.core.apply_outputs()
+
+        self._command(":SOUR:VOLT", source)
 
     def set_compliance(self, amps: float) -> None:
         """Current limit (A), 1 nA..0.1 A."""
-        self._io()
         if not 1e-9 <= float(amps) <= 0.1:
             raise ValueError(f"amps: {amps} A; allowed 1e-09..0.1 A")
-        self.compliance = float(amps)
+        self._command(":SOUR:VOLT:ILIM", lambda: setattr(self, "compliance", float(amps)))
 
     def set_output(self, on: bool) -> None:
         """Output relay on/off."""
-        self._io()
-        self.core.smu_on = bool(on)
-        self.core.apply_outputs()
+        def relay() -> None:
+            self.core.smu_on = bool(on)
+            self.core.apply_outputs()
+
+        self._command(":OUTP", relay)
 
     def measure_current(self) -> float:
         """Current (A) out of the SMU's node into both copies, clipped at the compliance."""
-        self._io()
+        return self._command(":MEAS:CURR?", self._current)
+
+    def _current(self) -> float:
         if not self.core.smu_on:
             return float(self.core.rng.standard_normal() * SMU_NOISE_A)
         node = self.core.routing[self.core.smu_line]

@@ -20,6 +20,7 @@ from labctl.bench.interfaces import (
     BenchError,
     DaqOverflowError,
     InstrumentDisconnectedError,
+    InstrumentFaultError,
     InstrumentTimeoutError,
 )
 
@@ -124,17 +125,69 @@ def test_continuous_acquisition_reads_preallocated_blocks(ni: FakeNi):
     daq.close()
 
 
-def test_overflow_becomes_daq_overflow_error(ni: FakeNi):
+def _overflow() -> nidaqmx.errors.DaqReadError:
+    return nidaqmx.errors.DaqReadError(
+        "Attempted to read samples that are no longer available", -200279, samps_per_chan_read=0)
+
+
+def _failing_first(fill, *errors):
+    """A read_many_sample side effect raising ``errors`` one by one, then filling."""
+    queue = list(errors)
+
+    def read(*args, **kwargs):
+        if queue:
+            raise queue.pop(0)
+        return fill(*args, **kwargs)
+
+    return read
+
+
+def test_overflow_restarts_the_task_and_records_the_gap(ni: FakeNi, monkeypatch):
+    """-200279: the AI task is replaced and started again; the lost samples are a gap in
+    first_index, counted from the time that passed since the first start."""
+    import labctl.drivers.nidaq as nidaq_mod
+
+    clock = iter([100.0, 100.5])  # first start, restart: 0.5 s = 5000 samples since sample 0
+    monkeypatch.setattr(nidaq_mod.time, "monotonic", lambda: next(clock))
     daq = NidaqDaq(LAB1)
     daq.start_acquisition()
-    ni.readers[0].read_many_sample.side_effect = nidaqmx.errors.DaqReadError(
-        "Attempted to read samples that are no longer available", -200279, samps_per_chan_read=0)
-    with pytest.raises(DaqOverflowError, match="overflow"):
-        daq.read_block()
-    ni.readers[0].read_many_sample.side_effect = nidaqmx.errors.DaqError("late", -200284)
-    with pytest.raises(InstrumentTimeoutError):
+    assert daq.read_block().first_index == 0
+    fill = ni.readers[0].read_many_sample.side_effect
+    ni.readers[0].read_many_sample.side_effect = _failing_first(fill, _overflow())
+    block = daq.read_block()
+    assert block.first_index == 5000 and block.time[0] == pytest.approx(0.5)
+    assert len(ni.tasks) == 3 and ni.tasks[1].stop.called and ni.tasks[1].close.called
+    ni.tasks[2].start.assert_called_once_with()  # a fresh AI task replaced the overflowed one
+    assert daq.read_block().first_index == 6000
+    records = daq.fault_log.drain()
+    assert [(r.event, r.instrument, r.kind) for r in records] == [
+        ("fault", "DAQ", "overflow"), ("recovered", "DAQ", "overflow")]
+    assert "overflow" in records[0].message
+    assert "samples 1000..4999 lost (0.4 s)" in records[1].message
+    daq.close()
+
+
+def test_timeouts_are_waited_for_again_and_persistent_faults_give_up(ni: FakeNi):
+    daq = NidaqDaq(LAB1)
+    daq.start_acquisition()
+    fill = ni.readers[0].read_many_sample.side_effect
+    late = nidaqmx.errors.DaqError("late", -200284)
+    ni.readers[0].read_many_sample.side_effect = _failing_first(fill, late)
+    assert daq.read_block().first_index == 0
+    assert [r.event for r in daq.fault_log.drain()] == ["fault", "recovered"]
+    ni.readers[0].read_many_sample.side_effect = late
+    with pytest.raises(InstrumentFaultError, match=r"DAQ: reading a block failed after 3 "
+                                                   r"attempts \(timeout: NI-DAQmx"):
         daq.read_block()
     daq.close()
+
+
+def test_overflow_still_maps_to_daq_overflow_error():
+    from labctl.drivers.nidaq import translate_daq_error
+
+    assert isinstance(translate_daq_error(_overflow(), "reading"), DaqOverflowError)
+    assert isinstance(translate_daq_error(nidaqmx.errors.DaqError("late", -200284), "x"),
+                      InstrumentTimeoutError)
 
 
 def test_device_error_on_open_closes_tasks(ni: FakeNi):

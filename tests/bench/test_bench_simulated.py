@@ -12,10 +12,8 @@ from labctl.bench.config import load_bench
 from labctl.bench.faults import SimFaults
 from labctl.bench.interfaces import (
     BenchError,
-    DaqOverflowError,
-    FirmwareResetError,
     InstrumentDisconnectedError,
-    InstrumentTimeoutError,
+    InstrumentFaultError,
 )
 
 CFG = load_bench()
@@ -176,32 +174,83 @@ def test_close_leaves_everything_safe(bench):
         bench.daq.read_once()
 
 
-def test_injected_faults_raise_the_interface_errors():
+def _kinds(b) -> list[tuple[str, str, str]]:
+    return [(r.event, r.instrument, r.kind) for r in b.fault_log.drain()]
+
+
+def test_injected_transient_faults_are_recovered_as_on_the_hardware():
+    """Each injected transient fault goes through the shared retry loop: the operation
+    succeeds, the fault and its recovery are recorded, the settings survive."""
     faults = SimFaults(daq_overflow_at_s=0.2, gate_timeout_at_s=0.1, gate_garbage_at_s=0.3,
-                       gate_reset_at_s=0.4, smu_disconnect_at_s=0.5)
+                       gate_reset_at_s=0.4, smu_timeout_at_s=0.42, smu_disconnect_at_s=0.5)
     b = open_bench(CFG, faults=faults)
     b.gates.set_eta(0.22)
+    lam = b.gates.set_lambda(0.03)
     b.daq.start_acquisition()
     b.daq.read_block()  # t = 0.1 s: the gate timeout is due at the next command
-    with pytest.raises(InstrumentTimeoutError):
-        b.gates.read_gates()
-    assert b.gates.status()["eta_tap"] == 28  # a timeout does not change settings
+    b.gates.read_gates()
+    assert _kinds(b) == [("fault", "gate controller", "timeout"),
+                         ("recovered", "gate controller", "timeout")]
+    first = b.daq.read_block().first_index  # t = 0.2 s
+    gap = b.daq.read_block()  # overflow: restarted, 0.05 s (500 samples) lost
+    assert gap.first_index == first + 1000 + 500
+    assert _kinds(b) == [("fault", "DAQ", "overflow"), ("recovered", "DAQ", "overflow")]
+    b.gates.read_gates()  # t = 0.35 s: the garbage line
+    assert _kinds(b) == [("fault", "gate controller", "garbage"),
+                         ("recovered", "gate controller", "garbage")]
+    b.gates.set_learning(True)
     b.daq.read_block()
-    with pytest.raises(DaqOverflowError):
-        b.daq.read_block()
+    gates = b.gates.read_gates()  # t = 0.45 s: the firmware restarts
+    records = b.fault_log.drain()
+    assert [r.event for r in records] == ["fault", "recovered"]
+    assert "eta = 0.217" in records[1].message and "learning = 1" in records[1].message
+    assert "gates kept their charge" in records[1].message
+    status = b.gates.status()  # η, λ and the learning switch re-applied after the restart
+    assert (status["eta_tap"], status["lambda"], status["learning"]) == (28, lam, True)
+    assert gates.shape == (CFG.network.n_edges,)
+    b.gates.set_learning(False)
+    b.power.measure_current()  # t ≈ 0.45 s: the SMU timeout, asked again
+    assert _kinds(b) == [("fault", "SMU", "timeout"), ("recovered", "SMU", "timeout")]
     b.daq.read_block()
-    with pytest.raises(BenchError, match="unparseable"):
-        b.gates.read_gates()
-    b.daq.read_block()
-    with pytest.raises(FirmwareResetError):
-        b.gates.read_gates()
-    assert b.gates.status()["eta_tap"] == 0  # a reset brings the firmware's safe settings
-    b.daq.read_block()
-    for _ in range(2):  # a disconnect is permanent
+    for _ in range(2):  # a disconnect is permanent and never retried
         with pytest.raises(InstrumentDisconnectedError):
             b.power.measure_current()
+    assert _kinds(b) == []
     failures = b.close()
     assert any("power meter" in f for f in failures)
+
+
+def test_a_persistent_fault_gives_up_with_a_clear_instrument_error():
+    """A fault lasting longer than the bounded retries becomes InstrumentFaultError naming
+    the instrument, the operation and the cause; it clears afterwards."""
+    b = open_bench(CFG, faults=SimFaults(gate_timeout_at_s=0.0, consecutive=3))
+    with pytest.raises(InstrumentFaultError,
+                       match=r"gate controller: GATES\? failed after 3 attempts \(timeout"):
+        b.gates.read_gates()
+    assert [r.event for r in b.fault_log.drain()] == ["fault"] * 3
+    b.gates.read_gates()
+    assert b.close() == []
+
+
+def test_a_learning_window_is_never_repeated_after_a_lost_reply():
+    b = open_bench(CFG, faults=SimFaults(gate_timeout_at_s=0.0))
+    t0 = b.daq.core.t
+    with pytest.raises(InstrumentFaultError, match="after 1 attempts"):
+        b.gates.learning_window(1e-3)
+    assert b.daq.core.t == t0
+    assert b.close() == []
+
+
+def test_an_smu_that_does_not_answer_at_open_is_named():
+    with pytest.raises(BenchError, match=r"SMU at .*\*IDN\? failed after 3 attempts"):
+        open_bench(CFG, faults=SimFaults(smu_timeout_at_s=0.0, consecutive=3))
+
+
+def test_fault_moments_are_validated():
+    with pytest.raises(ValueError, match="gate_reset_at_s"):
+        SimFaults(gate_reset_at_s=[1.0, float("nan")])
+    with pytest.raises(ValueError, match="consecutive"):
+        SimFaults(consecutive=0)
 
 
 def test_paced_clock_follows_wall_time():
@@ -219,9 +268,13 @@ def test_paced_consumer_too_slow_overflows(monkeypatch):
     b.daq.start_acquisition()
     real = time.monotonic
     monkeypatch.setattr(time, "monotonic", lambda: real() + 5.0)
-    with pytest.raises(DaqOverflowError, match="behind"):
-        b.daq.read_block()
+    blk = b.daq.read_block()  # restarted: every sample up to now is lost, then on
     monkeypatch.undo()
+    records = b.fault_log.drain()
+    assert [(r.event, r.kind) for r in records] == [("fault", "overflow"),
+                                                     ("recovered", "overflow")]
+    assert "behind" in records[0].message
+    assert blk.first_index >= 5.0 * CFG.sample_rate
     b.close()
 
 
