@@ -12,11 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from labctl.drivers.serial_transport import CorruptLineError, SerialLineTransport, unframe
+from labctl.drivers.serial_transport import (
+    CorruptLineError,
+    SerialLineTransport,
+    frame,
+    unframe,
+)
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 BUILD = FIRMWARE / "build"
 VECTORS = FIRMWARE / "tests" / "vectors.txt"
+BANNER = "!BOOT LABCTL,GATEFW,32CH,1.1.0"  # body of the boot line (firmware/PROTOCOL.md)
 
 
 def make(*targets: str) -> subprocess.CompletedProcess[str]:
@@ -122,6 +128,18 @@ def sync(link: SerialLineTransport, token: str = "sync") -> list[str]:
         if body == f"PONG {token}":
             return skipped
         skipped.append(body)
+
+
+def is_banner_piece(line: str) -> bool:
+    """True if ``line`` (a body or raw text skipped by :func:`sync`) is the boot line or its tail.
+
+    Opening the port flushes its input (the transport's ``reset_input_buffer``), so a banner
+    still arriving at that instant loses its head and only a tail such as ``*13`` remains;
+    under simavr the first byte can be lost too. Anything else is a real stray line.
+    """
+    text = line.rstrip("\r\n")
+    framed = frame(BANNER).decode("ascii").rstrip("\n")
+    return bool(text) and (framed.endswith(text) or BANNER.endswith(text))
 
 
 def missing_tool(message: str) -> None:
