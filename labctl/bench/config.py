@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ import numpy as np
 
 from labctl.bench.interfaces import OutputLine
 from labctl.network import Network, periodic_lattice
+from labctl.tomlread import MAX_FILE_BYTES, TomlFileError, parse, read_toml
 
 #: repository root (data/benches/ lives there, next to the labctl package)
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -495,27 +495,26 @@ def _parse(path: Path, text: str, doc: dict[str, Any]) -> BenchConfig:
 def load_bench(path: str | Path | None = None) -> BenchConfig:
     """Read and validate a bench file; ``None`` loads the default simulated bench.
 
-    Raises :class:`BenchFileError` (a ValueError) naming the file, the key and what is
-    allowed; nothing is opened here.
+    The file must be a regular UTF-8 file of bounded size and nesting
+    (:mod:`labctl.tomlread`, checked before parsing). Raises :class:`BenchFileError` (a
+    ValueError) naming the file, the key and what is allowed; nothing is opened here.
     """
     p = DEFAULT_BENCH_FILE if path is None else Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BenchFileError(f"{p}: cannot read bench file ({exc.strerror or exc})") from exc
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise BenchFileError(f"{p}: not valid TOML: {exc}") from exc
+        text, doc = read_toml(p)
+    except TomlFileError as exc:
+        raise BenchFileError(f"{p}: {exc.problem}") from None
     return _parse(p, text, doc)
 
 
 def bench_from_text(text: str, path: str | Path = "<text>") -> BenchConfig:
     """Validate a bench file given as text (e.g. read back from a run file)."""
     p = Path(path)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise BenchFileError(f"{p}: more than {MAX_FILE_BYTES} bytes; allowed at most "
+                             f"{MAX_FILE_BYTES} bytes")
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise BenchFileError(f"{p}: not valid TOML: {exc}") from exc
+        doc = parse(text)
+    except TomlFileError as exc:
+        raise BenchFileError(f"{p}: {exc.problem}") from None
     return _parse(p, text, doc)
-

@@ -1,149 +1,309 @@
-"""Typed, path-aware readers for the tables of a TOML protocol document.
+"""Every field of a protocol file, declared once: type, default, range, unit, meaning.
 
-Every reader names the file and the dotted field path in its :class:`ProtocolError`,
-and every table refuses keys nobody asked for (typo safety).
+The loader (:mod:`labctl.protocol.loader`) checks values against these declarations and
+``docs/PROTOCOLS.md`` shows tables generated from them (``python3 -m
+labctl.protocol.fields docs/PROTOCOLS.md`` rewrites them; a test keeps them equal).
+Bounds that depend on the bench are :class:`~labctl.fieldspec.Ref` s into the context
+built by :func:`bench_context`.
+
+Physical grounds of the bench-derived bounds:
+
+* ``record_rate`` at most the DAQ sample rate (a row averages at least one sample) and at
+  least one row per task (1 / ``learning.duration``, or per stepwise task);
+* ``learning.duration`` and ``lambda.rho`` at least one DAQ block: the executor acts
+  (records, updates λ, applies operator commands) once per block;
+* ``lambda.target_error`` at most the largest error the bench can produce: every node and
+  every desired target voltage lies in [0, V_node,max] (a passive network stays within its
+  source voltages, the bench limits keep both below ``node_voltage_max``), so each of the
+  N_T targets contributes at most V_node,max², and L = ½ Σ_T (Ṽ_T − V_T)² ≤ ½ N_T V_node,max²
+  with N_T the bench's number of target lines (0.72 V² on the simulated bench). A larger
+  L̃ would make (L̃/L)^p > 1 for ever: λ would only grow;
+* ``lambda.update_rate`` between one update per ρ (slower, the controller's exponential
+  step exp(Δt/ρ ...) overshoots its own time scale) and one per DAQ block;
+* ``lambda.lam0`` at least the gain stage's 1 ppm resolution (a smaller λ is 0 on the
+  bench, and dλ/dt ∝ λ would never move it), λ at most the stage's largest λ;
+* ``sim.alpha`` at most 1/dt = 500 s⁻¹ (the twin integrates the gate rule with explicit
+  Euler steps of dt = 2 ms), ``sim.gamma`` at most 10⁶ s⁻¹ (relaxation in 1 µs, already
+  indistinguishable from the quasi-static γ = ∞ at that step).
 """
 
 from __future__ import annotations
 
-import math
+import re
+import sys
+from pathlib import Path
 from typing import Any
 
-from labctl.protocol.errors import ProtocolError
+from labctl.fieldspec import Field, Ref, markdown_table
 
-_MISSING = object()
+#: characters of protocol and task names (they become file names and HDF5 attributes)
+NAME_CHARS = "A-Za-z0-9_.-"
+MAX_NAME = 64
+#: largest seed (fits the run file's int64 attributes)
+MAX_SEED = 2**63 - 1
+#: longest task (s): one day per task or presented example
+MAX_TASK_S = 86400.0
+#: most values of one sweep, tasks of one generator, runs of each task
+MAX_SWEEP = 10_000
+MAX_COUNT = 100_000
+MAX_REPEATS = 10_000
+MAX_SAMPLES = 10_000
+#: λ resolution of the gate controller's gain stage (1 ppm)
+LAMBDA_RESOLUTION = 1e-6
+#: the gate controller's timed learning window (Timer1, firmware/PROTOCOL.md), s
+WINDOW_RANGE_S = (10e-6, 30e-3)
+#: stable explicit-Euler gate step of the simulated twin: α dt ≤ 1 with dt = 2 ms
+ALPHA_MAX = 500.0
+GAMMA_MAX = 1e6
+#: bounds of the free-form [metadata] table
+MAX_METADATA_KEYS = 64
+MAX_METADATA_KEY = 64
+MAX_METADATA_TEXT = 4096
+#: on_task_fault = "retry": re-runs of one failed task
+MAX_TASK_RETRIES = 10
+DEFAULT_TASK_RETRIES = 2
+FAULT_POLICIES = ("abort", "skip", "retry")
+TASK_KINDS = ("allostery", "random_allostery", "regression", "classification",
+              "nonlinear_regression")
 
-
-def type_name(value: Any) -> str:
-    """Human name of a TOML value's type (for error messages)."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "table"
-    return type(value).__name__
-
-
-class Section:
-    """One TOML table at dotted path ``path`` in ``file``; hands out checked values."""
-
-    def __init__(self, file: str, path: str, data: Any) -> None:
-        if not isinstance(data, dict):
-            raise ProtocolError(file, path, f"expected a table, got {type_name(data)}")
-        self.file = file
-        self.path = path
-        self.data = data
-        self._asked: list[str] = []
-
-    def child_path(self, key: str) -> str:
-        """Dotted path of ``key`` inside this table."""
-        return f"{self.path}.{key}" if self.path else key
-
-    def error(self, key: str, problem: str) -> ProtocolError:
-        """A ProtocolError for field ``key`` of this table."""
-        return ProtocolError(self.file, self.child_path(key), problem)
-
-    def has(self, key: str) -> bool:
-        """True if ``key`` is present (and marks it as a known key)."""
-        self._asked.append(key)
-        return key in self.data
-
-    def raw(self, key: str, default: Any = _MISSING) -> Any:
-        """The value of ``key`` unchecked; ``default`` if absent, else required."""
-        self._asked.append(key)
-        if key not in self.data:
-            if default is _MISSING:
-                raise self.error(key, "required field is missing")
-            return default
-        return self.data[key]
-
-    def string(self, key: str, default: Any = _MISSING, choices: tuple[str, ...] = ()) -> str:
-        """A string field, optionally one of ``choices``."""
-        value = self.raw(key, default)
-        if not isinstance(value, str):
-            raise self.error(key, f"expected a string, got {type_name(value)} {value!r}")
-        if choices and value not in choices:
-            allowed = ", ".join(repr(c) for c in choices)
-            raise self.error(key, f"{value!r} is not allowed; allowed: {allowed}")
-        return value
-
-    def number(self, key: str, default: Any = _MISSING, **bounds: float) -> float:
-        """A real number field checked against ``bounds`` (see :func:`check_number`)."""
-        value = self.raw(key, default)
-        return check_number(self.file, self.child_path(key), value, **bounds)
-
-    def integer(self, key: str, default: Any = _MISSING, minimum: int | None = None,
-                maximum: int | None = None) -> int:
-        """An integer field within [minimum, maximum]."""
-        value = self.raw(key, default)
-        return check_integer(self.file, self.child_path(key), value, minimum, maximum)
-
-    def table(self, key: str, default: Any = _MISSING) -> Section:
-        """A sub-table as a :class:`Section` (an empty one if absent and default={})."""
-        value = self.raw(key, default)
-        return Section(self.file, self.child_path(key), value)
-
-    def array(self, key: str, default: Any = _MISSING, length: int | None = None,
-              min_length: int = 0) -> list[Any]:
-        """An array field, optionally of exactly ``length`` or at least ``min_length`` items."""
-        value = self.raw(key, default)
-        path = self.child_path(key)
-        if not isinstance(value, list):
-            raise ProtocolError(self.file, path, f"expected an array, got {type_name(value)}")
-        if length is not None and len(value) != length:
-            raise ProtocolError(self.file, path,
-                                f"expected exactly {length} items, got {len(value)}")
-        if len(value) < min_length:
-            raise ProtocolError(self.file, path,
-                                f"expected at least {min_length} items, got {len(value)}")
-        return value
-
-    def finish(self, context: str = "") -> None:
-        """Refuse every key that no reader asked for (typo safety)."""
-        unknown = [k for k in self.data if k not in self._asked]
-        if unknown:
-            allowed = ", ".join(dict.fromkeys(self._asked)) or "(none)"
-            where = f" {context}" if context else ""
-            raise self.error(unknown[0], f"unknown key{where}; allowed keys here: {allowed}")
+BLOCK = Ref("block_duration", "one DAQ block")
+SAMPLE_RATE = Ref("sample_rate", "the DAQ sample rate")
+ETA_MAX = Ref("eta_max", "the clamp-gain potentiometer's largest η")
+LAMBDA_MAX = Ref("lambda_max", "the gain stage's largest λ")
+SOURCE_MAX = Ref("source_max", "the bench's source limit")
+TARGET_MAX = Ref("target_max", "the bench's target limit")
+NODE_MAX = Ref("node_max", "the last node of the bench network")
 
 
-def check_number(file: str, path: str, value: Any, *, ge: float | None = None,
-                 gt: float | None = None, le: float | None = None,
-                 lt: float | None = None, unit: str = "") -> float:
-    """Return ``value`` as float if it is a finite real number within the given bounds.
-
-    ``ge``/``gt``/``le``/``lt`` are inclusive/exclusive lower/upper bounds; ``unit`` is
-    appended to numbers in the message (e.g. ``"V"``).
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ProtocolError(file, path, f"expected a number, got {type_name(value)} {value!r}")
-    x = float(value)
-    if not math.isfinite(x):
-        raise ProtocolError(file, path, f"expected a finite number, got {value!r}")
-    u = f" {unit}" if unit else ""
-    lo = f"{ge:g}{u} <= " if ge is not None else (f"{gt:g}{u} < " if gt is not None else "")
-    hi = f" <= {le:g}{u}" if le is not None else (f" < {lt:g}{u}" if lt is not None else "")
-    ok = ((ge is None or x >= ge) and (gt is None or x > gt)
-          and (le is None or x <= le) and (lt is None or x < lt))
-    if not ok:
-        raise ProtocolError(file, path, f"{x:g}{u} is out of range; allowed {lo}value{hi}")
-    return x
+def _seed(path: str, help_text: str = "seed") -> Field:
+    return Field(path, "integer", help_text, default=0, ge=0, le=MAX_SEED)
 
 
-def check_integer(file: str, path: str, value: Any, minimum: int | None = None,
-                  maximum: int | None = None) -> int:
-    """Return ``value`` if it is an integer (not a boolean) within [minimum, maximum]."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ProtocolError(file, path, f"expected an integer, got {type_name(value)} {value!r}")
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        lo = f"{minimum} <= " if minimum is not None else ""
-        hi = f" <= {maximum}" if maximum is not None else ""
-        raise ProtocolError(file, path, f"{value} is out of range; allowed {lo}value{hi}")
-    return value
+TOP = (
+    Field("name", "string", "short name of the experiment (used in run-file names)",
+          max_length=MAX_NAME, chars=NAME_CHARS),
+    Field("description", "string", "free text", default="", max_length=10_000),
+    Field("bench", "string", '`"sim"` = the default simulated bench, else a bench file '
+          "path relative to the protocol (a regular file of at most 1 MiB)", default="sim",
+          max_length=4096),
+    Field("eta", "number", "nudge amplitude η", gt=0.0, le=ETA_MAX),
+    Field("record_rate", "number", "rows per second written to the run file", unit="Hz",
+          default=50.0, ge=Ref("min_record_rate", "one row per task: 1 / learning time"),
+          le=SAMPLE_RATE),
+    Field("repeats", "integer", "each task is run this many times", default=1, ge=1,
+          le=MAX_REPEATS),
+    _seed("seed", "base of every task's seed"),
+    Field("on_task_fault", "string", "what a task that still fails after the "
+          "instrument-level recoveries does (see below)", default="abort",
+          choices=FAULT_POLICIES),
+    Field("max_task_retries", "integer", 'only with on_task_fault = "retry": re-runs of '
+          "one failed task", default=DEFAULT_TASK_RETRIES, ge=1, le=MAX_TASK_RETRIES),
+)
+
+LAMBDA = (
+    Field("lambda.mode", "string", "how λ is set", default="fixed",
+          choices=("fixed", "sweep", "control")),
+    Field("lambda.value", "number", "fixed: λ of every task", default=0.0, ge=0.0,
+          le=LAMBDA_MAX),
+    Field("lambda.values", "numbers", "sweep: the λ values", ge=0.0, le=LAMBDA_MAX),
+    Field("lambda.assign", "string", 'sweep: "product" runs every task at every λ, '
+          '"cycle" gives task i values[i % len]', default="product",
+          choices=("product", "cycle")),
+    Field("lambda.target_error", "number", "control: target error L̃", unit="V²",
+          ge=1e-12, le=Ref("max_error", "½ N_T V_node,max², the largest error the bench "
+                                        "can produce")),
+    Field("lambda.rho", "number", "control: time scale ρ of dλ/dt = ρ⁻¹[(L̃/L)^p − 1] λ",
+          unit="s", ge=BLOCK, le=MAX_TASK_S),
+    Field("lambda.p", "number", "control: exponent p", ge=1e-3, le=10.0),
+    Field("lambda.lam0", "number", "control: initial λ (> 0 since dλ/dt ∝ λ)",
+          ge=LAMBDA_RESOLUTION, le=Ref("lam_max", "lam_max")),
+    Field("lambda.lam_max", "number", "control: ceiling of λ", default=LAMBDA_MAX,
+          ge=LAMBDA_RESOLUTION, le=LAMBDA_MAX),
+    Field("lambda.update_rate", "number", "control: λ updates per second (at most one per "
+          "DAQ block)", unit="Hz", default=Ref("block_rate", "one per DAQ block"),
+          ge=Ref("rho_rate", "one update per ρ"),
+          le=Ref("block_rate", "one update per DAQ block")),
+)
+
+LEARNING = (
+    Field("learning.mode", "string", '"continuous" or "stepwise" (first-generation '
+          "benches)", default="continuous", choices=("continuous", "stepwise")),
+    Field("learning.duration", "number", "continuous: learning time per task (or per "
+          "presented example)", unit="s", ge=BLOCK, le=MAX_TASK_S),
+    Field("learning.steps", "integer", "stepwise: free + clamped measurement + update "
+          "window, this many times", ge=1, le=10_000_000),
+    Field("learning.window", "number", "stepwise: learning window per step (timed by the "
+          "gate controller)", unit="s", default=100e-6, ge=WINDOW_RANGE_S[0],
+          le=WINDOW_RANGE_S[1]),
+    Field("learning.settle", "number", "stepwise: settling time before each measurement",
+          unit="s", default=1e-3, ge=0.0, le=10.0),
+)
+
+INIT = (
+    Field("init.gate_voltage", "numbers", "uniform initial gate voltage; several values "
+          "are a scan", unit="V", default=Ref("gate_mid", "mid gate range"),
+          ge=Ref("gate_min", "the bench's gate_min"), le=Ref("gate_max", "the bench's "
+                                                                         "gate_max")),
+    Field("init.kappa", "numbers", "uniform initial conductance κ, set per edge through the "
+          "bench calibration (instead of gate_voltage)", unit="S",
+          ge=Ref("kappa_min", "the smallest κ every edge reaches"),
+          le=Ref("kappa_max", "the largest κ every edge reaches")),
+)
+
+SWEEP = (
+    Field("start", "number", "first value (same unit and range as the swept field)"),
+    Field("stop", "number", "last value (same unit and range as the swept field)"),
+    Field("num", "integer", "number of values", ge=1, le=MAX_SWEEP),
+    Field("spacing", "string", "linear or logarithmic (log needs start, stop > 0)",
+          default="linear", choices=("linear", "log")),
+)
+
+SIM = (
+    Field("sim.alpha", "numbers", "learning rate α of the simulated twin (bench: 41.7)",
+          unit="1/s", default=None, ge=1e-3, le=ALPHA_MAX),
+    Field("sim.gamma", "numbers", "node relaxation rate γ (out-of-equilibrium physics; "
+          "absent = quasi-static)", unit="1/s", default=None, ge=1e-2, le=GAMMA_MAX),
+    Field("sim.noise", "number", "white noise on the learning rule", unit="V/√s",
+          default=None, ge=0.0, le=1.0),
+    Field("sim.label_noise", "number", "noise on the desired outputs", unit="V",
+          default=None, ge=0.0, le=TARGET_MAX),
+    Field("sim.seed", "integer", "seed of the simulator's noise", default=None, ge=0,
+          le=MAX_SEED),
+)
+
+TASK = (
+    Field("task.kind", "string", "which task", choices=TASK_KINDS),
+    Field("task.name", "string", "unique task name (default task_<i>)", default=None,
+          max_length=MAX_NAME, chars=NAME_CHARS),
+    Field("task.node", "integer", "a node number of the bench network", ge=0, le=NODE_MAX),
+    Field("task.source_volts", "number", "a source voltage", unit="V", ge=0.0,
+          le=SOURCE_MAX),
+    Field("task.target_volts", "number", "a desired target voltage", unit="V", ge=0.0,
+          le=TARGET_MAX),
+)
+ALLOSTERY = (
+    Field("task.sources", "table", "{ node = volts, ... } held at the source voltages"),
+    Field("task.targets", "table", "{ node = volts, ... } trained toward the target "
+          "voltages"),
+)
+RANDOM_ALLOSTERY = (
+    Field("task.count", "integer", "number of random tasks", ge=1, le=MAX_COUNT),
+    _seed("task.seed", "seed of the draw"),
+    Field("task.source_voltages", "table", "array of source volts, put on distinct random "
+          "nodes"),
+    Field("task.target_voltages", "table", "array of alternatives, each an array of target "
+          "volts"),
+)
+REGRESSION = (
+    Field("task.input_edges", "table", "two node pairs [[a, b], [c, d]]"),
+    Field("task.output_edges", "table", "two node pairs"),
+    Field("task.n_train", "integer", "training examples", default=20, ge=1, le=MAX_SAMPLES),
+    Field("task.n_test", "integer", "test examples", default=100, ge=0, le=MAX_SAMPLES),
+    Field("task.epochs", "integer", "passes over the training set", default=1, ge=1,
+          le=MAX_SAMPLES),
+    _seed("task.seed", "seed of the examples"),
+    Field("task.input_scale", "number", "scale of the U(0, 1) input drops", unit="V",
+          default=SOURCE_MAX, gt=0.0, le=SOURCE_MAX),
+)
+CLASSIFICATION = (
+    Field("task.dataset", "string", "the data set", default="iris", choices=("iris",)),
+    Field("task.input_nodes", "table", "four input nodes"),
+    Field("task.ground_node", "integer", "node held at 0 V", ge=0, le=NODE_MAX),
+    Field("task.target_nodes", "table", "three target nodes, one per class"),
+    Field("task.n_train_per_class", "integer", "training examples per class", default=10,
+          ge=1, le=50),
+    Field("task.n_test_per_class", "integer", "test examples per class", default=40, ge=0,
+          le=49),
+    Field("task.epoch_steps", "integer", "examples presented per epoch", default=30, ge=1,
+          le=MAX_SAMPLES),
+    Field("task.epochs", "integer", "epochs", default=1, ge=1, le=MAX_SAMPLES),
+    _seed("task.seed", "seed of the train/test split"),
+    Field("task.input_scale", "number", "measurements are scaled to [0, input_scale]",
+          unit="V", default=SOURCE_MAX, gt=0.0, le=SOURCE_MAX),
+    Field("task.target_low", "number", "set-point of the wrong classes", unit="V",
+          default=Ref("target_low", "20 % of the target limit"), ge=0.0, le=TARGET_MAX),
+    Field("task.target_high", "number", "set-point of the right class (> target_low)",
+          unit="V", default=Ref("target_high", "80 % of the target limit"), ge=0.0,
+          le=TARGET_MAX),
+)
+NONLINEAR = (
+    Field("task.input_node", "integer", "node carrying the input x", ge=0, le=NODE_MAX),
+    Field("task.ground_node", "integer", "node held at 0 V", ge=0, le=NODE_MAX),
+    Field("task.target_node", "integer", "node trained toward V(x)", ge=0, le=NODE_MAX),
+    Field("task.coefficients", "table", "c0, c1, ... of V = c0 + c1 x + c2 x² (V(x) must "
+          "stay within the target limit over x_range)"),
+    Field("task.coefficient", "number", "one coefficient c_k", unit="V/V^k", ge=-1e3,
+          le=1e3),
+    Field("task.x_range", "table", "[low, high] of x, each within 0..the source limit (V)"),
+    Field("task.n_train", "integer", "training examples", default=20, ge=2, le=MAX_SAMPLES),
+    Field("task.n_test", "integer", "test examples", default=100, ge=0, le=MAX_SAMPLES),
+    Field("task.epochs", "integer", "passes over the training set", default=1, ge=1,
+          le=MAX_SAMPLES),
+    _seed("task.seed", "seed of the examples"),
+)
+TASK_FIELDS = {"allostery": ALLOSTERY, "random_allostery": RANDOM_ALLOSTERY,
+               "regression": REGRESSION, "classification": CLASSIFICATION,
+               "nonlinear_regression": NONLINEAR}
+
+_ALL = {f"{group}:{f.path}": f for group, fields in (
+    ("", TOP + LAMBDA + LEARNING + INIT + SIM + TASK),
+    ("sweep", SWEEP), *TASK_FIELDS.items()) for f in fields}
+
+
+def field(path: str, group: str = "") -> Field:
+    """The declaration of ``path`` (``group`` = a task kind, or ``"sweep"``)."""
+    return _ALL[f"{group}:{path}"]
+
+
+def bench_context(bench: Any) -> dict[str, float]:
+    """The bench-derived bounds (see the module docstring) of BenchConfig ``bench``."""
+    from labctl.protocol.routing import reachable
+
+    limits = getattr(bench, "limits", bench)
+    node_v = float(limits.node_voltage_max)
+    smax = min(float(limits.source_voltage_max), node_v)
+    tmax = min(float(limits.target_voltage_max), node_v)
+    block = float(getattr(bench, "block_duration", 0.1))
+    lines = tuple(getattr(bench, "output_lines", ()))
+    n_targets = max(1, sum(1 for ln in lines if ln.role == "target"))
+    ctx = {
+        "sample_rate": float(getattr(bench, "sample_rate", 1e4)),
+        "block_duration": block,
+        "block_rate": float(f"{1.0 / block:.6g}"),
+        "eta_max": float(f"{getattr(bench, 'eta_max', 1.0):.4g}"),
+        "lambda_max": float(f"{getattr(bench, 'lambda_max', 0.999999):.4g}"),
+        "source_max": smax, "target_max": tmax,
+        "target_low": 0.2 * tmax, "target_high": 0.8 * tmax,
+        "node_max": float(int(bench.network.n_nodes) - 1),
+        "max_error": float(f"{0.5 * n_targets * node_v**2:.4g}"),
+        "gate_min": float(limits.gate_min), "gate_max": float(limits.gate_max),
+        "gate_mid": 0.5 * (float(limits.gate_min) + float(limits.gate_max)),
+        "n_target_lines": float(len(reachable(lines, "target"))),
+    }
+    if hasattr(bench, "conductance_range"):  # κ every edge reaches over the gate range (S)
+        lo, hi = bench.conductance_range()
+        ctx["kappa_min"], ctx["kappa_max"] = float(f"{lo:.3g}"), float(f"{hi:.3g}")
+    return ctx
+
+
+#: the docs tables: marker name -> declarations
+DOC_TABLES = {
+    "top": TOP, "lambda": LAMBDA, "learning": LEARNING, "init": INIT, "sweep": SWEEP,
+    "sim": SIM, "task": TASK, **{f"task.{k}": v for k, v in TASK_FIELDS.items()},
+}
+
+
+def update_docs(text: str) -> str:
+    """``text`` with every ``<!-- fields:NAME -->...<!-- /fields -->`` block replaced by
+    the table generated from the declarations."""
+    def table(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return (f"<!-- fields:{name} -->\n{markdown_table(DOC_TABLES[name])}\n"
+                "<!-- /fields -->")
+    return re.sub(r"<!-- fields:([\w.]+) -->.*?<!-- /fields -->", table, text, flags=re.S)
+
+
+if __name__ == "__main__":  # python3 -m labctl.protocol.fields docs/PROTOCOLS.md
+    for doc in sys.argv[1:]:
+        p = Path(doc)
+        p.write_text(update_docs(p.read_text(encoding="utf-8")), encoding="utf-8")

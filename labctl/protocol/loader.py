@@ -1,21 +1,26 @@
 """Reading and validating protocol files (TOML) against a bench, before anything is opened.
 
-The file format is documented in ``docs/PROTOCOLS.md``. Every problem raises
-:class:`ProtocolError` naming the file, the dotted field and what is allowed.
+The file format is documented in ``docs/PROTOCOLS.md``; every field's type, range and unit
+is declared once in :mod:`labctl.protocol.fields`. The file is read with the bounds of
+:mod:`labctl.tomlread` (size, encoding, nesting depth checked before parsing), then every
+table is checked and **all** problems of the file are reported together in one
+:class:`ProtocolError` (one line per problem, each naming the file, the dotted field, the
+value and what is allowed). Finally the size of the work the plan would describe is
+bounded (:func:`labctl.protocol.plan.check_plan_size`) before anything is expanded.
 """
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from labctl.fieldspec import Field, resolve, show, type_name
+from labctl.protocol import fields as decl
 from labctl.protocol.errors import ProtocolError
-from labctl.protocol.fields import Section, check_integer, check_number, type_name
 from labctl.protocol.model import (
-    FAULT_POLICIES,
     AllosteryTask,
     ClassificationTask,
     ContinuousLearning,
@@ -35,18 +40,14 @@ from labctl.protocol.model import (
     StepwiseLearning,
     TaskSpec,
 )
+from labctl.protocol.reader import Problems, Section
 from labctl.protocol.routing import reachable, route
+from labctl.tomlread import TomlFileError, read_toml
 
-TASK_KINDS = ("allostery", "random_allostery", "regression", "classification",
-              "nonlinear_regression")
-MAX_SWEEP = 10_000
-#: bounds of the free-form [metadata] table: keys, key length, text length (characters)
-MAX_METADATA_KEYS = 64
-MAX_METADATA_KEY = 64
-MAX_METADATA_TEXT = 4096
-#: bounds of on_task_fault = "retry": re-runs of one failed task
-MAX_TASK_RETRIES = 10
-DEFAULT_TASK_RETRIES = 2
+TASK_KINDS = decl.TASK_KINDS
+MAX_SWEEP = decl.MAX_SWEEP
+#: most [[task]] tables in one file
+MAX_TASK_TABLES = 1000
 
 
 def load_protocol(path: str | Path, bench: Any = None) -> Protocol:
@@ -54,102 +55,75 @@ def load_protocol(path: str | Path, bench: Any = None) -> Protocol:
 
     ``bench`` is a BenchConfig; if None, the bench named in the file is loaded (``"sim"``
     or absent: the default simulated bench; otherwise a path relative to the protocol
-    file). Raises :class:`ProtocolError` on any problem; opens no instrument.
+    file). Raises :class:`ProtocolError` listing every problem; opens no instrument.
     """
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProtocolError(file, "", f"cannot read the file: {exc}") from None
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ProtocolError(file, "", f"not valid TOML: {exc}") from None
-    top = Section(file, "", doc)
-    name = top.string("name")
-    if not name.strip():
-        raise top.error("name", "must not be empty")
-    description = top.string("description", "")
-    bench_ref = top.string("bench", "sim")
-    if bench is None:
-        bench = _load_bench(file, bench_ref)
-    # η in (0, 1], and no more than the bench's clamp-gain potentiometer can set
-    eta = top.number("eta", gt=0.0, le=float(f"{getattr(bench, 'eta_max', 1.0):.4g}"))
-    record_rate = top.number("record_rate", 50.0, gt=0.0, le=1e4, unit="Hz")
-    repeats = top.integer("repeats", 1, minimum=1, maximum=10_000)
-    seed = top.integer("seed", 0, minimum=0)
-    lam = _parse_lambda(top.table("lambda", {}), bench)
-    learning = _parse_learning(top.table("learning", {}))
-    init = _parse_init(top.table("init", {}), bench)
-    sim = None
-    if top.has("sim"):
-        if getattr(bench, "backend", "sim") != "sim":
-            raise top.error("sim", f"simulator overrides are refused on the hardware bench "
-                                   f"{getattr(bench, 'name', '?')!r}; allowed only when the "
-                                   f"bench backend is 'sim'")
-        sim = _parse_sim(top.table("sim"))
-    raw_tasks = top.raw("task", [])
-    if not isinstance(raw_tasks, list) or not all(isinstance(t, dict) for t in raw_tasks):
-        raise top.error("task", f"expected [[task]] tables, got {type_name(raw_tasks)}")
-    if not raw_tasks:
-        raise top.error("task", "at least one [[task]] table is required")
-    tasks = tuple(_parse_task(Section(file, f"task[{i}]", t), bench)
-                  for i, t in enumerate(raw_tasks))
-    names = [t.name for t in tasks]
-    for i, n in enumerate(names):
-        if n in names[:i]:
-            raise ProtocolError(file, f"task[{i}].name", f"duplicate task name {n!r}; "
-                                "every task needs a unique name")
+        text, doc = read_toml(path)
+    except TomlFileError as exc:
+        raise ProtocolError(file, "", exc.problem) from None
+    return parse_protocol(file, text, doc, bench)
+
+
+def parse_protocol(file: str, text: str, doc: dict[str, Any], bench: Any = None) -> Protocol:
+    """Validate the parsed protocol document ``doc`` (the text of ``file``)."""
+    from labctl.protocol.plan import check_plan_size
+
+    problems = Problems(file)
+    top = Section(problems, "", doc)
+    name = top.get(decl.field("name"))
+    description = top.get(decl.field("description"))
+    bench_ref = top.get(decl.field("bench"))
+    if bench is None and bench_ref is not None:
+        with problems.guard():
+            bench = _load_bench(file, bench_ref)
+    ctx: dict[str, float] = decl.bench_context(bench) if bench is not None else {}
+    top.context = ctx
+
+    learning = None
+    with problems.guard():
+        learning = _parse_learning(top.table("learning", {}))
+    # one row per task at least: the shortest stretch of learning a row must cover (s)
+    ctx["min_record_rate"] = float(f"{1.0 / _learning_time(learning):.6g}")
+    eta = top.get(decl.field("eta"))
+    record_rate = top.get(decl.field("record_rate"))
+    repeats = top.get(decl.field("repeats"))
+    seed = top.get(decl.field("seed"))
+    lam = None
+    with problems.guard():
+        lam = _parse_lambda(top.table("lambda", {}), ctx)
+    init = sim = None
+    tasks: tuple[TaskSpec, ...] | None = None
+    if bench is None:  # the bench-bound tables cannot be checked without the bench
+        for key in ("init", "sim", "task"):
+            top.has(key)
+    else:
+        with problems.guard():
+            init = _parse_init(top.table("init", {}))
+        if top.has("sim"):
+            if getattr(bench, "backend", "sim") != "sim":
+                top.fail("sim", f"simulator overrides are refused on the hardware bench "
+                                f"{getattr(bench, 'name', '?')!r}; allowed only when the "
+                                "bench backend is 'sim'")
+            else:
+                with problems.guard():
+                    sim = _parse_sim(top.table("sim"))
+        tasks = _parse_tasks(top, bench)
     if isinstance(lam, LambdaControl) and isinstance(learning, StepwiseLearning):
-        raise top.error("lambda.mode", "the 'control' mode needs continuous learning "
-                                       "(learning.mode = 'continuous')")
+        top.fail("lambda.mode", "the 'control' mode needs continuous learning "
+                                "(learning.mode = 'continuous')")
     metadata = _parse_metadata(top.table("metadata", {}))
     fault_policy = _parse_fault_policy(top)
     top.finish()
-    return Protocol(path=file, text=text, name=name, description=description,
-                    bench_ref=bench_ref, bench=bench, eta=eta, lam=lam, learning=learning,
-                    init=init, tasks=tasks, record_rate=record_rate, repeats=repeats,
-                    seed=seed, sim=sim, metadata=metadata, fault_policy=fault_policy)
-
-
-def _parse_metadata(sec: Section) -> dict[str, str]:
-    """The free-form ``[metadata]`` table: short keys -> text, number or boolean (as text)."""
-    if len(sec.data) > MAX_METADATA_KEYS:
-        raise ProtocolError(sec.file, sec.path, f"{len(sec.data)} keys; allowed at most "
-                            f"{MAX_METADATA_KEYS}")
-    out: dict[str, str] = {}
-    for key, value in sec.data.items():
-        sec.has(key)
-        if not 1 <= len(key) <= MAX_METADATA_KEY or not all(
-                c.isascii() and (c.isalnum() or c in "_-.") for c in key):
-            raise sec.error(key[:MAX_METADATA_KEY], f"metadata key of {len(key)} characters; "
-                            f"allowed 1..{MAX_METADATA_KEY} of A-Z a-z 0-9 _ - .")
-        if isinstance(value, bool):
-            out[key] = "true" if value else "false"
-        elif isinstance(value, int | float):
-            out[key] = repr(check_number(sec.file, sec.child_path(key), value)
-                            if isinstance(value, float) else value)
-        elif isinstance(value, str):
-            if len(value) > MAX_METADATA_TEXT:
-                raise sec.error(key, f"text of {len(value)} characters; allowed at most "
-                                     f"{MAX_METADATA_TEXT}")
-            out[key] = value
-        else:
-            raise sec.error(key, f"expected a string, number or boolean, got "
-                                 f"{type_name(value)}")
-    return out
-
-
-def _parse_fault_policy(top: Section) -> FaultPolicy:
-    """``on_task_fault`` and, with ``"retry"``, ``max_task_retries``."""
-    policy = top.string("on_task_fault", "abort", choices=FAULT_POLICIES)
-    if policy != "retry":
-        if top.has("max_task_retries"):
-            raise top.error("max_task_retries", "only allowed with on_task_fault = 'retry'")
-        return FaultPolicy(policy, 0)
-    retries = top.integer("max_task_retries", DEFAULT_TASK_RETRIES, minimum=1,
-                          maximum=MAX_TASK_RETRIES)
-    return FaultPolicy(policy, retries)
+    problems.raise_if_any()
+    assert lam is not None and learning is not None and init is not None and tasks
+    protocol = Protocol(path=file, text=text, name=name, description=description,
+                        bench_ref=bench_ref, bench=bench, eta=eta, lam=lam,
+                        learning=learning, init=init, tasks=tasks, record_rate=record_rate,
+                        repeats=repeats, seed=seed, sim=sim, metadata=metadata,
+                        fault_policy=fault_policy)
+    check_plan_size(protocol)
+    return protocol
 
 
 def bench_limit(bench: Any, name: str) -> float:
@@ -159,167 +133,235 @@ def bench_limit(bench: Any, name: str) -> float:
 
 
 def _load_bench(file: str, ref: str) -> Any:
-    """Load the bench named by the protocol's ``bench`` field."""
+    """Load the bench named by the protocol's ``bench`` field (a regular file, bounded)."""
     from labctl.bench.config import load_bench
 
     target = None if ref == "sim" else Path(file).parent / ref
     try:
         return load_bench(target)
     except (ValueError, OSError) as exc:
-        raise ProtocolError(file, "bench", f"cannot load bench {ref!r}: {exc}") from None
+        raise ProtocolError(file, "bench", f"cannot load bench {show(ref)}: {exc}") from None
 
 
-def sweep_values(sec: Section, key: str, default: Any = None, **bounds: Any) -> tuple[float, ...]:
-    """A number, an array of numbers, or a table ``{start, stop, num, spacing}`` → values.
+def _learning_time(learning: LearningSpec | None) -> float:
+    """Learning time of one task or example (s); the longest allowed if unknown."""
+    if isinstance(learning, ContinuousLearning):
+        return learning.duration
+    if isinstance(learning, StepwiseLearning):
+        return learning.steps * (learning.window + 2 * learning.settle)
+    return decl.MAX_TASK_S
 
-    ``spacing`` is ``"linear"`` (default) or ``"log"``; every value is checked against
-    ``bounds`` (see :func:`check_number`). Returns () if absent and default is None.
-    """
-    value = sec.raw(key, () if default is None else default)
-    path = sec.child_path(key)
-    if value == ():
-        return ()
+
+def sweep_values(sec: Section, f: Field) -> tuple[float, ...] | None:
+    """Field ``f`` given as a number, an array of numbers or ``{start, stop, num,
+    spacing}``; every value checked against ``f``. () if absent without default, None
+    (recorded) if refused."""
+    key, path = f.key, sec.child_path(f.key)
+    if not sec.has(key):
+        default = resolve(f.default, sec.context) if not f.required else None
+        if f.required:
+            sec.fail(key, "required field is missing")
+            return None
+        return () if default is None else (float(default),)
+    value = sec.data[key]
     if isinstance(value, list):
-        if not value:
-            raise ProtocolError(sec.file, path, "expected at least one value")
-        if len(value) > MAX_SWEEP:
-            raise ProtocolError(sec.file, path, f"at most {MAX_SWEEP} values allowed")
-        return tuple(check_number(sec.file, f"{path}[{i}]", v, **bounds)
-                     for i, v in enumerate(value))
+        if not 1 <= len(value) <= decl.MAX_SWEEP:
+            sec.fail(key, f"{len(value)} values; allowed 1..{decl.MAX_SWEEP}")
+            return None
+        vals = [sec.value(f, f"{path}[{i}]", v) for i, v in enumerate(value)]
+        return None if any(v is None for v in vals) else tuple(vals)
     if isinstance(value, dict):
-        sw = Section(sec.file, path, value)
-        start = sw.number("start")
-        stop = sw.number("stop")
-        num = sw.integer("num", minimum=1, maximum=MAX_SWEEP)
-        spacing = sw.string("spacing", "linear", choices=("linear", "log"))
+        sw = Section(sec.problems, path, value, sec.context)
+        start = sw.value(f, sw.child_path("start"), sw.raw("start"))
+        stop = sw.value(f, sw.child_path("stop"), sw.raw("stop"))
+        num = sw.get(decl.field("num", "sweep"))
+        spacing = sw.get(decl.field("spacing", "sweep"))
         sw.finish()
+        if not sw.ok or None in (start, stop, num, spacing):
+            sec.bad += 1
+            return None
         if spacing == "log":
             if start <= 0 or stop <= 0:
-                raise ProtocolError(sec.file, path, "log spacing needs start > 0 and stop > 0")
-            vals = np.geomspace(start, stop, num)
-        else:
-            vals = np.linspace(start, stop, num)
-        out = []
-        for i, v in enumerate(vals):
-            out.append(check_number(sec.file, f"{path}[{i}]", float(v), **bounds))
-        return tuple(out)
-    return (check_number(sec.file, path, value, **bounds),)
+                sec.fail(key, "log spacing needs start > 0 and stop > 0")
+                return None
+            return tuple(float(v) for v in np.geomspace(start, stop, num))
+        return tuple(float(v) for v in np.linspace(start, stop, num))
+    checked = sec.value(f, path, value)
+    return None if checked is None else (checked,)
 
 
-def _parse_lambda(sec: Section, bench: Any) -> LambdaSpec:
-    mode = sec.string("mode", "fixed", choices=("fixed", "sweep", "control"))
-    # λ in [0, 1), and no more than the bench's gain stage can set
-    top: dict[str, float] = {"lt": 1.0}
-    if hasattr(bench, "lambda_max"):
-        top = {"le": float(f"{bench.lambda_max:.4g}")}
-    spec: LambdaSpec
+def _parse_lambda(sec: Section, ctx: Mapping[str, float]) -> LambdaSpec | None:
+    mode = sec.get(decl.field("lambda.mode"))
+    spec: LambdaSpec | None = None
     if mode == "fixed":
-        spec = LambdaFixed(sec.number("value", 0.0, ge=0.0, **top))
+        value = sec.get(decl.field("lambda.value"))
+        spec = LambdaFixed(value) if sec.ok else None
     elif mode == "sweep":
-        if not sec.has("values"):
-            raise sec.error("values", "required for mode 'sweep': an array of λ, or "
-                                      "{start, stop, num}")
-        values = sweep_values(sec, "values", ge=0.0, **top)
-        assign = sec.string("assign", "product", choices=("product", "cycle"))
-        spec = LambdaSweep(values, assign)
+        values = sweep_values(sec, decl.field("lambda.values"))
+        assign = sec.get(decl.field("lambda.assign"))
+        spec = LambdaSweep(values, assign) if sec.ok and values else None
+    elif mode == "control":
+        target_error = sec.get(decl.field("lambda.target_error"))
+        rho = sec.get(decl.field("lambda.rho"))
+        p = sec.get(decl.field("lambda.p"))
+        lam_max = sec.get(decl.field("lambda.lam_max"))
+        # λ0 within the ceiling this file sets; at least one update per ρ
+        sec.context = {**ctx, **({"lam_max": lam_max} if lam_max is not None else {}),
+                       **({"rho_rate": float(f"{1.0 / rho:.6g}")} if rho else {})}
+        update_rate = sec.get(decl.field("lambda.update_rate"))
+        lam0 = sec.get(decl.field("lambda.lam0"))
+        if sec.ok:
+            spec = LambdaControl(target_error=target_error, rho=rho, p=p, lam0=lam0,
+                                 update_rate=update_rate, lam_max=lam_max)
     else:
-        lam0 = sec.number("lam0", gt=0.0, **top)  # dλ/dt ∝ λ: λ0 = 0 would never move
-        lam_max = sec.number("lam_max", top.get("le", 0.5), gt=0.0, **top)
-        if lam0 > lam_max:
-            raise sec.error("lam0", f"{lam0:g} exceeds lam_max {lam_max:g}; allowed "
-                                    "0 <= lam0 <= lam_max")
-        spec = LambdaControl(
-            target_error=sec.number("target_error", gt=0.0, unit="V²"),
-            rho=sec.number("rho", gt=0.0, unit="s"),
-            p=sec.number("p", gt=0.0, le=10.0),
-            lam0=lam0,
-            # λ is updated between DAQ blocks: at most once per block
-            update_rate=sec.number("update_rate", 10.0, ge=10.0,
-                                   le=_block_rate(bench), unit="Hz"),
-            lam_max=lam_max,
-        )
-    sec.finish(f"for lambda mode {mode!r}")
-    return spec
+        sec.accept_all()
+    sec.finish(f"for lambda mode {mode!r}" if mode else "")
+    return spec if sec.ok else None
 
 
-def _block_rate(bench: Any) -> float:
-    """DAQ blocks per second of the bench (1e4 when the bench does not say)."""
-    duration = getattr(bench, "block_duration", None)
-    return float(f"{1.0 / duration:.6g}") if duration else 1e4
-
-
-def _parse_learning(sec: Section) -> LearningSpec:
-    mode = sec.string("mode", "continuous", choices=("continuous", "stepwise"))
-    spec: LearningSpec
+def _parse_learning(sec: Section) -> LearningSpec | None:
+    mode = sec.get(decl.field("learning.mode"))
+    spec: LearningSpec | None = None
     if mode == "continuous":
-        spec = ContinuousLearning(sec.number("duration", gt=0.0, le=86400.0, unit="s"))
+        duration = sec.get(decl.field("learning.duration"))
+        spec = ContinuousLearning(duration) if sec.ok else None
+    elif mode == "stepwise":
+        steps = sec.get(decl.field("learning.steps"))
+        window = sec.get(decl.field("learning.window"))
+        settle = sec.get(decl.field("learning.settle"))
+        spec = StepwiseLearning(steps=steps, window=window, settle=settle) if sec.ok else None
     else:
-        spec = StepwiseLearning(
-            steps=sec.integer("steps", minimum=1, maximum=10_000_000),
-            window=sec.number("window", 100e-6, gt=0.0, le=10.0, unit="s"),
-            settle=sec.number("settle", 1e-3, ge=0.0, le=10.0, unit="s"),
-        )
-    sec.finish(f"for learning mode {mode!r}")
-    return spec
+        sec.accept_all()
+    sec.finish(f"for learning mode {mode!r}" if mode else "")
+    return spec if sec.ok else None
 
 
-def _parse_init(sec: Section, bench: Any) -> GateInit:
-    gmin, gmax = bench_limit(bench, "gate_min"), bench_limit(bench, "gate_max")
+def _parse_init(sec: Section) -> GateInit | None:
     if sec.has("gate_voltage") and sec.has("kappa"):
-        raise sec.error("kappa", "give either gate_voltage or kappa, not both")
+        sec.fail("kappa", "give either gate_voltage or kappa, not both")
+        sec.accept_all()
+        return None
     if sec.has("kappa"):
-        bounds: dict[str, float] = {"gt": 0.0}
-        if hasattr(bench, "conductance_range"):  # conductances reachable by every edge (S)
-            lo, hi = bench.conductance_range()
-            if 0.0 < lo < hi:
-                bounds = {"ge": float(f"{lo:.3g}"), "le": float(f"{hi:.3g}")}
-        init = GateInit(kappas=sweep_values(sec, "kappa", unit="S", **bounds))
+        kappas = sweep_values(sec, decl.field("init.kappa"))
+        init = GateInit(kappas=kappas) if kappas else None
     else:
-        volts = sweep_values(sec, "gate_voltage", [(gmin + gmax) / 2],
-                             ge=gmin, le=gmax, unit="V")
-        init = GateInit(gate_voltages=volts)
+        volts = sweep_values(sec, decl.field("init.gate_voltage"))
+        init = GateInit(gate_voltages=volts) if volts else None
     sec.finish()
-    return init
+    return init if sec.ok else None
 
 
-def _parse_sim(sec: Section) -> SimOverrides:
-    noise = sec.number("noise", None, ge=0.0, unit="V") if sec.has("noise") else None
-    label = sec.number("label_noise", None, ge=0.0, unit="V") if sec.has("label_noise") else None
-    seed = sec.integer("seed", None, minimum=0) if sec.has("seed") else None
-    sim = SimOverrides(alpha=sweep_values(sec, "alpha", gt=0.0, unit="1/s"),
-                       gamma=sweep_values(sec, "gamma", gt=0.0, unit="1/s"),
-                       noise=noise, label_noise=label, seed=seed)
+def _parse_sim(sec: Section) -> SimOverrides | None:
+    alpha = sweep_values(sec, decl.field("sim.alpha"))
+    gamma = sweep_values(sec, decl.field("sim.gamma"))
+    noise = sec.get(decl.field("sim.noise"))
+    label = sec.get(decl.field("sim.label_noise"))
+    seed = sec.get(decl.field("sim.seed"))
     sec.finish()
-    return sim
+    if not sec.ok or alpha is None or gamma is None:
+        return None
+    return SimOverrides(alpha=alpha, gamma=gamma, noise=noise, label_noise=label, seed=seed)
 
 
-def _node(sec: Section, path: str, value: Any, bench: Any) -> int:
-    n_nodes = int(bench.network.n_nodes)
+def _parse_metadata(sec: Section) -> dict[str, str]:
+    """The free-form ``[metadata]`` table: short keys -> text, number or boolean (as text)."""
+    if len(sec.data) > decl.MAX_METADATA_KEYS:
+        sec.fail_path(sec.path, f"{len(sec.data)} keys; allowed at most "
+                                f"{decl.MAX_METADATA_KEYS}")
+        return {}
+    out: dict[str, str] = {}
+    for key, value in sec.data.items():
+        sec.has(key)
+        if not 1 <= len(key) <= decl.MAX_METADATA_KEY or not all(
+                c.isascii() and (c.isalnum() or c in "_-.") for c in key):
+            sec.fail(key, f"metadata key {show(key)}; allowed 1..{decl.MAX_METADATA_KEY} "
+                          "characters of A-Z a-z 0-9 _ - .")
+        elif isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, int):
+            out[key] = str(value) if abs(value) < 10**30 else ""
+            if not out[key]:
+                sec.fail(key, f"{show(value)}; allowed an integer of at most 30 digits")
+        elif isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):
+                sec.fail(key, f"expected a finite number, got {show(value)}")
+            out[key] = repr(value)
+        elif isinstance(value, str):
+            if len(value) > decl.MAX_METADATA_TEXT:
+                sec.fail(key, f"text of {len(value)} characters; allowed at most "
+                              f"{decl.MAX_METADATA_TEXT}")
+            out[key] = value
+        else:
+            sec.fail(key, f"expected a string, number or boolean, got {type_name(value)}")
+    return out
+
+
+def _parse_fault_policy(top: Section) -> FaultPolicy:
+    """``on_task_fault`` and, with ``"retry"``, ``max_task_retries``."""
+    policy = top.get(decl.field("on_task_fault"))
+    if policy != "retry":
+        if top.has("max_task_retries"):
+            top.fail("max_task_retries", "only allowed with on_task_fault = 'retry'")
+        return FaultPolicy(policy or "abort", 0)
+    retries = top.get(decl.field("max_task_retries"))
+    return FaultPolicy(policy, retries or decl.DEFAULT_TASK_RETRIES)
+
+
+def _parse_tasks(top: Section, bench: Any) -> tuple[TaskSpec, ...] | None:
+    """Every ``[[task]]`` table (each checked even if an earlier one failed)."""
+    raw_tasks = top.raw("task", [])
+    if not isinstance(raw_tasks, list) or not all(isinstance(t, dict) for t in raw_tasks):
+        top.fail("task", f"expected [[task]] tables, got {type_name(raw_tasks)}")
+        return None
+    if not 1 <= len(raw_tasks) <= MAX_TASK_TABLES:
+        top.fail("task", f"{len(raw_tasks)} [[task]] tables; allowed 1..{MAX_TASK_TABLES}")
+        return None
+    tasks: list[TaskSpec | None] = []
+    for i, t in enumerate(raw_tasks):
+        task = None
+        with top.problems.guard():
+            task = _parse_task(Section(top.problems, f"task[{i}]", t, top.context), bench)
+        tasks.append(task)
+    good = [t for t in tasks if t is not None]
+    names = [t.name for t in good]
+    for i, n in enumerate(names):
+        if n in names[:i]:
+            top.fail_path(f"task[{i}].name", f"duplicate task name {n!r}; every task needs "
+                                             "a unique name")
+    return tuple(good) if len(good) == len(tasks) else None
+
+
+def _node(sec: Section, path: str, value: Any) -> int | None:
+    """A node number (an integer, or a decimal string as in ``{ 5 = 0.1 }``)."""
+    f = decl.field("task.node")
     if isinstance(value, str):
-        try:
-            value = int(value, 10)
-        except ValueError:
-            raise ProtocolError(sec.file, path, f"{value!r} is not a node number; allowed "
-                                f"0..{n_nodes - 1}") from None
-    node = check_integer(sec.file, path, value)
-    if not 0 <= node < n_nodes:
-        raise ProtocolError(sec.file, path, f"node {node} does not exist in the bench "
-                            f"network; allowed 0..{n_nodes - 1}")
-    return node
+        if not (value.isascii() and value.isdigit() and len(value) <= 6):
+            sec.fail_path(path, f"{show(value)} is not a node number; allowed "
+                                f"0..{int(sec.context['node_max'])}")
+            return None
+        value = int(value, 10)
+    return sec.value(f, path, value)
 
 
-def _node_volts(sec: Section, key: str, bench: Any, limit: float, what: str) -> NodeVolts:
+def _node_volts(sec: Section, key: str, limit: Field, what: str) -> NodeVolts | None:
     table = sec.raw(key)
     path = sec.child_path(key)
+    if table is None:
+        return None
     if not isinstance(table, dict) or not table:
-        raise ProtocolError(sec.file, path, "expected a non-empty table of node = volts, "
-                            "e.g. { 0 = 0.0, 5 = 0.45 }")
+        sec.fail(key, "expected a non-empty table of node = volts, e.g. { 0 = 0.0, 5 = 0.45 }")
+        return None
     out = []
-    for k, v in table.items():
-        node = _node(sec, f"{path}.{k}", k, bench)
-        volts = check_number(sec.file, f"{path}.{k}", v, ge=0.0, le=limit, unit="V")
+    for k, v in list(table.items())[: int(sec.context["node_max"]) + 2]:
+        node = _node(sec, f"{path}.{k}", k)
+        volts = sec.value(limit, f"{path}.{k}", v)
         out.append((node, volts))
-    _check_lines(sec, path, [n for n, _ in out], bench, what)
+    if len(table) > int(sec.context["node_max"]) + 1:
+        sec.fail(key, f"{len(table)} nodes; the bench network has "
+                      f"{int(sec.context['node_max']) + 1}")
+    if not sec.ok:
+        return None
+    _check_lines(sec, path, [n for n, _ in out], sec.bench, what)
     return tuple(out)
 
 
@@ -343,77 +385,112 @@ def _disjoint(sec: Section, key: str, sources: list[int], targets: list[int]) ->
                              "have only one role")
 
 
-def _parse_task(sec: Section, bench: Any) -> TaskSpec:
-    kind = sec.string("kind", choices=TASK_KINDS)
-    index = sec.path
-    name = sec.string("name", index.replace("[", "_").replace("]", ""))
-    node_max = bench_limit(bench, "node_voltage_max")
-    smax = min(bench_limit(bench, "source_voltage_max"), node_max)
-    tmax = min(bench_limit(bench, "target_voltage_max"), node_max)
-    task: TaskSpec
+def _parse_task(sec: Section, bench: Any) -> TaskSpec | None:
+    sec.bench = bench
+    kind = sec.get(decl.field("task.kind"))
+    name = sec.get(decl.field("task.name"))
+    if name is None and sec.ok:
+        name = sec.path.replace("[", "_").replace("]", "")
+    task: TaskSpec | None
     if kind == "allostery":
-        sources = _node_volts(sec, "sources", bench, smax, "source")
-        targets = _node_volts(sec, "targets", bench, tmax, "target")
+        sources = _node_volts(sec, "sources", decl.field("task.source_volts"), "source")
+        targets = _node_volts(sec, "targets", decl.field("task.target_volts"), "target")
+        sec.finish(f"for task kind {kind!r}")
+        if not sec.ok or sources is None or targets is None:
+            return None
         _disjoint(sec, "targets", [n for n, _ in sources], [n for n, _ in targets])
         task = AllosteryTask(name, sources, targets)
     elif kind == "random_allostery":
-        count = sec.integer("count", minimum=1, maximum=100_000)
-        seed = sec.integer("seed", 0, minimum=0)
-        sv = tuple(check_number(sec.file, f"{sec.child_path('source_voltages')}[{i}]", v,
-                                ge=0.0, le=smax, unit="V")
-                   for i, v in enumerate(sec.array("source_voltages", min_length=1)))
-        alts = sec.array("target_voltages", min_length=1)
-        tv = []
-        for i, alt in enumerate(alts):
-            p = f"{sec.child_path('target_voltages')}[{i}]"
-            if not isinstance(alt, list) or not alt:
-                raise ProtocolError(sec.file, p, "expected a non-empty array of target volts "
-                                    "(one alternative), e.g. [0.091, 0.363]")
-            if len(alt) != len(alts[0]):
-                raise ProtocolError(sec.file, p, "every alternative needs the same number of "
-                                    f"targets ({len(alts[0])})")
-            tv.append(tuple(check_number(sec.file, f"{p}[{j}]", v, ge=0.0, le=tmax, unit="V")
-                            for j, v in enumerate(alt)))
-        src_nodes = reachable(bench.output_lines, "source")
-        tgt_nodes = reachable(bench.output_lines, "target")
-        n_src, n_tgt = len(sv), len(tv[0])
-        for role, n, pool in (("source", n_src, src_nodes), ("target", n_tgt, tgt_nodes)):
-            lines = sum(1 for ln in bench.output_lines if ln.role == role)
-            if n > lines or n > len(pool):
-                raise sec.error(f"{role}_voltages", f"{n} {role}s requested; the bench has "
-                                f"{lines} {role} lines reaching {len(pool)} nodes")
-        if n_src + n_tgt > len(src_nodes | tgt_nodes):
-            raise sec.error("target_voltages", "not enough distinct nodes for the sources and "
-                                               "targets")
-        nodes = tuple(range(int(bench.network.n_nodes)))
-        task = RandomAllosteryTasks(name, count, seed, sv, tuple(tv), nodes)
+        task = _parse_random(sec, bench, name)
     elif kind == "regression":
-        task = _parse_regression(sec, bench, name, smax)
+        task = _parse_regression(sec, bench, name)
     elif kind == "classification":
-        task = _parse_classification(sec, bench, name, smax, tmax)
+        task = _parse_classification(sec, bench, name)
+    elif kind == "nonlinear_regression":
+        task = _parse_nonlinear(sec, bench, name)
     else:
-        task = _parse_nonlinear(sec, bench, name, smax, tmax)
-    sec.finish(f"for task kind {kind!r}")
-    return task
+        sec.accept_all()
+        return None
+    return task if sec.ok else None
 
 
-def _edges(sec: Section, key: str, bench: Any, count: int) -> tuple[tuple[int, int], ...]:
+def _kind_field(kind: str, key: str) -> Field:
+    return decl.field(f"task.{key}", kind)
+
+
+def _volts_array(sec: Section, key: str, f: Field) -> tuple[float, ...] | None:
+    arr = sec.array(key, min_length=1, max_length=int(sec.context["node_max"]) + 1)
+    if arr is None:
+        return None
+    vals = tuple(sec.value(f, f"{sec.child_path(key)}[{i}]", v) for i, v in enumerate(arr))
+    return None if None in vals else vals
+
+
+def _parse_random(sec: Section, bench: Any, name: str) -> RandomAllosteryTasks | None:
+    count = sec.get(_kind_field("random_allostery", "count"))
+    seed = sec.get(_kind_field("random_allostery", "seed"))
+    sv = _volts_array(sec, "source_voltages", decl.field("task.source_volts"))
+    alts = sec.array("target_voltages", min_length=1, max_length=decl.MAX_SWEEP)
+    tv: list[tuple[float, ...]] = []
+    for i, alt in enumerate(alts or []):
+        p = f"{sec.child_path('target_voltages')}[{i}]"
+        if not isinstance(alt, list) or not alt or len(alt) > int(sec.context["node_max"]) + 1:
+            sec.fail_path(p, "expected a non-empty array of target volts (one alternative), "
+                             "e.g. [0.091, 0.363]")
+            continue
+        if len(alt) != len(alts[0]):
+            sec.fail_path(p, f"every alternative needs the same number of targets "
+                             f"({len(alts[0])})")
+            continue
+        vals = tuple(sec.value(decl.field("task.target_volts"), f"{p}[{j}]", v)
+                     for j, v in enumerate(alt))
+        tv.append(vals)
+    sec.finish("for task kind 'random_allostery'")
+    if not sec.ok or sv is None or not tv:
+        return None
+    src_nodes = reachable(bench.output_lines, "source")
+    tgt_nodes = reachable(bench.output_lines, "target")
+    n_src, n_tgt = len(sv), len(tv[0])
+    for role, n, pool in (("source", n_src, src_nodes), ("target", n_tgt, tgt_nodes)):
+        lines = sum(1 for ln in bench.output_lines if ln.role == role)
+        if n > lines or n > len(pool):
+            raise sec.error(f"{role}_voltages", f"{n} {role}s requested; the bench has "
+                            f"{lines} {role} lines reaching {len(pool)} nodes")
+    if n_src + n_tgt > len(src_nodes | tgt_nodes):
+        raise sec.error("target_voltages", "not enough distinct nodes for the sources and "
+                                           "targets")
+    nodes = tuple(range(int(bench.network.n_nodes)))
+    return RandomAllosteryTasks(name, count, seed, sv, tuple(tv), nodes)
+
+
+def _edges(sec: Section, key: str, count: int) -> tuple[tuple[int, int], ...] | None:
     arr = sec.array(key, length=count)
+    if arr is None:
+        return None
     out = []
     for i, pair in enumerate(arr):
         p = f"{sec.child_path(key)}[{i}]"
         if not isinstance(pair, list) or len(pair) != 2:
-            raise ProtocolError(sec.file, p, "expected a node pair [a, b]")
-        a, b = (_node(sec, f"{p}[{j}]", v, bench) for j, v in enumerate(pair))
-        if a == b:
-            raise ProtocolError(sec.file, p, "the two nodes of an edge must differ")
+            sec.fail_path(p, f"expected a node pair [a, b], got {show(pair)}")
+            continue
+        a, b = (_node(sec, f"{p}[{j}]", v) for j, v in enumerate(pair))
+        if a is not None and a == b:
+            sec.fail_path(p, "the two nodes of an edge must differ")
         out.append((a, b))
-    return tuple(out)
+    return tuple(out) if sec.ok else None
 
 
-def _parse_regression(sec: Section, bench: Any, name: str, smax: float) -> RegressionTask:
-    inputs = _edges(sec, "input_edges", bench, 2)
-    outputs = _edges(sec, "output_edges", bench, 2)
+def _parse_regression(sec: Section, bench: Any, name: str) -> RegressionTask | None:
+    def get(key: str) -> Any:
+        return sec.get(_kind_field("regression", key))
+
+    inputs = _edges(sec, "input_edges", 2)
+    outputs = _edges(sec, "output_edges", 2)
+    n_train, n_test, epochs, seed = get("n_train"), get("n_test"), get("epochs"), get("seed")
+    scale = get("input_scale")
+    sec.finish("for task kind 'regression'")
+    if not sec.ok or inputs is None or outputs is None:
+        return None
     in_nodes = [n for e in inputs for n in e]
     out_nodes = [n for e in outputs for n in e]
     if len(set(in_nodes)) != 4:
@@ -423,81 +500,79 @@ def _parse_regression(sec: Section, bench: Any, name: str, smax: float) -> Regre
     _disjoint(sec, "output_edges", in_nodes, out_nodes)
     _check_lines(sec, sec.child_path("input_edges"), in_nodes, bench, "source")
     _check_lines(sec, sec.child_path("output_edges"), out_nodes, bench, "target")
-    return RegressionTask(
-        name, inputs, outputs,
-        n_train=sec.integer("n_train", 20, minimum=1),
-        n_test=sec.integer("n_test", 100, minimum=0),
-        epochs=sec.integer("epochs", 1, minimum=1),
-        seed=sec.integer("seed", 0, minimum=0),
-        input_scale=sec.number("input_scale", smax, gt=0.0, le=smax, unit="V"),
-    )
+    return RegressionTask(name, inputs, outputs, n_train=n_train, n_test=n_test,
+                          epochs=epochs, seed=seed, input_scale=scale)
 
 
-def _parse_classification(sec: Section, bench: Any, name: str, smax: float,
-                          tmax: float) -> ClassificationTask:
-    dataset = sec.string("dataset", "iris", choices=("iris",))
-    ip = sec.child_path("input_nodes")
-    inputs = tuple(_node(sec, f"{ip}[{i}]", v, bench)
-                   for i, v in enumerate(sec.array("input_nodes", length=4)))
-    ground = _node(sec, sec.child_path("ground_node"), sec.raw("ground_node"), bench)
-    tp = sec.child_path("target_nodes")
-    targets = tuple(_node(sec, f"{tp}[{i}]", v, bench)
-                    for i, v in enumerate(sec.array("target_nodes", length=3)))
+def _node_list(sec: Section, key: str, length: int) -> tuple[int, ...] | None:
+    arr = sec.array(key, length=length)
+    if arr is None:
+        return None
+    nodes = tuple(_node(sec, f"{sec.child_path(key)}[{i}]", v) for i, v in enumerate(arr))
+    return None if None in nodes else nodes
+
+
+def _parse_classification(sec: Section, bench: Any, name: str) -> ClassificationTask | None:
+    def get(key: str) -> Any:
+        return sec.get(_kind_field("classification", key))
+
+    dataset = get("dataset")
+    inputs = _node_list(sec, "input_nodes", 4)
+    ground = _node(sec, sec.child_path("ground_node"), sec.raw("ground_node"))
+    targets = _node_list(sec, "target_nodes", 3)
+    values = {k: get(k) for k in ("n_train_per_class", "n_test_per_class", "epoch_steps",
+                                  "epochs", "seed", "input_scale", "target_low",
+                                  "target_high")}
+    sec.finish("for task kind 'classification'")
+    if not sec.ok or inputs is None or targets is None or ground is None:
+        return None
     held = [*inputs, ground]
     if len(set(held)) != len(held):
         raise sec.error("input_nodes", "input nodes and the ground node must all differ")
     if len(set(targets)) != len(targets):
         raise sec.error("target_nodes", "target nodes must all differ")
     _disjoint(sec, "target_nodes", held, list(targets))
-    _check_lines(sec, ip, held, bench, "source")
-    _check_lines(sec, tp, list(targets), bench, "target")
-    low = sec.number("target_low", 0.2 * tmax, ge=0.0, le=tmax, unit="V")
-    high = sec.number("target_high", 0.8 * tmax, ge=0.0, le=tmax, unit="V")
+    _check_lines(sec, sec.child_path("input_nodes"), held, bench, "source")
+    _check_lines(sec, sec.child_path("target_nodes"), list(targets), bench, "target")
+    low, high = values["target_low"], values["target_high"]
     if high <= low:
         raise sec.error("target_high", f"{high:g} V must exceed target_low {low:g} V")
-    return ClassificationTask(
-        name, dataset, inputs, ground, targets,
-        n_train_per_class=sec.integer("n_train_per_class", 10, minimum=1, maximum=50),
-        n_test_per_class=sec.integer("n_test_per_class", 40, minimum=0, maximum=49),
-        epoch_steps=sec.integer("epoch_steps", 30, minimum=1),
-        epochs=sec.integer("epochs", 1, minimum=1),
-        seed=sec.integer("seed", 0, minimum=0),
-        input_scale=sec.number("input_scale", smax, gt=0.0, le=smax, unit="V"),
-        target_low=low, target_high=high,
-    )
+    return ClassificationTask(name, dataset, inputs, ground, targets, **values)
 
 
-def _parse_nonlinear(sec: Section, bench: Any, name: str, smax: float,
-                     tmax: float) -> NonlinearRegressionTask:
-    inp = _node(sec, sec.child_path("input_node"), sec.raw("input_node"), bench)
-    ground = _node(sec, sec.child_path("ground_node"), sec.raw("ground_node"), bench)
-    target = _node(sec, sec.child_path("target_node"), sec.raw("target_node"), bench)
+def _parse_nonlinear(sec: Section, bench: Any, name: str) -> NonlinearRegressionTask | None:
+    def get(key: str) -> Any:
+        return sec.get(_kind_field("nonlinear_regression", key))
+
+    inp, ground, target = (sec.get(_kind_field("nonlinear_regression", k))
+                           for k in ("input_node", "ground_node", "target_node"))
+    cp = sec.child_path("coefficients")
+    carr = sec.array("coefficients", min_length=1, max_length=20)
+    coeffs = tuple(sec.value(_kind_field("nonlinear_regression", "coefficient"), f"{cp}[{i}]",
+                             v) for i, v in enumerate(carr or []))
+    xp = sec.child_path("x_range")
+    xarr = sec.array("x_range", length=2)
+    xs_ = tuple(sec.value(decl.field("task.source_volts"), f"{xp}[{i}]", v)
+                for i, v in enumerate(xarr or []))
+    n_train, n_test, epochs, seed = get("n_train"), get("n_test"), get("epochs"), get("seed")
+    sec.finish("for task kind 'nonlinear_regression'")
+    if not sec.ok or carr is None or xarr is None:
+        return None
     if inp == ground:
         raise sec.error("ground_node", "the ground node must differ from the input node")
     _disjoint(sec, "target_node", [inp, ground], [target])
     _check_lines(sec, sec.child_path("input_node"), [inp, ground], bench, "source")
     _check_lines(sec, sec.child_path("target_node"), [target], bench, "target")
-    cp = sec.child_path("coefficients")
-    coeffs = tuple(check_number(sec.file, f"{cp}[{i}]", v)
-                   for i, v in enumerate(sec.array("coefficients", min_length=1)))
-    xp = sec.child_path("x_range")
-    lo, hi = (check_number(sec.file, f"{xp}[{i}]", v, ge=0.0, le=smax, unit="V")
-              for i, v in enumerate(sec.array("x_range", length=2)))
+    lo, hi = xs_
     if hi <= lo:
         raise ProtocolError(sec.file, xp, f"expected [low, high] with low < high, got "
                             f"[{lo:g}, {hi:g}]")
+    tmax = sec.context["target_max"]
     xs = np.linspace(lo, hi, 201)
     ys = np.polynomial.polynomial.polyval(xs, coeffs)
     if ys.min() < 0.0 or ys.max() > tmax:
         raise ProtocolError(sec.file, cp, f"the target function spans {ys.min():.4g}.."
                             f"{ys.max():.4g} V over x_range; allowed within 0..{tmax:g} V "
                             "(the bench's target limit)")
-    return NonlinearRegressionTask(
-        name, inp, ground, target, coeffs, (lo, hi),
-        n_train=sec.integer("n_train", 20, minimum=2),
-        n_test=sec.integer("n_test", 100, minimum=0),
-        epochs=sec.integer("epochs", 1, minimum=1),
-        seed=sec.integer("seed", 0, minimum=0),
-    )
-
-
+    return NonlinearRegressionTask(name, inp, ground, target, coeffs, (lo, hi),
+                                   n_train=n_train, n_test=n_test, epochs=epochs, seed=seed)

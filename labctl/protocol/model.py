@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-NodeVolts = tuple[tuple[int, float], ...]
+# what a task that still fails does (re-exported; see docs/PROTOCOLS.md)
+from labctl.protocol.fields import FAULT_POLICIES as FAULT_POLICIES
 
-#: what the run engine does with a task that still fails after the instrument-level
-#: recoveries (re-read, re-sync, DAQ restart) gave up; see docs/PROTOCOLS.md
-FAULT_POLICIES = ("abort", "skip", "retry")
+NodeVolts = tuple[tuple[int, float], ...]
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from labctl.protocol.errors import ProtocolError
 from labctl.protocol.model import (
     AllosteryTask,
     ClassificationTask,
@@ -181,8 +182,85 @@ class TaskPlan:
     fault_policy: FaultPolicy = field(default_factory=FaultPolicy)
 
 
+#: bounds of one campaign, checked before anything is expanded (check_plan_size)
+MAX_TASK_RUNS = 20_000
+MAX_BENCH_S = 14 * 86400.0
+MAX_RUN_FILE_BYTES = 64 * 2**30
+#: memory of one compiled TaskPlan (bytes, measured on the shipped protocols: ~3 KiB)
+PLAN_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class PlanSize:
+    """What a protocol asks for, computed without expanding it: task runs, bench time (s),
+    rows and bytes of the run file, and memory of the compiled plans (bytes)."""
+
+    task_runs: int
+    bench_s: float
+    rows: float
+    file_bytes: float
+    plan_bytes: int
+    factors: tuple[tuple[str, int], ...]
+
+
+def plan_size(protocol: Protocol) -> PlanSize:
+    """The size of ``protocol``'s campaign, by counting (no expansion, no allocation)."""
+    tasks = sum(s.count if isinstance(s, RandomAllosteryTasks) else 1 for s in protocol.tasks)
+    sim, lam = protocol.sim, protocol.lam
+    factors = [("repeats", protocol.repeats), ("tasks", tasks),
+               ("initial gates", len(protocol.init.kappas or protocol.init.gate_voltages)),
+               ("sim.alpha values", len(sim.alpha) if sim and sim.alpha else 1),
+               ("sim.gamma values", len(sim.gamma) if sim and sim.gamma else 1),
+               ("lambda values", len(lam.values) if isinstance(lam, LambdaSweep)
+                and lam.assign == "product" else 1)]
+    runs = 1
+    for _, n in factors:
+        runs *= n
+    learning = protocol.learning
+    per_example = (learning.duration if isinstance(learning, ContinuousLearning)
+                   else learning.steps * (learning.window + 2 * learning.settle))
+    task_s = sum((s.count if isinstance(s, RandomAllosteryTasks) else 1)
+                 * _n_presentations(s) * per_example for s in protocol.tasks)
+    bench_s = task_s * runs / max(1, tasks)
+    if isinstance(learning, ContinuousLearning):
+        rows = bench_s * protocol.record_rate
+    else:  # one row per step
+        rows = bench_s / per_example * learning.steps
+    net = protocol.bench.network
+    row_bytes = 8 * (8 + 2 * int(net.n_edges) + 2 * int(net.n_nodes))
+    return PlanSize(runs, bench_s, rows, rows * row_bytes, runs * PLAN_BYTES,
+                    tuple((k, n) for k, n in factors if n > 1))
+
+
+def check_plan_size(protocol: Protocol) -> PlanSize:
+    """Refuse (ProtocolError, field ``plan``) a campaign beyond the limits above; the
+    message says which factors to reduce."""
+    size = plan_size(protocol)
+    made_of = " × ".join(f"{n} {k}" for k, n in size.factors) or "1 task"
+    problems = []
+    if size.task_runs > MAX_TASK_RUNS:
+        problems.append(f"{size.task_runs} task runs ({made_of}); allowed at most "
+                        f"{MAX_TASK_RUNS}: reduce repeats, tasks (count) or sweep values "
+                        "(lambda.values, init, sim.alpha/gamma)")
+    if size.bench_s > MAX_BENCH_S:
+        problems.append(f"{size.bench_s:.4g} s of bench time ({made_of}); allowed at most "
+                        f"{MAX_BENCH_S:.4g} s (14 days): reduce learning.duration (or steps), "
+                        "epochs, repeats, tasks or sweep values")
+    if size.file_bytes > MAX_RUN_FILE_BYTES:
+        problems.append(f"about {size.file_bytes / 2**30:.3g} GiB of run file "
+                        f"({size.rows:.4g} rows); allowed at most "
+                        f"{MAX_RUN_FILE_BYTES / 2**30:.0f} GiB: reduce record_rate or the "
+                        "bench time")
+    if problems:
+        raise ProtocolError(protocol.path, "plan", problems[0],
+                            problems=[("plan", p) for p in problems])
+    return size
+
+
 def compile_plan(protocol: Protocol) -> list[TaskPlan]:
-    """Expand ``protocol`` into the list of task plans, indexed from 0 in run order."""
+    """Expand ``protocol`` into the list of task plans, indexed from 0 in run order
+    (after :func:`check_plan_size`: nothing large is ever expanded)."""
+    check_plan_size(protocol)
     bench = protocol.bench
     concrete = [c for spec in protocol.tasks for c in _expand(spec, bench)]
     inits: list[tuple[str, float]] = (
