@@ -15,8 +15,11 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = ["__version__", "open_run"]
 
 
-def open_run(path):
-    """Open a run file (live or finished) for reading: see :func:`labctl.store.open_run`."""
+def open_run(path, *, verify=True, timeout=10.0):
+    """Open a run file (live, finished or interrupted) for reading; a damaged or foreign
+    file raises ``labctl.store.RunFileError`` within ``timeout`` s. ``run.to_xarray()``
+    is the whole run as one xarray Dataset, ``run.summary()`` one pandas row per task.
+    See :func:`labctl.store.open_run` and docs/DATA_FORMAT.md."""
     from labctl.store import open_run as _open_run
 
-    return _open_run(path)
+    return _open_run(path, verify=verify, timeout=timeout)

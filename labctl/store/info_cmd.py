@@ -7,7 +7,8 @@ import math
 import sys
 from typing import TextIO
 
-from labctl.store.reader import open_run
+from labctl.store.errors import RunFileError
+from labctl.store.reader import Run, open_run
 
 
 def _fmt(value: object) -> str:
@@ -23,10 +24,15 @@ def print_info(path: str, out: TextIO) -> None:
     with open_run(path) as run:
         a = run.attrs
         print(f"run file:  {path}", file=out)
-        print(f"status:    {run.status}" + (f" ({run.abort_reason})" if run.abort_reason
-                                            else ""), file=out)
+        print(f"status:    {status_line(run)}", file=out)
         print(f"created:   {a.get('created')}   labctl {a.get('labctl_version')}   "
               f"backend {a.get('backend')}", file=out)
+        if "run_uuid" in a:
+            seed = "-" if run.seed is None else run.seed
+            print(f"run:       {a['run_uuid']}   seed {seed}   clock {run.clock or '-'}   "
+                  f"host {a.get('host')}   commit {str(a.get('git_commit'))[:12]}", file=out)
+        for key, value in run.metadata.items():
+            print(f"metadata:  {key} = {value}", file=out)
         net = run.network
         print(f"network:   {net.n_nodes} nodes, {net.n_edges} edges", file=out)
         done = run.completed_tasks()
@@ -50,6 +56,18 @@ def print_info(path: str, out: TextIO) -> None:
             print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip(), file=out)
 
 
+def status_line(run: Run) -> str:
+    """The run's status for people: ``interrupted (last wrote <UTC time>)`` for a run
+    whose writer is gone, the abort reason for an aborted one."""
+    status = run.status
+    if status == "interrupted":
+        when = run.last_write.strftime("%Y-%m-%d %H:%M:%S UTC")
+        return f"interrupted (last wrote {when}; the writer process is gone)"
+    if status == "running":
+        return f"running (last wrote {run.last_write.strftime('%H:%M:%S UTC')})"
+    return status + (f" ({run.abort_reason})" if run.abort_reason else "")
+
+
 def add_info_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``labctl info``: the run file."""
     parser.add_argument("file", metavar="FILE.h5", help="run file to summarise")
@@ -57,10 +75,15 @@ def add_info_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    """Print the summary table; exit code 0, or 2 if the file cannot be read."""
+    """Print the summary table; exit code 0, or 2 if the file cannot be read (damaged,
+    foreign, missing: one line naming the file, never a traceback)."""
     try:
         print_info(args.file, sys.stdout)
-    except (OSError, ValueError, KeyError) as exc:
+    except RunFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        print(f"error: run file {args.file}: cannot be read ({type(exc).__name__}: "
+              f"{str(exc).splitlines()[0] if str(exc) else ''})", file=sys.stderr)
         return 2
     return 0

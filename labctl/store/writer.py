@@ -2,46 +2,60 @@
 
 Life of a run file (layout in docs/DATA_FORMAT.md):
 
-1. :class:`RunWriter` creates the file, every task group and every dataset (chunked,
-   unlimited), the network and the root attributes, then switches to SWMR mode – after
-   which HDF5 allows no new objects or attributes, only writes to existing datasets.
+1. :class:`RunWriter` refuses an output path that exists (:class:`OutputExistsError`),
+   creates ``<name>.creating`` exclusively (never through a planted symlink), every task
+   group and dataset (chunked, unlimited, with units and dimension scales), the network
+   and the root attributes, switches to SWMR mode – after which HDF5 allows no new objects
+   or attributes, only writes to existing datasets – and links the file to its final
+   name, which never replaces an existing file.
 2. Producers call :meth:`begin_task`, :meth:`append`, :meth:`append_raw`,
    :meth:`end_task` and :meth:`log_event`; each validates its arguments at once (a bad
    name or shape raises ValueError in the caller), copies the data and puts it on a queue.
 3. The writer thread writes in blocks and flushes at least every ``flush_interval`` s,
-   so a SWMR reader follows the run and a ``kill -9`` loses at most about that much.
+   so a SWMR reader follows the run and a ``kill -9`` loses at most about that much. Each
+   write is three steps, each flushed before the next: rows and events, then the row
+   counters and the heartbeat, then task states. A reader therefore never sees a counter
+   beyond the rows on disk, nor a task completed before all its rows are counted.
 4. :meth:`close` drains the queue, records the run status in the pre-created
    ``/run_status`` dataset, leaves SWMR mode and reopens the file to write the final
    attributes (status, abort reason, each task's final values).
 
 If the disk fails, the writer thread stops writing, every later producer call raises
-:class:`StoreError`, and :meth:`close` still marks the run aborted where it can.
+:class:`StoreError`, and :meth:`close` still marks the run aborted where it can; HDF5
+handles are closed on the writer's side, deterministically, so a failed close never
+leaves a broken handle to the garbage collector.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import errno
 import os
 import queue
 import shutil
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import h5py
 import numpy as np
 
-from labctl import __version__
 from labctl.network import Network
 from labctl.store import layout as lay
+from labctl.store.create import check_metadata, chunk_bytes, create_layout, root_attributes
+from labctl.store.errors import DiskSpaceError, OutputExistsError, StoreError
+from labctl.store.paths import (
+    CHUNK_ROWS,
+    RAW_CHUNK_ROWS,
+    check_output_path,
+    close_reserve_bytes,
+    creating_path,
+    free_space_needed,
+)
 
-
-class StoreError(RuntimeError):
-    """The run file could not be written (disk full, I/O error, writer overloaded)."""
+__all__ = ["RunWriter", "StoreError", "TaskLike"]
 
 
 class TaskLike(Protocol):
@@ -58,13 +72,21 @@ _STOP = object()
 class RunWriter:
     """Owns one run file through a writer thread; every public method is thread-safe.
 
-    ``tasks`` (indices 0..n-1) fix the file's task groups up front; ``network`` is stored
-    once; ``raw_channels`` (names of the DAQ columns) enables the raw-stream datasets.
-    ``resume_from`` copies the completed tasks of an older run file of the same plan
-    (see :attr:`completed`). ``flush_interval`` (s) bounds what a crash can lose;
-    ``max_queue_bytes`` bounds memory: beyond it producers get :class:`StoreError`.
-    ``min_free_bytes`` is the disk space kept free: the writer stops (as after a write
-    error) before a block would leave less, so the file can still be closed cleanly.
+    ``path`` must not exist (:class:`OutputExistsError`; every other path problem raises
+    :class:`~labctl.store.errors.OutputPathError`, see
+    :func:`~labctl.store.paths.check_output_path`). ``tasks`` (indices 0..n-1) fix the
+    file's task groups up front; ``network`` is stored once; ``raw_channels`` (names of
+    the DAQ columns) enables the raw-stream datasets. ``resume_from`` copies the completed
+    tasks of an older run file of the same plan (see :attr:`completed`). ``seed`` and
+    ``clock`` (the run's random seed and simulated clock) and ``metadata`` (free-form
+    text pairs: operator, sample, notes) are stored for readers and ``--resume``.
+    ``flush_interval`` (s) bounds what a crash can lose; ``max_queue_bytes`` bounds memory:
+    beyond it producers get :class:`StoreError`. ``min_free_bytes`` is the disk space
+    kept free so the file can always be closed cleanly (default
+    :func:`~labctl.store.paths.close_reserve_bytes`): the writer stops (as after a write
+    error) before a block would eat into it. ``expected_bytes``, what the run will write
+    (:func:`~labctl.store.paths.estimate_run_bytes`), is checked against the free space
+    at creation (:class:`~labctl.store.errors.DiskSpaceError`).
     """
 
     def __init__(self, path: str | Path, tasks: Sequence[TaskLike], network: Network, *,
@@ -72,9 +94,12 @@ class RunWriter:
                  snapshots: Mapping[str, Any] | None = None,
                  raw_channels: Sequence[str] | None = None,
                  resume_from: str | Path | None = None, flush_interval: float = 0.5,
-                 max_queue_bytes: int = 512 * 2**20, chunk_rows: int = 512,
-                 raw_chunk_rows: int = 8192, min_free_bytes: int = 64 * 2**20) -> None:
-        self.path = Path(path)
+                 max_queue_bytes: int = 512 * 2**20, chunk_rows: int = CHUNK_ROWS,
+                 raw_chunk_rows: int = RAW_CHUNK_ROWS, min_free_bytes: int | None = None,
+                 expected_bytes: int | None = None, seed: int | None = None,
+                 clock: str | None = None,
+                 metadata: Mapping[str, str] | None = None) -> None:
+        self.path = check_output_path(path)
         if backend not in ("sim", "hardware"):
             raise ValueError(f"backend: expected 'sim' or 'hardware', got {backend!r}")
         if not 0 < flush_interval <= 1.0:
@@ -85,13 +110,24 @@ class RunWriter:
         names = [str(t.name) for t in tasks]
         if len(set(names)) != len(names):
             raise ValueError("tasks: task names must be unique")
+        meta = check_metadata(metadata)
         self.n_tasks = len(indices)
         self.n_edges = network.n_edges
         self.n_nodes = network.n_nodes
         self.raw_channels = tuple(raw_channels or ())
         self.flush_interval = float(flush_interval)
         self.max_queue_bytes = int(max_queue_bytes)
-        self.min_free_bytes = int(min_free_bytes)
+        self.min_free_bytes = (close_reserve_bytes(self.n_tasks) if min_free_bytes is None
+                               else int(min_free_bytes))
+        self._chunk_bytes = chunk_bytes(self.n_edges, self.n_nodes, chunk_rows)
+        self._raw_chunk_bytes = raw_chunk_rows * (8 + 4 * len(self.raw_channels))
+        if expected_bytes is not None:
+            free = self._free_bytes()
+            need = free_space_needed(expected_bytes, self.n_tasks)
+            if free < need:
+                raise DiskSpaceError(self.path, f"the disk has {free / 2**20:.1f} MiB free; "
+                                     f"this run needs about {need / 2**20:.1f} MiB; free some "
+                                     "space or choose another output folder")
         self._t0 = time.monotonic()
         self._state = [lay.PENDING] * self.n_tasks  # producer-side view
         self._final: dict[int, dict[str, float]] = {}
@@ -100,28 +136,44 @@ class RunWriter:
         self._error: BaseException | None = None
         self._error_reported = False
         self._closed = False
-        # Built under a temporary name and renamed once in SWMR mode: a reader (GUI,
-        # notebook) polling for the file never opens it before SWMR, which would lock the
-        # writer out of switching.
-        creating = self.path.with_name(self.path.name + ".creating")
-        self._file = h5py.File(creating, "w", libver="latest")
+        # Built under a temporary name, created exclusively (O_EXCL: fails on anything
+        # there, a planted symlink included), and linked to its final name once in SWMR
+        # mode: a reader polling for the file never opens it before SWMR, which would
+        # lock the writer out of switching.
+        creating = creating_path(self.path)
         try:
-            self._create(tasks, network, protocol_text, bench_text, backend, snapshots,
-                         chunk_rows, raw_chunk_rows)
+            # no chunk cache: every block goes straight to the file, so a failed write
+            # leaves no dirty chunk behind that HDF5 would retry (and fail) at close
+            self._file: h5py.File | None = h5py.File(creating, "x", libver=lay.LIBVER,
+                                                     rdcc_nbytes=0)
+        except FileExistsError as exc:
+            raise OutputExistsError(creating) from exc
+        except OSError as exc:
+            if os.path.lexists(creating):
+                raise OutputExistsError(creating) from exc
+            raise StoreError(f"run file {self.path}: cannot create {creating}: {exc}") from exc
+        try:
+            create_layout(self._file, tasks, network,
+                          root=root_attributes(n_tasks=self.n_tasks,
+                                               protocol_text=protocol_text,
+                                               bench_text=bench_text, backend=backend,
+                                               snapshots=snapshots, seed=seed, clock=clock),
+                          metadata=meta, raw_channels=self.raw_channels,
+                          chunk_rows=chunk_rows, raw_chunk_rows=raw_chunk_rows)
             self.completed: frozenset[int] = frozenset()
             if resume_from is not None:
                 self.completed = frozenset(self._carry_over(Path(resume_from), names))
                 for i in self.completed:
                     self._state[i] = lay.COMPLETED
-            self._rows = [int(self._file["progress/task_rows"][i]) for i in range(self.n_tasks)]
-            self._raw_rows = [int(self._file["progress/task_raw_rows"][i])
-                              for i in range(self.n_tasks)]
+            self._rows = [int(x) for x in self._file["progress/task_rows"][()]]
+            self._raw_rows = [int(x) for x in self._file["progress/task_raw_rows"][()]]
             self._n_events = int(self._file["events"].shape[0])
             self._file.flush()
             self._file.swmr_mode = True
-            os.replace(creating, self.path)
+            _link_no_replace(creating, self.path)
         except BaseException:
-            self._file.close()
+            _close_h5(self._file)
+            self._file = None
             creating.unlink(missing_ok=True)
             raise
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -130,86 +182,40 @@ class RunWriter:
         self._thread.start()
 
     # ------------------------------------------------------------------ creation
-    def _create(self, tasks: Sequence[TaskLike], network: Network, protocol_text: str,
-                bench_text: str, backend: str, snapshots: Mapping[str, Any] | None,
-                chunk_rows: int, raw_chunk_rows: int) -> None:
-        f = self._file
-        f.attrs.update({
-            "format": lay.FORMAT, "labctl_version": __version__,
-            "created": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "protocol_text": protocol_text, "bench_text": bench_text, "backend": backend,
-            "instrument_snapshots": json.dumps(dict(snapshots or {}), default=str),
-            "status": "running", "abort_reason": "", "n_tasks": self.n_tasks,
-            "resumed_from": "",
-        })
-        f.create_dataset("run_status", data=np.array([b"running", b""], dtype=lay.STATUS_DTYPE))
-        net = f.create_group("network")
-        net.attrs["n_nodes"] = network.n_nodes
-        net.attrs["n_edges"] = network.n_edges
-        net.create_dataset("edges", data=np.asarray(network.edges, dtype=np.int64))
-        if network.positions is not None:
-            net.create_dataset("positions", data=np.asarray(network.positions))
-        if self.raw_channels:
-            f.create_dataset("raw_channels",
-                             data=np.array([c.encode() for c in self.raw_channels]))
-        prog = f.create_group("progress")
-        prog.create_dataset("task_status", data=np.zeros(self.n_tasks, dtype=np.int8))
-        prog.create_dataset("task_rows", data=np.zeros(self.n_tasks, dtype=np.int64))
-        prog.create_dataset("task_raw_rows", data=np.zeros(self.n_tasks, dtype=np.int64))
-        f.create_dataset("events", shape=(0,), maxshape=(None,), dtype=lay.EVENT_DTYPE,
-                         chunks=(256,))
-        group = f.create_group(lay.TASKS_GROUP)
-        for task in tasks:
-            g = group.create_group(lay.task_group_name(task.index))
-            g.attrs["index"] = task.index
-            g.attrs["name"] = task.name
-            g.attrs["status"] = "pending"
-            for key, value in task.params.items():
-                g.attrs[str(key)] = _attr_value(key, value)
-            for name in lay.TASK_FIELDS:
-                cols = lay.field_shape(name, self.n_edges, self.n_nodes)
-                ds = g.create_dataset(name, shape=(0, *cols), maxshape=(None, *cols),
-                                      dtype=np.float64, chunks=(chunk_rows, *cols))
-                ds.attrs["unit"] = lay.TASK_FIELDS[name][1]
-            if self.raw_channels:
-                c = len(self.raw_channels)
-                g.create_dataset(lay.RAW_TIME, shape=(0,), maxshape=(None,), dtype=np.float64,
-                                 chunks=(raw_chunk_rows,)).attrs["unit"] = "s"
-                g.create_dataset(lay.RAW_SAMPLES, shape=(0, c), maxshape=(None, c),
-                                 dtype=np.float32, chunks=(raw_chunk_rows, c)
-                                 ).attrs["unit"] = "V"
-
     def _carry_over(self, old_path: Path, names: list[str]) -> set[int]:
-        """Copy the completed tasks of ``old_path`` into this (not yet SWMR) file."""
-        from labctl.store.reader import open_h5
+        """Copy the completed tasks of ``old_path`` into this (not yet SWMR) file; the old
+        file is verified first (:func:`~labctl.store.verify.verify_run_file`), so a
+        damaged one is refused instead of hanging."""
+        from labctl.store.reader import open_run
 
+        assert self._file is not None
         done: set[int] = set()
-        with open_h5(old_path) as old:
-            old_tasks = old[lay.TASKS_GROUP]
-            old_names = [str(old_tasks[k].attrs["name"]) for k in sorted(old_tasks)]
+        with open_run(old_path) as old:
+            old_names = [t.name for t in old.tasks]
             if old_names != names:
                 raise ValueError(f"resume_from: {old_path} holds a different plan "
                                  f"({len(old_names)} tasks) than this run ({len(names)} tasks)")
-            status = old["progress/task_status"][()]
-            rows = old["progress/task_rows"][()]
-            raw_rows = old["progress/task_raw_rows"][()]
-            for i in np.flatnonzero(status == lay.COMPLETED):
-                src = old_tasks[lay.task_group_name(int(i))]
-                dst = self._file[lay.TASKS_GROUP][lay.task_group_name(int(i))]
+            for task in old.tasks:
+                if task.status != "completed":
+                    continue
+                i = task.index
+                dst = self._file[lay.TASKS_GROUP][lay.task_group_name(i)]
+                n = task.n_rows
                 for name in lay.TASK_FIELDS:
-                    data = src[name][: rows[i]]
+                    data = task[name][:n]
                     dst[name].resize(len(data), axis=0)
                     dst[name][...] = data
-                if self.raw_channels and lay.RAW_TIME in src:
+                if self.raw_channels and lay.RAW_TIME in task.datasets:
+                    n_raw = task.n_raw_rows
                     for name in (lay.RAW_TIME, lay.RAW_SAMPLES):
-                        data = src[name][: int(raw_rows[i])]
+                        data = task[name][:n_raw]
                         dst[name].resize(len(data), axis=0)
                         dst[name][...] = data
-                    self._file["progress/task_raw_rows"][i] = raw_rows[i]
-                self._file["progress/task_rows"][i] = rows[i]
+                    self._file["progress/task_raw_rows"][i] = n_raw
+                self._file["progress/task_rows"][i] = n
                 self._file["progress/task_status"][i] = lay.COMPLETED
-                done.add(int(i))
-            events = old["events"][()]
+                done.add(i)
+            events = old.events_array()
         self._file["events"].resize(len(events), axis=0)
         self._file["events"][...] = events
         self._file.attrs["resumed_from"] = str(old_path)
@@ -415,7 +421,9 @@ class RunWriter:
                     try:
                         self._write(pending_rows, pending_raw, pending_status, pending_events)
                     except Exception as exc:  # disk full, I/O error: surface to producers
-                        self._error = exc
+                        # no traceback: its frames would keep HDF5 objects alive
+                        self._error = exc.with_traceback(None)
+                        exc.__context__ = exc.__cause__ = None
                 pending_rows, pending_raw, pending_status = {}, {}, {}
                 pending_events = []
                 with self._lock:
@@ -425,22 +433,28 @@ class RunWriter:
                 for event in waiters:
                     event.set()
                 waiters = []
-        with contextlib.suppress(Exception):
-            if self._error is None:
-                self._file.flush()
 
     def _write(self, rows: dict[int, list[dict[str, np.ndarray]]],
                raw: dict[int, list[tuple[np.ndarray, np.ndarray]]],
                status: dict[int, int], events: list[tuple[Any, ...]]) -> None:
+        """Write one block in three flushed steps: data, then counters and heartbeat,
+        then task states (so no reader sees a count or a state ahead of the data)."""
         f = self._file
+        assert f is not None
         nbytes = (sum(a.nbytes for blocks in rows.values() for b in blocks for a in b.values())
                   + sum(t.nbytes + x.nbytes for blocks in raw.values() for t, x in blocks))
-        free = self._free_bytes()
-        if free - nbytes < self.min_free_bytes:
-            raise OSError(28, f"disk almost full: {free / 2**20:.0f} MiB free, a block needs "
-                              f"{nbytes / 2**20:.1f} MiB and {self.min_free_bytes / 2**20:.0f} "
-                              "MiB are kept in reserve")
+        if nbytes:
+            # a block can start one new chunk per dataset of each task it touches
+            alloc = (nbytes + self._chunk_bytes * len(rows)
+                     + self._raw_chunk_bytes * len(raw))
+            free = self._free_bytes()
+            if free - alloc < self.min_free_bytes:
+                raise OSError(errno.ENOSPC, f"disk almost full: {free / 2**20:.1f} MiB free, "
+                                            f"a block needs {alloc / 2**20:.1f} MiB and "
+                                            f"{self.min_free_bytes / 2**20:.1f} MiB are kept in "
+                                            "reserve to close the file")
         tasks = f[lay.TASKS_GROUP]
+        new_rows: dict[int, int] = {}
         for index, blocks in rows.items():
             g = tasks[lay.task_group_name(index)]
             n_new = sum(len(b["time"]) for b in blocks)
@@ -452,8 +466,8 @@ class RunWriter:
                 ds = g[name]
                 ds.resize(start + n_new, axis=0)
                 ds[start:] = np.concatenate(parts) if len(parts) > 1 else parts[0]
-            self._rows[index] = start + n_new
-            f["progress/task_rows"][index] = self._rows[index]
+            new_rows[index] = start + n_new
+        new_raw: dict[int, int] = {}
         for index, blocks in raw.items():
             g = tasks[lay.task_group_name(index)]
             start = self._raw_rows[index]
@@ -462,16 +476,25 @@ class RunWriter:
             for name, data in ((lay.RAW_TIME, t), (lay.RAW_SAMPLES, s)):
                 g[name].resize(start + len(t), axis=0)
                 g[name][start:] = data
-            self._raw_rows[index] = start + len(t)
-            f["progress/task_raw_rows"][index] = self._raw_rows[index]
-        for index, code in status.items():
-            f["progress/task_status"][index] = code
+            new_raw[index] = start + len(t)
         if events:
             ev = f["events"]
             ev.resize(self._n_events + len(events), axis=0)
             ev[self._n_events:] = np.array(events, dtype=lay.EVENT_DTYPE)
             self._n_events += len(events)
-        f.flush()
+        f.flush()  # 1. the data is on disk ...
+        for index, n in new_rows.items():
+            f["progress/task_rows"][index] = n
+            self._rows[index] = n
+        for index, n in new_raw.items():
+            f["progress/task_raw_rows"][index] = n
+            self._raw_rows[index] = n
+        f[lay.HEARTBEAT][0] = time.time()
+        f.flush()  # 2. ... before the counters that make it visible ...
+        if status:
+            for index, code in status.items():
+                f["progress/task_status"][index] = code
+            f.flush()  # 3. ... and a task is completed only once all its rows count
 
     def _free_bytes(self) -> int:
         """Free space (bytes) on the file system holding the run file."""
@@ -479,41 +502,73 @@ class RunWriter:
 
     # ------------------------------------------------------------------ closing
     def _write_status_in_place(self, status: str, reason: str) -> None:
-        """Record the status in ``/run_status`` (works in SWMR mode), then close."""
+        """Record the status in ``/run_status`` (works in SWMR mode and on a full disk:
+        the dataset is allocated at creation), then close the file on this thread."""
+        f = self._file
+        if f is None:
+            return
         with contextlib.suppress(Exception):
-            self._file["run_status"][...] = np.array(
+            f["run_status"][...] = np.array(
                 [status.encode(), reason.encode()[:1024]], dtype=lay.STATUS_DTYPE)
-            self._file.flush()
-        with contextlib.suppress(Exception):
-            self._file.close()
+            f[lay.HEARTBEAT][0] = time.time()
+            f.flush()
+        self._file = None
+        problem = _close_h5(f)
+        if problem and self._error is None:
+            self._error = OSError(problem)
 
     def _finalise(self, status: str, reason: str) -> None:
         """Reopen without SWMR and write root status and each task's final attributes.
 
         File locking is off for this reopen: this process was the file's only writer and
         has closed it, while SWMR readers (a GUI replaying the live file, a notebook) may
-        still hold it open and would otherwise lock the final attributes out."""
+        still hold it open and would otherwise lock the final attributes out. Skipped after
+        a full disk (less free than the closing reserve): a non-SWMR writer that cannot
+        close leaves the file marked "open for write", which no reader accepts;
+        ``/run_status`` already holds status and reason."""
+        with contextlib.suppress(OSError):
+            if _disk_full(self._error) and self._free_bytes() < self.min_free_bytes:
+                return
         try:
-            with h5py.File(self.path, "r+", locking=False) as f:
-                f.attrs["status"] = status
-                f.attrs["abort_reason"] = reason
-                codes = f["progress/task_status"][()]
-                rows = f["progress/task_rows"][()]
-                tasks = f[lay.TASKS_GROUP]
-                for i in range(self.n_tasks):
-                    g = tasks[lay.task_group_name(i)]
-                    g.attrs["status"] = lay.TASK_STATES[int(codes[i])]
-                    g.attrs["n_rows"] = int(rows[i])
-                    if rows[i] > 0:
-                        for name, (kind, _unit) in lay.TASK_FIELDS.items():
-                            if kind == "" and name != "time":
-                                g.attrs[f"final_{name}"] = float(g[name][rows[i] - 1])
-                        g.attrs["final_time"] = float(g["time"][rows[i] - 1])
-                    for key, value in self._final.get(i, {}).items():
-                        g.attrs[f"final_{key}"] = value
+            f = h5py.File(self.path, "r+", locking=False)
         except Exception as exc:
             if self._error is None:
-                self._error = exc
+                self._error = exc.with_traceback(None)
+            return
+        try:
+            f.attrs["status"] = status
+            f.attrs["abort_reason"] = reason
+            codes = f["progress/task_status"][()]
+            rows = f["progress/task_rows"][()]
+            tasks = f[lay.TASKS_GROUP]
+            for i in range(self.n_tasks):
+                g = tasks[lay.task_group_name(i)]
+                g.attrs["status"] = lay.TASK_STATES[int(codes[i])]
+                n = int(min(rows[i], g["time"].shape[0]))
+                g.attrs["n_rows"] = n
+                if n > 0:
+                    for name, field in lay.TASK_FIELDS.items():
+                        if field.kind == "":
+                            g.attrs[f"final_{name}"] = float(g[name][n - 1])
+                for key, value in self._final.get(i, {}).items():
+                    g.attrs[f"final_{key}"] = value
+        except Exception as exc:
+            if self._error is None:
+                self._error = exc.with_traceback(None)
+        problem = _close_h5(f)
+        if problem and self._error is None:
+            self._error = OSError(problem)
+
+
+def _disk_full(exc: BaseException | None) -> bool:
+    """Is ``exc`` a full disk, quota or file-size limit?"""
+    if exc is None:
+        return False
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return any(s in text for s in ("No space left", "File too large", "Disk quota",
+                                   "errno = 28", "errno = 27", "errno = 122"))
 
 
 def _clip(text: str, n: int) -> bytes:
@@ -521,15 +576,51 @@ def _clip(text: str, n: int) -> bytes:
     return data.decode("utf-8", "ignore").encode("utf-8")
 
 
-def _attr_value(key: Any, value: Any) -> Any:
-    """A task parameter as an HDF5 attribute (numbers, strings, lists of numbers)."""
-    if value is None:
-        return "none"
-    if isinstance(value, str | bool | int | float | np.number):
-        return value
-    if isinstance(value, list | tuple):
-        arr = np.asarray(value)
-        if arr.dtype.kind in "biuf":
-            return arr
-        return json.dumps(list(value), default=str)
-    return json.dumps(value, default=str)
+def _link_no_replace(src: Path, dst: Path) -> None:
+    """Give file ``src`` the name ``dst`` without ever replacing an existing ``dst``:
+    a hard link (fails atomically if ``dst`` exists), then ``src`` is unlinked. On file
+    systems without hard links: an exclusive check, then a rename."""
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except FileExistsError as exc:
+        raise OutputExistsError(dst) from exc
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        if os.path.lexists(dst):
+            raise OutputExistsError(dst) from exc
+        os.rename(src, dst)
+        return
+    os.unlink(src)
+
+
+def _close_h5(f: h5py.File) -> str:
+    """Close ``f`` and every HDF5 object of it, whatever fails; "" or what went wrong.
+
+    h5py's ``File.close`` stops at the first object whose close fails (a dataset whose
+    cached chunks cannot be written to a full disk) and leaves the rest – and the file –
+    open for the garbage collector and HDF5's exit handler, which crashed the process
+    (SIGSEGV). The writer keeps no chunk cache (nothing dirty is left to fail), and here
+    every object id is released explicitly, retrying until none of the file is open.
+    """
+    from h5py import h5f, h5i
+
+    problems: list[str] = []
+    fid = f.id
+    for _ in range(4):
+        try:
+            if not fid.valid:
+                break
+            f.close()
+            break
+        except Exception as exc:
+            problems.append(str(exc).splitlines()[0])
+        with contextlib.suppress(Exception):
+            for oid in h5f.get_obj_ids(fid, h5f.OBJ_ALL | h5f.OBJ_LOCAL):
+                with contextlib.suppress(Exception):
+                    if oid.valid and oid != fid:
+                        h5i.dec_ref(oid)
+    if fid.valid:
+        with contextlib.suppress(Exception):
+            fid._close()
+    return "; ".join(dict.fromkeys(problems))

@@ -52,12 +52,13 @@ def fsize(path: str) -> None:
                                                                        range(32)])
     w.begin_task(0)
     w.append(0, rows(np.arange(50) * 0.02))
+    w.append_raw(0, np.arange(1000) * 1e-4, np.ones((1000, 32)))
     w.flush(wait=True)
     error = ""
     k = 0
     try:
         while k < 100_000:
-            w.append_raw(0, k + np.arange(1000) * 1e-4, np.ones((1000, 32)))
+            w.append_raw(0, 1 + k + np.arange(1000) * 1e-4, np.ones((1000, 32)))
             k += 1
             time.sleep(0.001)
     except StoreError as exc:

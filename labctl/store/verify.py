@@ -1,0 +1,316 @@
+"""Checking that a file is a readable run file, without ever hanging the caller.
+
+HDF5 can loop or block on a damaged file (a bit flip in a B-tree, a truncated heap), and
+a thread inside HDF5 cannot be interrupted. :func:`verify_run_file` therefore does the
+first open in a forked child process that reads every object's metadata (attributes,
+shapes, the chunk index of every dataset) and checks the layout
+(:func:`check_layout`); the caller waits at most ``timeout`` seconds and kills the child
+past it. A good file costs one fork and a metadata walk (milliseconds to tens of
+milliseconds); a damaged or foreign one raises :class:`~labctl.store.errors.RunFileError`
+naming the file and what is wrong. ``open_run``, ``labctl info``, analysis, GUI replay and
+``--resume`` all go through it. Command line: ``python -m labctl.store.verify FILE``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from labctl.store import layout as lay
+from labctl.store.errors import RunFileError
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+#: default limit (s) for verifying one file
+VERIFY_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class RunFileSummary:
+    """What a verified run file holds: its ``format`` tag, the ``status`` it records
+    (``running``, ``completed`` or ``aborted``; see ``Run.status`` for ``interrupted``),
+    ``n_tasks``, each task's state and committed rows, the run ``seed`` (None if not
+    recorded) and ``clock`` ("" if not recorded)."""
+
+    path: str
+    format: str
+    status: str
+    n_tasks: int
+    task_status: tuple[str, ...]
+    task_rows: tuple[int, ...]
+    seed: int | None
+    clock: str
+
+    @property
+    def completed(self) -> frozenset[int]:
+        """Indices of the completed tasks."""
+        return frozenset(i for i, s in enumerate(self.task_status) if s == "completed")
+
+
+def precheck(path: str | Path) -> Path:
+    """Checks that need no HDF5: the path exists, is a regular file, is not empty and
+    carries the HDF5 signature (at byte 0 or a power-of-two user-block offset)."""
+    p = Path(path)
+    if not p.exists():
+        raise RunFileError(p, "does not exist")
+    if p.is_dir():
+        raise RunFileError(p, "is a folder, not a run file")
+    if not p.is_file():
+        raise RunFileError(p, "is not a regular file")
+    size = p.stat().st_size
+    if size == 0:
+        raise RunFileError(p, "is empty (0 bytes): not a run file")
+    with open(p, "rb") as fh:
+        offset = 0
+        while offset < size:
+            fh.seek(offset)
+            if fh.read(8) == HDF5_SIGNATURE:
+                return p
+            offset = 512 if offset == 0 else offset * 2
+    raise RunFileError(p, "is not an HDF5 file (no HDF5 signature): not a run file")
+
+
+def _shape(f: h5py.File, name: str, path: Path) -> tuple[int, ...]:
+    obj = f.get(name)
+    if not isinstance(obj, h5py.Dataset):
+        raise RunFileError(path, f"damaged: /{name} is missing or not a dataset")
+    return tuple(obj.shape)
+
+
+def check_layout(f: h5py.File, path: str | Path) -> RunFileSummary:
+    """Check that open file ``f`` has the run-file layout (format tag, every group and
+    dataset, consistent shapes and counters); its summary, or RunFileError."""
+    p = Path(path)
+    fmt = f.attrs.get("format")
+    fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+    if fmt not in lay.READABLE_FORMATS:
+        raise RunFileError(p, f"not a labctl run file (format attribute {fmt!r}; expected "
+                              f"one of {', '.join(lay.READABLE_FORMATS)})")
+    if _shape(f, "run_status", p) != (2,):
+        raise RunFileError(p, "damaged: /run_status must hold 2 strings")
+    status = [x.decode("utf-8", "replace") for x in f["run_status"][()]]
+    if status[0] not in lay.RUN_STATES:
+        raise RunFileError(p, f"damaged: /run_status says {status[0]!r}; expected one of "
+                              f"{', '.join(lay.RUN_STATES)}")
+    e_shape = _shape(f, "network/edges", p)
+    n_edges = int(f["network"].attrs.get("n_edges", -1))
+    n_nodes = int(f["network"].attrs.get("n_nodes", -1))
+    if len(e_shape) != 2 or e_shape != (n_edges, 2) or n_nodes <= 0:
+        raise RunFileError(p, f"damaged: /network/edges has shape {e_shape}, the network "
+                              f"says {n_edges} edges and {n_nodes} nodes")
+    tasks = f.get(lay.TASKS_GROUP)
+    if not isinstance(tasks, h5py.Group):
+        raise RunFileError(p, f"damaged: /{lay.TASKS_GROUP} is missing")
+    n_tasks = len(tasks)
+    names = [lay.task_group_name(i) for i in range(n_tasks)]
+    if sorted(tasks) != names:
+        raise RunFileError(p, f"damaged: /{lay.TASKS_GROUP} holds unexpected groups "
+                              f"({', '.join(sorted(tasks)[:5])} ...)")
+    counters = {}
+    for name in lay.PROGRESS:
+        if _shape(f, f"progress/{name}", p) != (n_tasks,):
+            raise RunFileError(p, f"damaged: /progress/{name} does not have one value per "
+                                  f"task ({n_tasks})")
+        counters[name] = f["progress"][name][()]
+    codes = counters["task_status"]
+    if np.any((codes < 0) | (codes > max(lay.TASK_STATES))) \
+            or np.any(counters["task_rows"] < 0) or np.any(counters["task_raw_rows"] < 0):
+        raise RunFileError(p, "damaged: /progress holds impossible task states or counts")
+    ev = f.get("events")
+    if not isinstance(ev, h5py.Dataset) or ev.dtype.names != lay.EVENT_DTYPE.names \
+            or len(ev.shape) != 1:
+        raise RunFileError(p, "damaged: /events is missing or has another layout")
+    rows = []
+    for i, gname in enumerate(names):
+        g = tasks[gname]
+        if not isinstance(g, h5py.Group):
+            raise RunFileError(p, f"damaged: /{lay.TASKS_GROUP}/{gname} is not a group")
+        lengths = []
+        for field in lay.TASK_FIELDS:
+            shape = _shape(g, field, p / gname) if field in g else None
+            cols = lay.field_shape(field, n_edges, n_nodes)
+            if shape is None or len(shape) != 1 + len(cols) or shape[1:] != cols:
+                raise RunFileError(p, f"damaged: task {i} dataset {field!r} has shape "
+                                      f"{shape}; expected (T, {', '.join(map(str, cols))})")
+            lengths.append(shape[0])
+        rows.append(int(min(counters["task_rows"][i], *lengths)))
+    seed = f.attrs.get("seed")
+    seed_value = int(seed) if seed is not None and int(seed) >= 0 else None
+    clock = f.attrs.get("clock", "")
+    return RunFileSummary(
+        path=str(p), format=str(fmt), status=status[0], n_tasks=n_tasks,
+        task_status=tuple(lay.TASK_STATES[int(c)] for c in codes),
+        task_rows=tuple(rows), seed=seed_value,
+        clock=clock.decode() if isinstance(clock, bytes) else str(clock))
+
+
+def _walk(f: h5py.File) -> None:
+    """Touch every object's metadata: attributes, dataset types and chunk indexes."""
+
+    def visit(_name: str, obj: Any) -> None:
+        for key in obj.attrs:
+            obj.attrs[key]
+        if isinstance(obj, h5py.Dataset):
+            if obj.chunks is not None:
+                obj.id.chunk_iter(lambda _info: None)
+            elif obj.size and obj.size * obj.dtype.itemsize <= 2**20:
+                obj[()]
+
+    for key in f.attrs:
+        f.attrs[key]
+    f.visititems(visit)
+
+
+def open_h5(path: str | Path) -> h5py.File:
+    """Open a run file read-only in this process: SWMR first (live or killed writers),
+    plain otherwise. Raises RunFileError if HDF5 refuses it."""
+    p = Path(path)
+    try:
+        return h5py.File(p, "r", swmr=True)
+    except OSError:
+        try:
+            return h5py.File(p, "r")
+        except OSError as exc:
+            raise RunFileError(p, "damaged or not a run file (HDF5: "
+                                  f"{_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def verify_in_process(path: str | Path) -> RunFileSummary:
+    """The whole check in this process (may hang on a damaged file: for the child)."""
+    p = precheck(path)
+    f = open_h5(p)
+    try:
+        _walk(f)
+        return check_layout(f, p)
+    except RunFileError:
+        raise
+    except Exception as exc:
+        raise RunFileError(p, f"damaged (HDF5: {_first_line(exc)})") from None
+    finally:
+        with contextlib.suppress(Exception):
+            f.close()
+
+
+def _child_result(path: Path) -> bytes:
+    try:
+        return json.dumps({"ok": asdict(verify_in_process(path))}).encode()
+    except RunFileError as exc:
+        return json.dumps({"error": exc.problem}).encode()
+    except BaseException as exc:  # the child reports everything and exits
+        return json.dumps({"error": f"could not be checked ({type(exc).__name__}: "
+                                    f"{_first_line(exc)})"}).encode()
+
+
+def _from_json(path: Path, data: bytes) -> RunFileSummary:
+    try:
+        answer = json.loads(data.decode())
+    except ValueError:
+        raise RunFileError(path, "could not be checked (the checking process died: the file "
+                                 "is probably damaged)") from None
+    if "error" in answer:
+        raise RunFileError(path, answer["error"])
+    ok = answer["ok"]
+    ok["task_status"] = tuple(ok["task_status"])
+    ok["task_rows"] = tuple(ok["task_rows"])
+    return RunFileSummary(**ok)
+
+
+def verify_run_file(path: str | Path, timeout: float = VERIFY_TIMEOUT_S) -> RunFileSummary:
+    """Check run file ``path`` completely, without risk of hanging: returns its
+    :class:`RunFileSummary` or raises :class:`RunFileError` (damaged, foreign, empty,
+    a folder, truncated, or HDF5 still busy after ``timeout`` s). Safe to call from any
+    thread; Ctrl-C while waiting kills the checking process and propagates."""
+    p = precheck(path)
+    if not timeout > 0:
+        raise ValueError(f"timeout: {timeout} s; allowed > 0")
+    if not hasattr(os, "fork"):
+        return _verify_subprocess(p, timeout)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: check, answer, leave without running the parent's cleanups
+        code = 0
+        try:
+            os.close(r)
+            data = _child_result(p)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(w, view):]
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks: list[bytes] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RunFileError(p, f"damaged: HDF5 did not finish reading it within "
+                                      f"{timeout:g} s")
+            ready, _, _ = select.select([r], [], [], left)
+            if ready:
+                chunk = os.read(r, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    finally:
+        os.close(r)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    return _from_json(p, b"".join(chunks))
+
+
+def _verify_subprocess(p: Path, timeout: float) -> RunFileSummary:
+    """Where there is no fork: the check in ``python -m labctl.store.verify``."""
+    try:
+        out = subprocess.run([sys.executable, "-m", "labctl.store.verify", "--json", str(p)],
+                             capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise RunFileError(p, f"damaged: HDF5 did not finish reading it within "
+                              f"{timeout:g} s") from None
+    return _from_json(p, out.stdout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m labctl.store.verify [--json] FILE``: exit 0 if FILE is a readable run
+    file, 2 (with the reason) if not."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in args
+    args = [a for a in args if a != "--json"]
+    if len(args) != 1:
+        print("usage: python -m labctl.store.verify [--json] FILE.h5", file=sys.stderr)
+        return 2
+    if as_json:  # the fallback protocol of verify_run_file: this process is the child
+        sys.stdout.write(_child_result(Path(args[0])).decode())
+        return 0
+    try:
+        summary = verify_run_file(args[0])
+    except RunFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{summary.path}: a readable run file ({summary.format}, {summary.status}, "
+          f"{len(summary.completed)} of {summary.n_tasks} tasks completed)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
