@@ -58,7 +58,7 @@ def parse_meta(items: list[str]) -> dict[str, str]:
     """``--meta KEY=VALUE`` options as a dict; keys as in a protocol's ``[metadata]``
     (1..64 of A-Z a-z 0-9 _ - .), values at most 4096 characters, at most 64 keys.
     Raises ProtocolError naming the option and what is allowed."""
-    from labctl.protocol.loader import MAX_METADATA_KEY, MAX_METADATA_KEYS, MAX_METADATA_TEXT
+    from labctl.protocol.fields import MAX_METADATA_KEY, MAX_METADATA_KEYS, MAX_METADATA_TEXT
 
     out: dict[str, str] = {}
     for item in items:

@@ -87,9 +87,10 @@ def check_output_path(path: str | Path) -> Path:
     in (read-only file system, permissions; tested by creating and removing a probe
     file), a name longer than the file system allows. Raises :class:`OutputPathError`.
     """
-    p = Path(os.path.abspath(path))
+    text = os.fspath(path)
+    p = Path(os.path.abspath(text))
     how = "choose another name with -o NEW.h5, or leave -o out for a fresh default name"
-    if p.is_dir():
+    if p.is_dir() or str(text).endswith(("/", os.sep)) or Path(text).name in ("", ".", ".."):
         raise OutputPathError(f"output {p}: is a folder; -o names the run file to write "
                               f"(e.g. -o {p / 'run.h5'})")
     if os.path.lexists(p):
