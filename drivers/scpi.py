@@ -6,15 +6,19 @@ An instrument class lists its settings once::
 
 Reading the attribute sends the query and parses the answer; assigning validates the
 value, sends the command and then reads the instrument's error queue (``:SYST:ERR?``), so
-a refused setting raises immediately with the instrument's own message.
+a refused setting raises immediately with the instrument's own message. Every exchange
+goes through :meth:`ScpiInstrument.exchange`, where an instrument adds its recovery from
+transient faults (the SMU: bounded retries after a device clear).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from labctl.bench.interfaces import BenchError
+
+T = TypeVar("T")
 
 
 class Transport(Protocol):
@@ -37,6 +41,19 @@ class ScpiInstrument:
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
 
+    def exchange(self, what: str, action: Callable[[], T]) -> T:
+        """Run one transport exchange ``action`` (for the message text ``what``); the base
+        runs it once, instruments that recover from transient faults override this."""
+        return action()
+
+    def ask(self, query: str) -> str:
+        """Send ``query`` and return the answer."""
+        return self.exchange(query, lambda: self.transport.query(query))
+
+    def send(self, command: str) -> None:
+        """Send ``command`` (no answer expected)."""
+        self.exchange(command, lambda: self.transport.write(command))
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         names = [n for n, v in vars(cls).items() if isinstance(v, ScpiProperty)]
@@ -46,7 +63,7 @@ class ScpiInstrument:
         """Drain the instrument's error queue; returns the error entries (empty = none)."""
         errors: list[str] = []
         for _ in range(max_entries):
-            answer = self.transport.query(self.error_query)
+            answer = self.ask(self.error_query)
             code = answer.split(",", 1)[0].strip()
             try:
                 if int(code) == 0:
@@ -58,7 +75,7 @@ class ScpiInstrument:
 
     def command(self, command: str) -> None:
         """Send a command and raise BenchError with the instrument's message if it failed."""
-        self.transport.write(command)
+        self.send(command)
         errors = self.read_errors()
         if errors:
             raise BenchError(f"instrument refused {command!r}: {'; '.join(errors)}")
@@ -94,7 +111,7 @@ class ScpiProperty:
             return self
         if self.get_cmd is None:
             raise AttributeError(f"{self.name}: write-only setting")
-        answer = obj.transport.query(self.get_cmd)
+        answer = obj.ask(self.get_cmd)
         try:
             return self.parse(answer)
         except ValueError as exc:

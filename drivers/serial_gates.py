@@ -6,6 +6,15 @@ through the free/clamped measurement gains ((1 − λ) = (G_free/G_clamped)², e
 :mod:`labctl.bench.gate_encoding`: 0 .. 0.0652 in steps of about 5e-4), the learning
 switch, the timed learning window (s), the host-silence watchdog (s) and the safe state.
 
+Faults: every command goes through the interface's shared retry loop
+(:func:`labctl.bench.interfaces.retry_transient`). A lost reply (timeout) or a corrupted
+one re-synchronises the line (a fresh ``PING`` token) and re-sends an idempotent command;
+a line the firmware dropped unread (``ERR 1/2/8``) is re-sent whatever the command; a boot
+banner or an uptime going backwards (the board restarted) re-reads the identity and
+re-applies the remembered gates, watchdog, η, λ and learning switch
+(:meth:`GateController.restore_after_reset`). Each is recorded in :attr:`fault_log`; after
+``1 + retries`` attempts the command fails with :class:`InstrumentFaultError`.
+
 Threading: the controller belongs to the thread that created it (or that last called
 :meth:`SerialGateController.claim`). Calls from any other thread raise RuntimeError
 before anything is sent, so two threads can never interleave commands on the line.
@@ -26,6 +35,7 @@ from labctl.drivers.serial_transport import CorruptLineError, SerialLineTranspor
 from labctl.bench import gate_encoding as enc
 from labctl.bench.interfaces import (
     BenchError,
+    CorruptReplyError,
     FirmwareResetError,
     GateController,
     InstrumentTimeoutError,
@@ -74,6 +84,7 @@ class SerialGateController(GateController):
         self.n_edges = n_edges
         self.gate_range = (lo, hi)
         self.retries = retries
+        self.attempts = 1 + retries
         self.port = port
         self.baudrate = baudrate
         self._owner = threading.get_ident()
@@ -121,6 +132,10 @@ class SerialGateController(GateController):
                 raise FirmwareResetError(f"gate controller on {self.port} restarted: {body}")
             return body
 
+    def resync(self) -> None:
+        """Re-synchronise the line after a lost or corrupted reply (see :meth:`_resync`)."""
+        self._resync()
+
     def _resync(self, *, initial: bool = False) -> None:
         """End any partial line, then read until the echo of a fresh PING token."""
         self._link.write_raw(b"\n")
@@ -141,40 +156,29 @@ class SerialGateController(GateController):
     def _query(self, body: str, *, idempotent: bool = True, work_time: float = 0.0) -> str:
         """Send one command, return its reply body; ERR replies raise BenchError.
 
-        A command answered ERR 1/2/8 (corrupted on the way, not acted on) is always re-sent;
-        timeouts and corrupted replies are retried only for idempotent commands.
+        Transient faults are recovered by the shared retry loop (module docstring); a
+        non-idempotent command is re-sent only after ERR 1/2/8 (it was not acted on).
         """
         self._check_owner()
+        return self._retrying(repr(body), lambda: self._exchange(body, work_time),
+                              idempotent=idempotent)
+
+    def _exchange(self, body: str, work_time: float) -> str:
+        """One attempt: send ``body`` and read its reply body."""
         if self._reset_pending:
-            raise FirmwareResetError(f"gate controller on {self.port} restarted; call "
-                                     "acknowledge_reset() and set it up again")
-        attempts = 1 + self.retries
-        last_error: Exception | None = None
-        for attempt in range(attempts):
-            if attempt > 0:
-                self._resync()
-            self._link.send(body)
-            try:
-                reply = self._next_body(self._link.timeout + work_time)
-            except (InstrumentTimeoutError, CorruptLineError) as exc:
-                last_error = exc
-                if idempotent:
-                    continue
-                if isinstance(exc, CorruptLineError):
-                    raise BenchError(f"gate controller: corrupted reply to {body!r}") from exc
-                raise
-            if reply.startswith(NOT_ACTED_ON):
-                last_error = BenchError(f"gate controller: {body!r} arrived corrupted ({reply})")
-                continue
-            if reply.startswith("ERR "):
-                raise BenchError(f"gate controller refused {body!r}: {reply}")
-            return reply
-        if isinstance(last_error, InstrumentTimeoutError):
-            raise InstrumentTimeoutError(
-                f"gate controller: no valid reply to {body!r} after {attempts} attempts") \
-                from last_error
-        raise BenchError(f"gate controller: no valid reply to {body!r} after {attempts} "
-                         f"attempts ({last_error})") from last_error
+            raise FirmwareResetError(f"gate controller on {self.port} restarted")
+        self._link.send(body)
+        try:
+            reply = self._next_body(self._link.timeout + work_time)
+        except CorruptLineError as exc:
+            raise CorruptReplyError(f"gate controller on {self.port}: corrupted reply to "
+                                    f"{body!r}: {exc}") from exc
+        if reply.startswith(NOT_ACTED_ON):
+            raise CorruptReplyError(f"gate controller on {self.port}: {body!r} arrived "
+                                    f"corrupted ({reply})", repeatable=True)
+        if reply.startswith("ERR "):
+            raise BenchError(f"gate controller refused {body!r}: {reply}")
+        return reply
 
     def _expect_ok(self, body: str, **kwargs: Any) -> None:
         reply = self._query(body, **kwargs)
@@ -201,6 +205,8 @@ class SerialGateController(GateController):
 
     def reboot(self) -> None:
         """Restart the firmware on purpose (safe state, uptime 0) and reconnect to it."""
+        self._forget("eta", "lambda", "watchdog")
+        self._remember(learning=False)
         self._expect_ok("*RST", idempotent=False)
         deadline = time.monotonic() + max(2.0, 4 * self._link.timeout)
         while True:
@@ -243,6 +249,8 @@ class SerialGateController(GateController):
 
         Gate capacitors keep their voltages (they hold the learned state).
         """
+        self._forget("eta", "lambda")
+        self._remember(learning=False)
         self._expect_ok("SAFE")
 
     def close(self) -> None:
@@ -260,6 +268,10 @@ class SerialGateController(GateController):
         """Charge gate capacitor ``edge`` to ``volts`` (V, 1 mV resolution, verified)."""
         e = self._edge(edge)
         mv = self._gate_mv(volts)
+        if "gates" in self.remembered:
+            gates = np.array(self.remembered["gates"])
+            gates[e] = mv / 1000.0
+            self._remember(gates=gates)
         self._expect_ok(f"GATE {e} {mv}", work_time=GATE_SET_TIME)
 
     def set_gates(self, volts: np.ndarray) -> None:
@@ -268,6 +280,7 @@ class SerialGateController(GateController):
         if arr.shape != (self.n_edges,):
             raise ValueError(f"volts must have shape ({self.n_edges},), got {arr.shape}")
         mvs = [self._gate_mv(float(v), f"volts[{i}]") for i, v in enumerate(arr)]
+        self._remember(gates=np.array(mvs) / 1000.0)
         self._expect_ok("GATES " + ",".join(map(str, mvs)),
                         work_time=GATE_SET_TIME * self.n_edges)
 
@@ -282,6 +295,7 @@ class SerialGateController(GateController):
         values = np.array([self._parse_mv(part) for part in reply.split(",")])
         if values.shape != (self.n_edges,):
             raise BenchError(f"gate controller: GATES? returned {values.size} values")
+        self._remember(gates=values)  # the learned state a restart must find again
         return values
 
     @staticmethod
@@ -293,6 +307,7 @@ class SerialGateController(GateController):
     def set_eta(self, eta: float) -> float:
         """Set η (dimensionless) to the nearest n/129, n = 1..128; returns n/129."""
         n = enc.eta_to_tap(eta)
+        self._remember(eta=enc.tap_to_eta(n))
         self._expect_ok(f"ETA {n}")
         return enc.tap_to_eta(n)
 
@@ -301,6 +316,7 @@ class SerialGateController(GateController):
         pots: the free amplifier's tap nearest to ``lam``, the clamped one at its nominal ×11.
         Returns the λ actually set (the firmware's quantisation, to 1 ppm)."""
         tap_free, tap_clamped = enc.lambda_to_taps(lam)
+        self._remember(**{"lambda": enc.taps_to_lambda(tap_free, tap_clamped)})
         self._expect_ok(f"GAIN {tap_free} {tap_clamped}")
         return enc.taps_to_lambda(tap_free, tap_clamped)
 
@@ -308,6 +324,7 @@ class SerialGateController(GateController):
         """Close (True) or open (False) the learning switch; the watchdog then runs."""
         if not isinstance(on, bool | np.bool_):
             raise ValueError(f"on must be a bool, got {on!r}")
+        self._remember(learning=bool(on))
         self._expect_ok(f"LEARN {1 if on else 0}")
 
     def learning_window(self, seconds: float) -> None:
@@ -325,6 +342,7 @@ class SerialGateController(GateController):
         if not (isinstance(seconds, int | float) and math.isfinite(seconds)
                 and lo <= seconds <= hi):
             raise ValueError(f"seconds must be in [{lo}, {hi}] s, got {seconds!r}")
+        self._remember(watchdog=float(seconds))
         self._expect_ok(f"WDT {round(seconds * 1000)}")
 
     def clear_faults(self) -> None:
@@ -342,8 +360,13 @@ class SerialGateController(GateController):
     def status(self) -> dict[str, Any]:
         """Learning switch, η, λ, gain taps, watchdog timeout (s), faults and uptime (s).
 
-        Raises FirmwareResetError if the firmware's uptime went backwards (it restarted).
+        An uptime going backwards means the firmware restarted: its settings are restored
+        (as after a boot banner) and the status is read again.
         """
+        self._check_owner()
+        return self._retrying("STAT?", self._status_once)
+
+    def _status_once(self) -> dict[str, Any]:
         reply = self._query("STAT?")
         try:
             fields = dict(item.split("=", 1) for item in reply.split())

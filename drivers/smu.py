@@ -7,17 +7,26 @@ Layers: :class:`~labctl.drivers.visa_transport.VisaTransport` moves text;
 :class:`~labctl.drivers.scpi.ScpiProperty` declares the settings; :class:`Keithley2450`
 adds the bench's safe limit and the :class:`~labctl.bench.interfaces.PowerMeter` face.
 
+Faults: every SCPI exchange runs through the interface's shared retry loop
+(:func:`labctl.bench.interfaces.retry_transient`): a query or command that times out is
+repeated after a device clear (so a late answer cannot become the next reply), at most
+``attempts`` times, then :class:`~labctl.bench.interfaces.InstrumentFaultError`. Every
+SCPI message the driver sends is idempotent (settings and readings).
+
 Threading: one owning thread (the one that opened the transport) makes every call; other
 threads marshal requests to it (see :class:`labctl.runner.control.RunControl`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from labctl.drivers.scpi import ScpiInstrument, ScpiProperty, Transport, scpi_bool
 
 from labctl.bench.interfaces import BenchError, PowerMeter
+
+T = TypeVar("T")
 
 #: voltage and current-limit spans of the 2450 itself
 HW_VOLTAGE_RANGE = (-210.0, 210.0)
@@ -46,7 +55,7 @@ class Keithley2450(ScpiInstrument, PowerMeter):
         super().__init__(transport)
         self.voltage_max = float(voltage_max)
         self.voltage = 0.0
-        self._identity = self.transport.query("*IDN?")
+        self._identity = self.ask("*IDN?")
         if not self._identity:
             raise BenchError("SMU: empty answer to *IDN?")
         self.read_errors()  # start from an empty error queue
@@ -55,6 +64,16 @@ class Keithley2450(ScpiInstrument, PowerMeter):
         self.command(':SENS:FUNC "CURR"')
         self.source_voltage = 0.0
         self.set_compliance(compliance)
+
+    def exchange(self, what: str, action: Callable[[], T]) -> T:
+        """One SCPI exchange with bounded recovery (module docstring)."""
+        return self._retrying(repr(what), action)
+
+    def resync(self) -> None:
+        """Device clear: drop a late answer to a query that timed out."""
+        clear = getattr(self.transport, "clear", None)
+        if clear is not None:
+            clear()
 
     def identity(self) -> str:
         """The instrument's *IDN? answer (maker, model, serial, firmware)."""
@@ -82,7 +101,7 @@ class Keithley2450(ScpiInstrument, PowerMeter):
 
     def measure_current(self) -> float:
         """One current reading (A)."""
-        answer = self.transport.query(":MEAS:CURR?")
+        answer = self.ask(":MEAS:CURR?")
         try:
             return float(answer.split(",")[0])
         except ValueError as exc:

@@ -74,6 +74,18 @@ class VisaTransport:
         except (self._errors.VisaIOError, OSError) as exc:
             raise self._translate(exc, command) from exc
 
+    def clear(self) -> None:
+        """Device clear (VISA viClear): the instrument drops its output queue, so a late
+        answer to a query that timed out cannot become the next reply. Backends without it
+        (pyvisa-sim, which answers synchronously) have nothing to drop."""
+        self._check()
+        try:
+            self._session.clear()
+        except NotImplementedError:
+            return
+        except (self._errors.VisaIOError, OSError) as exc:
+            raise self._translate(exc, "device clear") from exc
+
     def close(self) -> None:
         """Close the session (idempotent)."""
         if self._closed:

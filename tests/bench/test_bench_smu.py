@@ -10,7 +10,13 @@ from labctl.drivers.scpi import ScpiProperty
 from labctl.drivers.smu import Keithley2450, open_smu
 from labctl.drivers.visa_transport import VisaTransport
 
-from labctl.bench.interfaces import BenchError, InstrumentDisconnectedError, InstrumentTimeoutError
+from labctl.bench.interfaces import (
+    BenchError,
+    InstrumentDisconnectedError,
+    InstrumentFaultError,
+    InstrumentOpenError,
+    InstrumentTimeoutError,
+)
 
 YAML = Path(__file__).resolve().parent / "smu_2450.yaml"
 RESOURCE = "USB0::0x05E6::0x2450::04096331::INSTR"
@@ -106,3 +112,58 @@ def test_absent_instrument_is_refused_at_identity():
 def test_transport_refuses_bad_timeout():
     with pytest.raises(ValueError, match="timeout"):
         VisaTransport(RESOURCE, timeout=0.0, visa_library=LIB)
+
+
+class FlakyTransport:
+    """The pyvisa-sim transport, but the next ``lost`` answers to ``query`` never come."""
+
+    def __init__(self, inner: VisaTransport, query: str, lost: int) -> None:
+        self.inner, self.query_text, self.lost = inner, query, lost
+        self.clears = 0
+
+    def query(self, command: str) -> str:
+        if command == self.query_text and self.lost > 0:
+            self.lost -= 1
+            raise InstrumentTimeoutError(f"VISA {RESOURCE}: no answer to {command!r}")
+        return self.inner.query(command)
+
+    def write(self, command: str) -> None:
+        self.inner.write(command)
+
+    def clear(self) -> None:
+        self.clears += 1
+        self.inner.clear()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_read_timeout_is_asked_again_after_a_device_clear(smu: Keithley2450):
+    flaky = FlakyTransport(smu.transport, ":MEAS:CURR?", lost=2)
+    smu.transport = flaky
+    assert smu.measure_current() == pytest.approx(1.2345e-4)
+    assert flaky.clears == 2
+    records = smu.fault_log.drain()
+    assert [(r.event, r.instrument, r.kind) for r in records] == [
+        ("fault", "SMU", "timeout"), ("fault", "SMU", "timeout"),
+        ("recovered", "SMU", "timeout")]
+    assert "attempt 3/3" in records[-1].message
+
+
+def test_a_silent_smu_gives_up_with_a_clear_error(smu: Keithley2450):
+    smu.transport = FlakyTransport(smu.transport, ":MEAS:CURR?", lost=3)
+    with pytest.raises(InstrumentFaultError,
+                       match=r"SMU: ':MEAS:CURR\?' failed after 3 attempts \(timeout"):
+        smu.measure_current()
+    assert smu.measure_current() == pytest.approx(1.2345e-4)  # the fault has cleared
+
+
+def test_an_smu_missing_at_open_is_named_with_its_address():
+    from labctl.bench.factory import _opening
+
+    missing = "USB0::0x05E6::0x2450::99999999::INSTR"
+    with pytest.raises(InstrumentOpenError) as info:
+        _opening("SMU", missing, lambda: open_smu(missing, voltage_max=0.5, timeout=0.1,
+                                                  visa_library=LIB))
+    assert str(info.value).startswith(f"cannot open the SMU at {missing}: ")
+    assert (info.value.instrument, info.value.address) == ("SMU", missing)
