@@ -2,13 +2,25 @@
 
 Exit codes: 0 success; 1 run failed or aborted (bench left safe); 2 user error (bad
 protocol/bench file, bad arguments: message, no traceback); 3 instrument error during
-``bench check``; 130 interrupted by Ctrl-C.
+``bench check``; 130 interrupted by Ctrl-C (SIGINT), 143 terminated (SIGTERM).
+
+No traceback at any moment: :func:`main` installs its SIGINT/SIGTERM handlers before any
+heavy import, so a signal in the first second ends the command with one line (the
+signal becomes an exception, so every ``finally`` – closing instruments – still runs);
+``labctl run`` and the GUI replace them with their own abort handlers while a run is on.
+Unreadable input that slips past the loaders (RecursionError, UnicodeDecodeError,
+OSError, MemoryError) is reported as a user error; any other exception as an internal
+error in one line (``LABCTL_TRACEBACK=1`` shows the traceback).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
+from types import FrameType
 
 from labctl import __version__
 
@@ -17,6 +29,32 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INSTRUMENT = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived while no run-specific handler was installed."""
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    # a second signal must not interrupt the clean-up this one starts
+    for other in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(other, signal.SIG_IGN)
+    if signum == signal.SIGTERM:
+        raise Terminated()
+    raise KeyboardInterrupt()
+
+
+def install_signal_handlers() -> dict[int, object]:
+    """SIGINT -> KeyboardInterrupt, SIGTERM -> :class:`Terminated` (main thread only);
+    returns the previous handlers (empty off the main thread)."""
+    old: dict[int, object] = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            old[signum] = signal.signal(signum, _on_signal)
+    except ValueError:  # not the main thread (main() called from a worker)
+        pass
+    return old
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -73,12 +111,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``labctl`` console script; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
+    old_handlers = install_signal_handlers()
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        _say("labctl: interrupted (SIGINT)")
+        return EXIT_INTERRUPTED
+    except Terminated:
+        _say("labctl: terminated (SIGTERM)")
+        return EXIT_TERMINATED
+    finally:
+        for signum, handler in old_handlers.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+
+
+def _main(argv: list[str] | None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USAGE
+        return int(args.func(args))
+    except (RecursionError, UnicodeError, OSError, MemoryError) as exc:
+        _say(f"error: {_one_line(exc)}")
         return EXIT_USAGE
-    return int(args.func(args))
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        if os.environ.get("LABCTL_TRACEBACK"):
+            raise
+        _say(f"labctl: internal error: {_one_line(exc)} (LABCTL_TRACEBACK=1 shows where)")
+        return EXIT_FAILED
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+def _say(text: str) -> None:
+    with contextlib.suppress(OSError, ValueError):  # stderr closed
+        print(text, file=sys.stderr)
 
 
 if __name__ == "__main__":

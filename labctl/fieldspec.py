@@ -102,7 +102,7 @@ def show(value: Any, limit: int = 60) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return repr(value)
     if isinstance(value, int):
         text = str(value) if abs(value) < 10**30 else f"an integer of {len(str(abs(value)))} digits"
         return text

@@ -133,8 +133,9 @@ def run_check(bench_file: str | None, *, seed: int = 0, out: TextIO | None = Non
     out = sys.stdout if out is None else out
     try:
         cfg = load_bench(bench_file)
-    except BenchFileError as exc:
-        print(f"bench check: {exc}", file=out)
+    except (BenchFileError, OSError) as exc:  # the message starts with the bench file
+        for line in str(exc).splitlines():
+            print(f"bench check: {line}", file=out)
         return EXIT_USAGE
     print(f"bench {cfg.name!r} ({cfg.backend}) from {cfg.path}", file=out)
     try:

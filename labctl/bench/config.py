@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from labctl.bench.interfaces import OutputLine
+from labctl.fieldspec import REQUIRED, Field, Ref, check
 from labctl.network import Network, periodic_lattice
 from labctl.tomlread import MAX_FILE_BYTES, TomlFileError, parse, read_toml
 
@@ -59,6 +60,61 @@ CLOCKS = ("fast", "paced")
 #: PHYSICS.md §5 defaults: transconductance S (A/V²) and threshold V_T (V)
 DEFAULT_S = 8.5e-4
 DEFAULT_V_T = 0.62
+#: characters of a bench name (it is recorded in run files and shown in the GUI)
+NAME_CHARS = "A-Za-z0-9_.-"
+
+#: every scalar key of a bench file, declared once (type, default, range, unit, meaning);
+#: the loader checks against these and docs/PROTOCOLS.md shows them (generated tables)
+BENCH_FIELDS = (
+    Field("name", "string", "bench name", max_length=64, chars=NAME_CHARS),
+    Field("backend", "string", "simulated or real instruments", choices=BACKENDS),
+    Field("network.kind", "string", "network layout", choices=("periodic_lattice",)),
+    Field("network.rows", "integer", "lattice rows", ge=3, le=64),
+    Field("network.cols", "integer", "lattice columns", ge=3, le=64),
+    Field("daq.device", "string", 'NI device name such as "Dev1"', max_length=32,
+          chars="A-Za-z0-9_"),
+    Field("daq.sample_rate", "number", "AI samples per second and channel (32 channels "
+          "multiplexed)", unit="S/s", ge=SAMPLE_RATE_RANGE[0], le=SAMPLE_RATE_RANGE[1]),
+    Field("daq.block_duration", "number", "one delivered block of samples (at least one "
+          "sample: ≥ 1 / sample_rate)", unit="s", default=0.1, ge=0.01, le=1.0),
+    Field("daq.terminal_config", "string", "AI terminal configuration", default="RSE",
+          choices=TERMINAL_CONFIGS),
+    Field("serial.port", "string", "gate controller's serial port", max_length=256),
+    Field("serial.baudrate", "integer", "serial baud rate (one of the bridge's rates: "
+          + ", ".join(str(b) for b in BAUD_RATES) + ")", default=115200,
+          ge=min(BAUD_RATES), le=max(BAUD_RATES)),
+    Field("serial.timeout", "number", "serial read timeout", unit="s", default=0.5,
+          ge=0.01, le=10.0),
+    Field("smu.resource", "string", 'VISA resource string ("" = no SMU)', default="",
+          max_length=256),
+    Field("smu.compliance", "number", "SMU current compliance", unit="A", default=0.01,
+          ge=1e-9, le=0.1),
+    Field("smu.timeout", "number", "SMU I/O timeout", unit="s", default=2.0, ge=0.01,
+          le=60.0),
+    Field("limits.source_voltage_max", "number", "largest source voltage", unit="V",
+          gt=0.0, le=Ref("ao_source_hi", "the source lines' AO range")),
+    Field("limits.target_voltage_max", "number", "largest target set-point", unit="V",
+          gt=0.0, le=Ref("ao_target_hi", "the target lines' AO range")),
+    Field("limits.node_voltage_max", "number", "largest node voltage", unit="V", gt=0.0,
+          le=Ref("ai_hi", "the AI input range")),
+    Field("limits.gate_min", "number", "lowest gate voltage", unit="V",
+          ge=GATE_HARDWARE_RANGE[0], le=GATE_HARDWARE_RANGE[1]),
+    Field("limits.gate_max", "number", "highest gate voltage (> gate_min)", unit="V",
+          ge=GATE_HARDWARE_RANGE[0], le=GATE_HARDWARE_RANGE[1]),
+    Field("calibration.S", "number", "transconductance, scalar or one per edge",
+          unit="A/V²", default=DEFAULT_S, ge=1e-6, le=1e-1),
+    Field("calibration.V_T", "number", "threshold voltage, scalar or one per edge",
+          unit="V", default=DEFAULT_V_T, ge=0.0, le=3.0),
+    Field("sim.noise_v", "number", "AI noise (rms)", unit="V", default=7e-4, ge=0.0,
+          le=0.1),
+    Field("sim.gate_noise_v", "number", "gate read-back noise (rms)", unit="V",
+          default=8e-4, ge=0.0, le=0.1),
+    Field("sim.clock", "string", "default clock of the simulated bench", default="paced",
+          choices=CLOCKS),
+    Field("sim.mismatch", "number", "relative std of S between transistors", default=0.02,
+          ge=0.0, le=0.5),
+)
+_BENCH_FIELD = {f.path: f for f in BENCH_FIELDS}
 
 
 class BenchFileError(ValueError):
@@ -233,6 +289,22 @@ class _Section:
             return default
         return self.data[name]
 
+    def field(self, name: str, context: dict[str, float] | None = None,
+              default: Any = REQUIRED) -> Any:
+        """The value of declared field ``<prefix>.<name>`` (see :data:`BENCH_FIELDS`)."""
+        f = _BENCH_FIELD[self.key(name)]
+        dflt = f.default if default is REQUIRED else default
+        self.used.add(name)
+        if name not in self.data:
+            if dflt is REQUIRED:
+                raise self.fail(name, f"missing; required ({f.help}, "
+                                      f"{f.kind}{', ' + f.unit if f.unit else ''})")
+            return dflt
+        value, problem = check(f, self.data[name], context)
+        if problem is not None:
+            raise self.fail(name, problem)
+        return value
+
     def string(self, name: str, default: Any = ..., choices: tuple[str, ...] = ()) -> str:
         allowed = "one of " + ", ".join(repr(c) for c in choices) if choices else "a string"
         value = self.get(name, default, allowed=allowed)
@@ -290,9 +362,9 @@ class _Section:
 
 
 def _network(sec: _Section) -> Network:
-    kind = sec.string("kind", choices=("periodic_lattice",))
-    rows = sec.integer("rows", lo=3, hi=64)
-    cols = sec.integer("cols", lo=3, hi=64)
+    kind = sec.field("kind")
+    rows = sec.field("rows")
+    cols = sec.field("cols")
     sec.check_unknown()
     assert kind == "periodic_lattice"
     return periodic_lattice(rows, cols)
@@ -380,41 +452,44 @@ def _ao_lines(daq: _Section, net: Network, device: str,
     return out
 
 
-def _per_edge(sec: _Section, name: str, default: float, n_edges: int, lo: float, hi: float,
-              unit: str) -> np.ndarray:
-    value = sec.get(name, default)
-    allowed = f"a number in [{lo:g}, {hi:g}] {unit} or a list of {n_edges} of them"
+def _per_edge(sec: _Section, name: str, n_edges: int) -> np.ndarray:
+    """Declared field ``name``: one number for every edge, or a list of ``n_edges``."""
+    f = _BENCH_FIELD[sec.key(name)]
+    value = sec.get(name, f.default)
     if isinstance(value, list):
         if len(value) != n_edges:
-            raise sec.fail(name, f"{len(value)} values; allowed {allowed}")
+            raise sec.fail(name, f"{len(value)} values; allowed one number or a list of "
+                                 f"{n_edges} (one per edge)")
         vals = value
     else:
-        vals = [value] * n_edges
-    for v in vals:
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise sec.fail(name, f"wrong type {type(v).__name__}; allowed {allowed}")
-        if not lo <= v <= hi:
-            raise sec.fail(name, f"{v:g} out of range; allowed {allowed}")
-    arr = np.asarray(vals, dtype=float)
+        vals = [value]
+    for i, v in enumerate(vals):
+        _, problem = check(f, v)
+        if problem is not None:
+            where = f"[{i}]" if isinstance(value, list) else ""
+            raise sec.fail(f"{name}{where}", problem)
+    arr = np.asarray(vals * (n_edges if len(vals) == 1 else 1), dtype=float)
     arr.setflags(write=False)
     return arr
 
 
 def _parse(path: Path, text: str, doc: dict[str, Any]) -> BenchConfig:
     top = _Section(path, doc, "")
-    name = top.string("name")
-    backend = top.string("backend", choices=BACKENDS)
+    name = top.field("name")
+    backend = top.field("backend")
     net = _network(top.table("network"))
 
     daq = top.table("daq")
-    device = daq.string("device")
+    device = daq.field("device")
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", device):
         raise daq.fail("device", f"{device!r}; allowed an NI device name such as \"Dev1\"")
-    sample_rate = daq.number("sample_rate", lo=SAMPLE_RATE_RANGE[0], hi=SAMPLE_RATE_RANGE[1],
-                             unit="S/s")
-    block_duration = daq.number("block_duration", 0.1, lo=0.01, hi=1.0, unit="s")
+    sample_rate = daq.field("sample_rate")
+    block_duration = daq.field("block_duration")
+    if block_duration * sample_rate < 1.0:
+        raise daq.fail("block_duration", f"{block_duration:g} s holds no sample at "
+                                         f"{sample_rate:g} S/s; allowed >= 1 / sample_rate")
     ai_range = daq.voltage_range("ai_range", [-1.0, 1.0], DAQ_HARDWARE_RANGE)
-    terminal = daq.string("terminal_config", "RSE", TERMINAL_CONFIGS)
+    terminal = daq.field("terminal_config")
     ao_range = daq.voltage_range("ao_range", [-1.0, 1.0], DAQ_HARDWARE_RANGE)
     ai = daq.table("ai")
     used: dict[str, str] = {}
@@ -430,17 +505,17 @@ def _parse(path: Path, text: str, doc: dict[str, Any]) -> BenchConfig:
                                  "and one target line")
 
     serial = top.table("serial")
-    port = serial.string("port")
-    baud = serial.integer("baudrate", 115200, lo=min(BAUD_RATES), hi=max(BAUD_RATES))
+    port = serial.field("port")
+    baud = serial.field("baudrate")
     if baud not in BAUD_RATES:
         raise serial.fail("baudrate", f"{baud} not supported; allowed {BAUD_RATES}")
-    serial_timeout = serial.number("timeout", 0.5, lo=0.01, hi=10.0, lo_open=False, unit="s")
+    serial_timeout = serial.field("timeout")
     serial.check_unknown()
 
     smu = top.table("smu", required=False)
-    resource = smu.string("resource", "") or None
-    compliance = smu.number("compliance", 0.01, lo=1e-9, hi=0.1, unit="A")
-    smu_timeout = smu.number("timeout", 2.0, lo=0.01, hi=60.0, unit="s")
+    resource = smu.field("resource") or None
+    compliance = smu.field("compliance")
+    smu_timeout = smu.field("timeout")
     source_names = tuple(a.line.name for a in ao_channels if a.line.role == "source")
     smu_line = smu.string("line", source_names[-1], source_names)
     smu.check_unknown()
@@ -449,17 +524,13 @@ def _parse(path: Path, text: str, doc: dict[str, Any]) -> BenchConfig:
     ao_hi = min(a.range[1] for a in ao_channels if a.line.role == "source")
     tgt_hi = min(a.range[1] for a in ao_channels if a.line.role == "target")
     ai_hi = min(c.range[1] for c in ai_channels)
+    hw = {"ao_source_hi": ao_hi, "ao_target_hi": tgt_hi, "ai_hi": ai_hi}
     limits = Limits(
-        source_voltage_max=lim.number("source_voltage_max", lo=0.0, hi=ao_hi, lo_open=True,
-                                      unit="V (source lines' AO range)"),
-        target_voltage_max=lim.number("target_voltage_max", lo=0.0, hi=tgt_hi, lo_open=True,
-                                      unit="V (target lines' AO range)"),
-        node_voltage_max=lim.number("node_voltage_max", lo=0.0, hi=ai_hi, lo_open=True,
-                                    unit="V (AI input range)"),
-        gate_min=lim.number("gate_min", lo=GATE_HARDWARE_RANGE[0], hi=GATE_HARDWARE_RANGE[1],
-                            unit="V (gate controller range)"),
-        gate_max=lim.number("gate_max", lo=GATE_HARDWARE_RANGE[0], hi=GATE_HARDWARE_RANGE[1],
-                            unit="V (gate controller range)"),
+        source_voltage_max=lim.field("source_voltage_max", hw),
+        target_voltage_max=lim.field("target_voltage_max", hw),
+        node_voltage_max=lim.field("node_voltage_max", hw),
+        gate_min=lim.field("gate_min"),
+        gate_max=lim.field("gate_max"),
     )
     lim.check_unknown()
     if limits.gate_min >= limits.gate_max:
@@ -468,17 +539,17 @@ def _parse(path: Path, text: str, doc: dict[str, Any]) -> BenchConfig:
 
     cal = top.table("calibration", required=False)
     calibration = Calibration(
-        S=_per_edge(cal, "S", DEFAULT_S, net.n_edges, 1e-6, 1e-1, "A/V²"),
-        V_T=_per_edge(cal, "V_T", DEFAULT_V_T, net.n_edges, 0.0, 3.0, "V"),
+        S=_per_edge(cal, "S", net.n_edges),
+        V_T=_per_edge(cal, "V_T", net.n_edges),
     )
     cal.check_unknown()
 
     simsec = top.table("sim", required=False)
     sim = SimSettings(
-        noise_v=simsec.number("noise_v", 7e-4, lo=0.0, hi=0.1, unit="V"),
-        gate_noise_v=simsec.number("gate_noise_v", 8e-4, lo=0.0, hi=0.1, unit="V"),
-        clock=simsec.string("clock", "paced", CLOCKS),
-        mismatch=simsec.number("mismatch", 0.02, lo=0.0, hi=0.5),
+        noise_v=simsec.field("noise_v"),
+        gate_noise_v=simsec.field("gate_noise_v"),
+        clock=simsec.field("clock"),
+        mismatch=simsec.field("mismatch"),
     )
     simsec.check_unknown()
     top.check_unknown()
@@ -504,7 +575,16 @@ def load_bench(path: str | Path | None = None) -> BenchConfig:
         text, doc = read_toml(p)
     except TomlFileError as exc:
         raise BenchFileError(f"{p}: {exc.problem}") from None
-    return _parse(p, text, doc)
+    return _parse_safely(p, text, doc)
+
+
+def _parse_safely(path: Path, text: str, doc: dict[str, Any]) -> BenchConfig:
+    """:func:`_parse`, with any failure on hostile input turned into a BenchFileError."""
+    try:
+        return _parse(path, text, doc)
+    except (RecursionError, MemoryError, ArithmeticError) as exc:
+        raise BenchFileError(f"{path}: cannot be checked: {type(exc).__name__}: "
+                             f"{str(exc)[:200]}") from None
 
 
 def bench_from_text(text: str, path: str | Path = "<text>") -> BenchConfig:
@@ -517,4 +597,4 @@ def bench_from_text(text: str, path: str | Path = "<text>") -> BenchConfig:
         doc = parse(text)
     except TomlFileError as exc:
         raise BenchFileError(f"{p}: {exc.problem}") from None
-    return _parse(p, text, doc)
+    return _parse_safely(p, text, doc)

@@ -62,7 +62,11 @@ def load_protocol(path: str | Path, bench: Any = None) -> Protocol:
         text, doc = read_toml(path)
     except TomlFileError as exc:
         raise ProtocolError(file, "", exc.problem) from None
-    return parse_protocol(file, text, doc, bench)
+    try:
+        return parse_protocol(file, text, doc, bench)
+    except (RecursionError, MemoryError, ArithmeticError) as exc:  # never a traceback
+        raise ProtocolError(file, "", f"cannot be checked: {type(exc).__name__}: "
+                                      f"{str(exc)[:200]}") from None
 
 
 def parse_protocol(file: str, text: str, doc: dict[str, Any], bench: Any = None) -> Protocol:
