@@ -17,19 +17,15 @@ import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
+from labctl.store.errors import OutputPathError
+
 RUNS_DIR = Path(__file__).resolve().parents[2] / "data" / "runs"
 
 #: longest file-name stem derived from a protocol or run name (characters, ASCII)
 MAX_STEM = 80
-#: bytes of a file name kept free for the temporary suffixes of the run-file writer
-NAME_MARGIN = 32
 SUFFIX = ".h5"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-class OutputPathError(ValueError):
-    """The output path cannot take a new run file (the message names it and says why)."""
 
 
 def safe_stem(text: str, limit: int = MAX_STEM) -> str:
@@ -57,7 +53,7 @@ def _unused(folder: Path, stem: str) -> Path:
         path = folder / f"{stem}-{_stamp()}{SUFFIX}"
         if not os.path.lexists(path):
             return path
-    raise OutputPathError(f"{folder}: no unused run-file name found for {stem!r}")
+    raise OutputPathError(folder, f"no unused run-file name found for {stem!r}")
 
 
 def default_run_path(name: str, runs_dir: str | Path = RUNS_DIR) -> Path:
@@ -69,7 +65,7 @@ def default_run_path(name: str, runs_dir: str | Path = RUNS_DIR) -> Path:
     folder = Path(runs_dir)
     path = _unused(folder, safe_stem(name))
     if path.parent != folder:  # pragma: no cover - safe_stem never yields a separator
-        raise OutputPathError(f"{path}: outside the runs folder {folder}")
+        raise OutputPathError(path, f"outside the runs folder {folder}")
     return path
 
 
@@ -80,57 +76,34 @@ def resumed_run_path(old: str | Path) -> Path:
 
 
 def check_output_path(path: str | Path) -> Path:
-    """Refuse an output path that cannot take a new run file; returns it (absolute).
+    """Refuse an output path that cannot take a new run file; returns it.
 
-    Refused: an existing file (runs are never overwritten) or a broken symbolic link, a
-    folder, a missing or non-folder parent, a folder this process cannot create files
-    in (read-only file system, permissions; tested by creating and removing a probe
-    file), a name longer than the file system allows. Raises :class:`OutputPathError`.
+    Everything :func:`labctl.store.check_output_path` refuses (an existing file or
+    symbolic link – runs are never overwritten –, a folder, a missing or non-folder
+    parent, a read-only folder or file system, a name too long), plus a folder in which
+    this process cannot actually create a file: root ignores permission bits, so a
+    probe file is created and removed there (``/proc``, some network and FUSE mounts).
+    Raises :class:`labctl.store.OutputPathError` (a ValueError) naming the path.
     """
-    text = os.fspath(path)
-    p = Path(os.path.abspath(text))
-    how = "choose another name with -o NEW.h5, or leave -o out for a fresh default name"
-    if p.is_dir() or str(text).endswith(("/", os.sep)) or Path(text).name in ("", ".", ".."):
-        raise OutputPathError(f"output {p}: is a folder; -o names the run file to write "
-                              f"(e.g. -o {p / 'run.h5'})")
-    if os.path.lexists(p):
-        raise OutputPathError(f"output {p}: a file of that name exists and labctl never "
-                              f"overwrites a run; {how}")
-    parent = p.parent
-    if not parent.exists():
-        raise OutputPathError(f"output {p}: its folder {parent} does not exist; create it "
-                              "first or choose another output")
-    if not parent.is_dir():
-        raise OutputPathError(f"output {p}: {parent} is not a folder")
-    _check_name_length(p)
+    from labctl.store import check_output_path as store_check
+
+    p = store_check(path)
     _probe(p)
     return p
 
 
-def _check_name_length(p: Path) -> None:
-    try:
-        name_max = os.pathconf(p.parent, "PC_NAME_MAX")
-        path_max = os.pathconf(p.parent, "PC_PATH_MAX")
-    except (OSError, ValueError):
-        name_max, path_max = 255, 4096
-    n_name = len(os.fsencode(p.name))
-    if n_name + NAME_MARGIN > name_max:
-        raise OutputPathError(f"output {str(p)[:200]}...: file name of {n_name} bytes; "
-                              f"allowed at most {name_max - NAME_MARGIN} bytes here")
-    if len(os.fsencode(str(p))) + NAME_MARGIN > path_max:
-        raise OutputPathError(f"output {str(p)[:200]}...: path of {len(str(p))} bytes; "
-                              f"allowed at most {path_max - NAME_MARGIN} bytes here")
-
-
 def _probe(p: Path) -> None:
     """Create and remove a small file next to ``p``: the honest test that a new run file
-    can be created there (root ignores permission bits; read-only mounts do not)."""
-    probe = p.parent / f".labctl-probe-{secrets.token_hex(4)}"
+    can be created there."""
+    from labctl.store import OutputPathError
+
+    folder = Path(os.path.abspath(p)).parent
+    probe = folder / f".labctl-probe-{secrets.token_hex(4)}"
     try:
         fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise OutputPathError(f"output {p}: cannot create files in {p.parent} ({reason}); "
-                              "choose a writable folder with -o") from None
+        raise OutputPathError(p, f"no file can be created in {folder} "
+                                 f"({exc.strerror or exc}); choose a writable folder "
+                                 "with -o") from None
     os.close(fd)
     probe.unlink(missing_ok=True)

@@ -8,7 +8,6 @@ given in the old run.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,45 +32,26 @@ class ResumeSource:
     completed: frozenset[int]
 
 
-def _verify(path: Path) -> None:
-    """Check every part of the file (bounded time); raise ResumeError naming the fault."""
-    try:
-        from labctl.store import verify_run_file
-    except ImportError:  # transitional: the store's full check is being added (issue 10)
-        return
-    try:
-        verify_run_file(path)
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
-        raise ResumeError(f"--resume {path}: not a usable run file: {exc}") from None
-
-
 def read_resume_source(path: str | Path) -> ResumeSource:
-    """Check ``path`` completely, then read what resuming it needs.
+    """Check ``path`` completely (in a child process, at most 10 s:
+    :func:`labctl.store.verify_run_file`), then read what resuming it needs.
 
     Raises :class:`ResumeError` (naming the file) for a missing, damaged or foreign file
-    or one that does not record its seed and clock.
+    or one that does not record its seed and clock. Opens no instrument.
     """
-    from labctl.store import open_run
+    from labctl.store import RunFileError, open_run, verify_run_file
 
     p = Path(path)
-    if not p.is_file():
-        raise ResumeError(f"--resume {p}: no such run file")
-    _verify(p)
     try:
-        with open_run(p) as run:
+        summary = verify_run_file(p)
+        with open_run(p, verify=False) as run:  # verified just above
             attrs: dict[str, Any] = dict(run.attrs)
-            snapshots = attrs.get("instrument_snapshots") or {}
-            if isinstance(snapshots, str):
-                snapshots = json.loads(snapshots)
-            seed = getattr(run, "seed", None)
-            clock = getattr(run, "clock", None)
-            completed = frozenset(int(t.index) for t in run.tasks if t.status == "completed")
-    except ResumeError:
-        raise
-    except Exception as exc:  # a foreign file: missing attributes, wrong types
+            seed, clock = run.seed, run.clock
+    except (RunFileError, OSError) as exc:
+        raise ResumeError(f"--resume: {exc}") from None
+    except Exception as exc:  # a foreign HDF5 file: missing attributes, wrong types
         raise ResumeError(f"--resume {p}: cannot read it as a run file: {exc}") from None
-    seed = snapshots.get("seed") if seed is None else seed
-    clock = snapshots.get("clock") if clock is None else clock
+    snapshots = attrs.get("instrument_snapshots") or {}
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ResumeError(f"--resume {p}: the file records no valid run seed ({seed!r})")
     if clock not in CLOCKS:
@@ -79,4 +59,4 @@ def read_resume_source(path: str | Path) -> ResumeSource:
                           f"allowed {CLOCKS}")
     return ResumeSource(p, str(attrs.get("protocol_text", "")),
                         str(snapshots.get("protocol_path", "")), int(seed), str(clock),
-                        completed)
+                        summary.completed)

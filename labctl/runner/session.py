@@ -10,6 +10,7 @@ to its safe state (learning off, sources 0 V) and closes the run file with its s
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback
@@ -32,10 +33,11 @@ from labctl.runner.events import (
     TaskFinished,
     TaskStarted,
 )
-from labctl.runner.executor import TaskExecutor
+from labctl.runner.executor import TaskExecutor, record_faults
 from labctl.runner.outputs import RUNS_DIR, check_output_path, default_run_path, resumed_run_path
 from labctl.runner.resume import ResumeSource, read_resume_source
-from labctl.store import RunWriter
+from labctl.store import RunWriter, check_free_space, estimate_run_bytes
+from labctl.store.create import check_metadata
 
 __all__ = ["RUNS_DIR", "RunResult", "RunSession"]
 
@@ -63,7 +65,9 @@ class RunSession:
     ``output`` None picks an unused name in :data:`RUNS_DIR` (next to the old file when
     resuming); any output is checked (:func:`check_output_path`) before anything opens.
     ``metadata`` (key -> text) is added to the protocol's ``[metadata]`` (and wins on
-    equal keys) and stored in the run file. ``record_raw`` also stores the full-rate DAQ
+    equal keys) and stored in the run file. The disk must hold what the run will write
+    (:func:`labctl.store.estimate_run_bytes`) plus the writer's closing reserve, else
+    :class:`labctl.store.DiskSpaceError`. ``record_raw`` also stores the full-rate DAQ
     stream; ``parallel`` runs the tasks of a simulated campaign on Dask (see
     :mod:`labctl.runner.parallel`) with ``scheduler`` the address of a Dask scheduler
     (None = a local cluster). ``bench_faults`` injects simulated instrument failures;
@@ -97,7 +101,7 @@ class RunSession:
             raise ValueError(f"seed: {self.seed!r}; allowed an integer 0..2**63-1")
         if self.clock not in ("fast", "paced"):
             raise ValueError(f"clock: {self.clock!r}; allowed 'fast' or 'paced'")
-        self.metadata = {**protocol.metadata, **dict(metadata or {})}
+        self.metadata = check_metadata({**protocol.metadata, **dict(metadata or {})})
         if output:
             self.path = check_output_path(output)
         elif self.resume_source is not None:
@@ -107,6 +111,12 @@ class RunSession:
             self.path = check_output_path(default_run_path(protocol.name, RUNS_DIR))
         self.resume_from = None if self.resume_source is None else self.resume_source.path
         self.record_raw = record_raw
+        self.expected_bytes = estimate_run_bytes(
+            self.plans, self.config.network.n_edges, self.config.network.n_nodes,
+            n_raw_channels=len(self.config.channel_names) if record_raw else 0,
+            sample_rate_hz=float(self.config.sample_rate),
+            text_bytes=len(protocol.text.encode()) + len(self.config.text.encode()))
+        check_free_space(self.path, self.expected_bytes, len(self.plans))
         if parallel and self.config.backend != "sim":
             raise ValueError("parallel: only simulated campaigns run in parallel; "
                              "a hardware bench is one physical network")
@@ -192,14 +202,9 @@ class RunSession:
             resume_from=self.resume_from, **self._writer_options())
 
     def _writer_options(self) -> dict[str, Any]:
-        """Provenance (``metadata``) and the free-space reserve sized to this run."""
-        import inspect
-
-        accepted = inspect.signature(RunWriter).parameters
-        options: dict[str, Any] = {}
-        if "metadata" in accepted:
-            options["metadata"] = self.metadata
-        return options
+        """Seed, clock and metadata to record, and what the run will write (bytes)."""
+        return {"seed": self.seed, "clock": self.clock, "metadata": self.metadata,
+                "expected_bytes": self.expected_bytes}
 
     def _run(self) -> None:
         status, reason = "aborted", "internal error"
@@ -213,7 +218,11 @@ class RunSession:
 
                 run_parallel(self, writer)
             else:
-                bench = self.bench_opener()
+                try:
+                    bench = self.bench_opener()
+                except Exception as exc:
+                    writer = self._record_open_failure(exc)
+                    raise
                 writer = self._open_writer(bench)
                 self._run_tasks(bench, writer)
             status, reason = "completed", ""
@@ -226,6 +235,9 @@ class RunSession:
             if bench is not None:
                 failures = bench.close()
             if writer is not None:
+                if bench is not None:
+                    with contextlib.suppress(Exception):  # the writer may be what failed
+                        record_faults(bench.fault_log, writer)
                 for failure in failures:
                     try:
                         writer.log_event("safe_state_failure", failure)
@@ -239,6 +251,17 @@ class RunSession:
             self._set_state(status, reason)
             self.events.put(RunFinished(status, reason, str(self.path), failures))
             self._done.set()
+
+    def _record_open_failure(self, exc: Exception) -> RunWriter | None:
+        """The bench did not open: write a run file saying so (status aborted at close,
+        the reason naming the instrument, its address and the cause) if the output can be
+        created; None if not (the reason then reaches the result and the front end)."""
+        try:
+            writer = self._open_writer(None)
+            writer.log_event("open_failure", f"{type(exc).__name__}: {exc}")
+        except Exception:
+            return None
+        return writer
 
     def _run_tasks(self, bench: Bench, writer: RunWriter) -> None:
         executor = TaskExecutor(bench, self.config, writer, self.control, self.events,
@@ -254,9 +277,14 @@ class RunSession:
             self.events.put(TaskStarted(plan.index, len(self.plans), plan.name,
                                         dict(plan.params), plan.expected_duration_s))
             t0 = time.monotonic()
-            begin_task(bench, plan.index)
-            final = executor.run_task(plan)
-            self.events.put(TaskFinished(plan.index, "completed", final))
+            outcome = executor.run_task_with_policy(
+                plan, before_attempt=lambda index=plan.index: begin_task(bench, index))
+            final = outcome.final
+            self.events.put(TaskFinished(plan.index, outcome.status, final))
+            if outcome.status != "completed":  # skipped under on_task_fault = "skip"
+                self.events.put(LogMessage(f"task {plan.index} ({plan.name}) failed and "
+                                           f"was skipped: {outcome.reason}", "warning"))
+                continue
             self.events.put(LogMessage(
                 f"task {plan.index} ({plan.name}) done in {time.monotonic() - t0:.1f} s: "
                 f"L/L0 = {final.get('error_normalized', float('nan')):.3g}, "
