@@ -6,7 +6,9 @@ of ~8·10⁴ dense). Held nodes (sources) become identity rows *and* columns, th
 to the right-hand side, so the matrix stays symmetric positive definite with the same envelope
 for every task. Per step and task: one envelope Cholesky of A (S), the free state V_F and
 Z = A⁻¹ Mᵀ from it, the clamped state V_C = V_F + Z (M Z)⁻¹ η (ỹ − M V_F) (exact: a
-rank-|T| correction), then the local rule on the conductances (S). Every buffer lives in
+rank-|T| correction), then the local rule on the conductances (S). Floating inputs (input
+edges' drops imposed with one ground node) are constraint rows handled the same way, by
+Lagrange multipliers (:func:`observe_task`). Every buffer lives in
 positions of the RCM order; ``pos[node]`` maps a node to its position.
 """
 
@@ -103,19 +105,33 @@ def _solve_small_spd(mat: np.ndarray, rhs: np.ndarray) -> None:
 def observe_task(
     k: np.ndarray, pa: np.ndarray, pb: np.ndarray, first: np.ndarray, row_ptr: np.ndarray,
     held: np.ndarray, src: np.ndarray, src_val: np.ndarray, m: np.ndarray,
-    desired: np.ndarray, eta: float, env: np.ndarray, inv_diag: np.ndarray, sol: np.ndarray,
-    small: np.ndarray, nudge: np.ndarray, sq_free: np.ndarray, sq_clamp: np.ndarray,
+    desired: np.ndarray, c_in: np.ndarray, b_in: np.ndarray, eta: float, env: np.ndarray,
+    inv_diag: np.ndarray, sol: np.ndarray, small: np.ndarray, nudge: np.ndarray,
+    small_in: np.ndarray, mu: np.ndarray, sq_free: np.ndarray, sq_clamp: np.ndarray,
 ) -> tuple[float, float, float]:
     """Free and clamped states of one task at conductances ``k`` (E,) in S.
 
     Fills ``sq_free`` / ``sq_clamp`` (E,) with the example-averaged squared drops (V²) and
-    returns (error L in V², free power W, clamped power W). ``held`` (N,) flags source
-    positions, ``src`` (S,) their positions, ``src_val`` (X, S) V, ``m`` (T, N) the output rows
-    in positions, ``desired`` (X, T) V; ``env``, ``inv_diag``, ``sol``, ``small``, ``nudge``
-    are scratch buffers of shapes (row_ptr[N],), (N,), (N, X + T), (T, T), (T, X).
+    returns (error L = ½ Σ_T (ỹ_T − y_T)² averaged over examples, in V²; free power Σ k ΔV²
+    in W; clamped power in W; no factor ½ in the powers). ``held`` (N,) flags source
+    positions, ``src`` (S,) their positions, ``src_val`` (X, S) V, ``m`` (T, N) the output
+    rows in positions, ``desired`` (X, T) V. ``c_in`` (I, N) are floating input constraints
+    (rows in positions, e.g. an input edge's incidence row) with values ``b_in`` (X, I) V:
+    both states satisfy c_in V = b_in exactly (I may be 0). Scratch buffers: ``env``
+    (row_ptr[N],), ``inv_diag`` (N,), ``sol`` (N, X + I + T), ``small`` (I + T, I + T),
+    ``nudge`` (I + T, X), ``small_in`` (I, I), ``mu`` (I, X).
+
+    Method: A = Laplacian with held rows and columns replaced by identity (SPD). One
+    Cholesky of A gives U = A⁻¹ (source terms) and W = A⁻¹ Cᵀ for C = [c_in; m] (held rows
+    of W are 0). Free state V_F = U + W_in G_in⁻¹ (b_in − c_in U), G_in = c_in W_in; clamped
+    V_C = V_F + W G⁻¹ [0; η (ỹ − m V_F)], G = C W: the Lagrange-multiplier (bordered-system)
+    solution of minimal power under the constraints, with the multipliers the currents
+    the input and output sources inject.
     """
     n = first.shape[0]
     n_ex, n_out = desired.shape
+    n_in = c_in.shape[0]
+    n_con = n_in + n_out
     n_edges = k.shape[0]
     env[:] = 0.0
     sol[:] = 0.0
@@ -140,15 +156,41 @@ def observe_task(
         elif held[j] and not held[i]:
             for x in range(n_ex):
                 sol[i, x] += ke * sol[j, x]
-    # right-hand sides of Z = A⁻¹ Mᵀ (held rows stay 0); held free-state rows hold V_h
+    # right-hand sides of W = A⁻¹ Cᵀ (held rows stay 0); held free-state rows hold V_h
+    for p in range(n_in):
+        for i in range(n):
+            if not held[i]:
+                sol[i, n_ex + p] = c_in[p, i]
     for t in range(n_out):
         for i in range(n):
             if not held[i]:
-                sol[i, n_ex + t] = m[t, i]
+                sol[i, n_ex + n_in + t] = m[t, i]
     # the held rows of the free-state columns are identity rows: their solution is V_h
     _cholesky_envelope(env, first, row_ptr, inv_diag)
     _solve_envelope(env, first, row_ptr, inv_diag, sol)
+    if n_in > 0:  # impose the floating inputs on the free state
+        for p in range(n_in):
+            for x in range(n_ex):
+                u = 0.0
+                for i in range(n):
+                    u += c_in[p, i] * sol[i, x]
+                mu[p, x] = b_in[x, p] - u
+            for q in range(n_in):
+                z = 0.0
+                for i in range(n):
+                    z += c_in[p, i] * sol[i, n_ex + q]
+                small_in[p, q] = z
+        _solve_small_spd(small_in, mu)
+        for i in range(n):
+            for x in range(n_ex):
+                acc = sol[i, x]
+                for p in range(n_in):
+                    acc += sol[i, n_ex + p] * mu[p, x]
+                sol[i, x] = acc
     err = 0.0
+    for p in range(n_in):
+        for x in range(n_ex):
+            nudge[p, x] = 0.0
     for t in range(n_out):
         for x in range(n_ex):
             y = 0.0
@@ -156,12 +198,14 @@ def observe_task(
                 y += m[t, i] * sol[i, x]
             miss = desired[x, t] - y
             err += 0.5 * miss * miss
-            nudge[t, x] = eta * miss
-        for u in range(n_out):
+            nudge[n_in + t, x] = eta * miss
+    for p in range(n_con):
+        for q in range(n_con):
             z = 0.0
             for i in range(n):
-                z += m[t, i] * sol[i, n_ex + u]
-            small[t, u] = z
+                row = c_in[p, i] if p < n_in else m[p - n_in, i]
+                z += row * sol[i, n_ex + q]
+            small[p, q] = z
     _solve_small_spd(small, nudge)
     p_free = 0.0
     p_clamp = 0.0
@@ -172,8 +216,8 @@ def observe_task(
         for x in range(n_ex):
             d_f = sol[i, x] - sol[j, x]
             d_c = d_f
-            for t in range(n_out):
-                d_c += (sol[i, n_ex + t] - sol[j, n_ex + t]) * nudge[t, x]
+            for q in range(n_con):
+                d_c += (sol[i, n_ex + q] - sol[j, n_ex + q]) * nudge[q, x]
             acc_f += d_f * d_f
             acc_c += d_c * d_c
         sq_free[e] = acc_f / n_ex
@@ -204,14 +248,16 @@ def update_conductance(
 def train_chunk(
     k: np.ndarray, pa: np.ndarray, pb: np.ndarray, first: np.ndarray, row_ptr: np.ndarray,
     held: np.ndarray,
-    src: np.ndarray, src_val: np.ndarray, m: np.ndarray, desired: np.ndarray, eta: float,
-    gain: float, lam: np.ndarray, k_min: float, k_max: float, noise: np.ndarray, step0: int,
+    src: np.ndarray, src_val: np.ndarray, m: np.ndarray, desired: np.ndarray,
+    c_in: np.ndarray, b_in: np.ndarray, eta: float, gain: float, lam: np.ndarray,
+    k_min: float, k_max: float, noise: np.ndarray, step0: int,
     record_every: int, hist: np.ndarray, err: np.ndarray, p_free: np.ndarray,
     p_clamp: np.ndarray,
 ) -> None:
     """Advance B tasks by ``err.shape[0]`` steps at fixed λ; k (B, E) in S is updated in place.
 
-    Per-task arrays carry a leading B axis (see :func:`observe_task`); ``lam`` (B,) is each
+    Per-task arrays carry a leading B axis (see :func:`observe_task`; ``c_in`` (B, I, N),
+    ``b_in`` (B, X, I), I may be 0); ``lam`` (B,) is each
     task's λ (dimensionless, [0, 1)). ``noise`` is
     (steps, B, E) in S or has zero steps; ``step0`` is the global index of the first step,
     used to record k into ``hist`` (R, B, E) every ``record_every`` steps (0 = never).
@@ -223,9 +269,12 @@ def train_chunk(
     n_ex, n_out = desired.shape[1], desired.shape[2]
     env = np.empty(row_ptr[n])
     inv_diag = np.empty(n)
-    sol = np.empty((n, n_ex + n_out))
-    small = np.empty((n_out, n_out))
-    nudge = np.empty((n_out, n_ex))
+    n_in = c_in.shape[1]
+    sol = np.empty((n, n_ex + n_in + n_out))
+    small = np.empty((n_in + n_out, n_in + n_out))
+    nudge = np.empty((n_in + n_out, n_ex))
+    small_in = np.empty((n_in, n_in))
+    mu = np.empty((n_in, n_ex))
     sq_f = np.empty(n_edges)
     sq_c = np.empty(n_edges)
     no_noise = np.empty(0)
@@ -233,8 +282,8 @@ def train_chunk(
         kb = k[b]
         for s in range(steps):
             e_, pf, pc = observe_task(kb, pa, pb, first, row_ptr, held[b], src[b], src_val[b],
-                                      m[b], desired[b], eta, env, inv_diag, sol, small, nudge,
-                                      sq_f, sq_c)
+                                      m[b], desired[b], c_in[b], b_in[b], eta, env, inv_diag,
+                                      sol, small, nudge, small_in, mu, sq_f, sq_c)
             err[s, b] = e_
             p_free[s, b] = pf
             p_clamp[s, b] = pc

@@ -1,7 +1,8 @@
 """Quasistatic coupled learning of linear resistor networks (the papers' simulations).
 
-One step (one epoch): for every training example solve the free state (sources held) and the
-clamped state (outputs nudged to y_F + η(ỹ − y_F)), then
+One step (one epoch): for every training example solve the free state (sources held, floating
+input constraints imposed if the task has them) and the clamped state (outputs nudged to
+y_F + η(ỹ − y_F), inputs unchanged), then
 k += α/η · mean_examples[(1 − λ) ΔV_F² − ΔV_C²] (+ white noise δ·N(0,1)), clipped to
 [k_min, k_max]. Error L = ½ Σ_T (ỹ_T − y_T^F)² and free power P_F = Σ k ΔV_F² (W) are taken
 at that step's free state (averaged over examples). Outputs y = M V are node voltages or
@@ -70,10 +71,10 @@ class QuasistaticEngine:
 
     def __init__(self, network: Network, tasks: list[Task]) -> None:
         self.network = check_network(network)
-        shapes = {(t.source_values.shape, t.desired.shape) for t in tasks}
+        shapes = {(t.source_values.shape, t.desired.shape, t.n_inputs) for t in tasks}
         if len(shapes) != 1:
             raise ValueError("tasks: every task of a batch needs the same numbers of "
-                             "examples, sources and outputs")
+                             "examples, sources, floating inputs and outputs")
         pos, self.first, self.row_ptr = envelope_order(network)
         self.pa = pos[network.edges[:, 0]]
         self.pb = pos[network.edges[:, 1]]
@@ -86,6 +87,13 @@ class QuasistaticEngine:
         for i, t in enumerate(tasks):
             self.m[i][:, pos] = t.output_matrix
         self.desired = np.ascontiguousarray(np.stack([t.desired for t in tasks]))  # (B, X, T)
+        n_in, n_ex = tasks[0].n_inputs, tasks[0].desired.shape[0]
+        self.c_in = np.zeros((bsz, n_in, n))  # (B, I, N) floating input rows, positions
+        self.b_in = np.zeros((bsz, n_ex, n_in))  # (B, X, I) V
+        for i, t in enumerate(tasks):
+            if n_in:
+                self.c_in[i][:, pos] = t.input_matrix
+                self.b_in[i] = t.input_values
 
     def run(self, k: np.ndarray, eta: float, gain: float, lam: float | np.ndarray,
             k_min: float, k_max: float, noise: np.ndarray, step0: int, record_every: int,
@@ -96,8 +104,28 @@ class QuasistaticEngine:
         """
         lam_b = np.ascontiguousarray(np.broadcast_to(np.asarray(lam, float), (k.shape[0],)))
         train_chunk(k, self.pa, self.pb, self.first, self.row_ptr, self.held, self.src,
-                    self.src_val, self.m, self.desired, eta, gain, lam_b, k_min, k_max, noise,
-                    step0, record_every, hist, *out)
+                    self.src_val, self.m, self.desired, self.c_in, self.b_in, eta, gain, lam_b,
+                    k_min, k_max, noise, step0, record_every, hist, *out)
+
+    def scratch(self) -> tuple[np.ndarray, ...]:
+        """Fresh scratch buffers for :func:`observe_task` (env … mu, in its order)."""
+        n = self.first.shape[0]
+        n_ex, n_out = self.desired.shape[1:]
+        n_in = self.c_in.shape[1]
+        return (np.empty(self.row_ptr[n]), np.empty(n), np.empty((n, n_ex + n_in + n_out)),
+                np.empty((n_in + n_out, n_in + n_out)), np.empty((n_in + n_out, n_ex)),
+                np.empty((n_in, n_in)), np.empty((n_in, n_ex)))
+
+    def observe(self, b: int, k: np.ndarray, eta: float, sq_free: np.ndarray,
+                sq_clamp: np.ndarray, scratch: tuple[np.ndarray, ...]
+                ) -> tuple[float, float, float]:
+        """Task ``b``'s (error V², free power W, clamped power W) at k (E,) in S; fills the
+        example-averaged squared drops (V²) of both states (see :func:`observe_task`)."""
+        env, inv_diag, sol, small, nudge, small_in, mu = scratch
+        return observe_task(k, self.pa, self.pb, self.first, self.row_ptr, self.held[b],
+                            self.src[b], self.src_val[b], self.m[b], self.desired[b],
+                            self.c_in[b], self.b_in[b], eta, env, inv_diag, sol, small, nudge,
+                            small_in, mu, sq_free, sq_clamp)
 
 
 def _to_batch(k0, network: Network, batch: int) -> np.ndarray:
@@ -120,18 +148,13 @@ def _train_controlled(
     """Step loop with λ from ``controller`` (updated from task 0's error each step, dt = 1)."""
     err, pf, pc, lams = out
     bsz, n_edges = k.shape
-    n = engine.first.shape[0]
-    n_ex, n_out = engine.desired.shape[1:]
-    scratch = (np.empty(engine.row_ptr[n]), np.empty(n), np.empty((n, n_ex + n_out)),
-               np.empty((n_out, n_out)), np.empty((n_out, n_ex)))
+    scratch = engine.scratch()
     sq_f, sq_c = np.empty((bsz, n_edges)), np.empty((bsz, n_edges))
     no_noise = np.empty(0)
     for s in range(len(err)):
         for b in range(bsz):
-            err[s, b], pf[s, b], pc[s, b] = observe_task(
-                k[b], engine.pa, engine.pb, engine.first, engine.row_ptr, engine.held[b],
-                engine.src[b], engine.src_val[b], engine.m[b], engine.desired[b], eta, *scratch,
-                sq_f[b], sq_c[b])
+            err[s, b], pf[s, b], pc[s, b] = engine.observe(b, k[b], eta, sq_f[b], sq_c[b],
+                                                           scratch)
         lams[s] = controller.update(float(err[s, 0]), 1.0)
         if every and s % every == 0:
             hist[s // every] = k

@@ -111,6 +111,73 @@ def solve_linear(network: Network, conductance: np.ndarray, held: Mapping) -> np
     return v if (k.ndim == 2 or values.ndim == 2) else v[0]
 
 
+def solve_linear_constrained(
+    network: Network,
+    conductance: np.ndarray,
+    held: Mapping,
+    constraints: np.ndarray,
+    values: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Steady state with held nodes *and* floating linear constraints C V = b (dense).
+
+    Minimises the power Σ_i k_i ΔV_i² subject to the ``held`` nodes (dict node -> V, one
+    value each) and ``constraints`` (R, N) @ V = ``values`` (R,) V, e.g. the rows of input
+    edges (incidence rows) driven by floating sources, solving the bordered (KKT) system
+
+        [L_ff  C_fᵀ] [V_f]   [−L_fh V_h      ]
+        [C_f   0   ] [μ  ] = [b − C_h V_h    ]
+
+    with L the weighted Laplacian (S) split into free (f) and held (h) nodes. Returns
+    (V (N,) in V, μ (R,) in A): the sources inject the node currents −Cᵀ μ (KCL:
+    L V + Cᵀ μ = 0 on the free nodes). A floating source on an edge injects +I at one end
+    and −I at the other, so no current leaves through the held nodes. Raises ValueError if
+    the constraints are dependent once the held nodes are fixed.
+
+    Path 0-1-2-3 of 1 S edges, node 3 grounded, 1 V imposed across edge 0-1: 1 A circulates
+    through that edge and back through the source; nodes 1-3 stay at 0 V.
+
+    >>> from labctl.network import Network
+    >>> net = Network([[0, 1], [1, 2], [2, 3]], 4)
+    >>> v, mu = solve_linear_constrained(net, np.ones(3), {3: 0.0}, net.incidence[:1], [1.0])
+    >>> v.round(3).tolist(), mu.round(3).tolist()
+    ([1.0, 0.0, 0.0, 0.0], [-1.0])
+    """
+    check_network(network)
+    k = check_conductance(network, conductance)
+    if k.ndim != 1:
+        raise ValueError("conductance: one network (E,) expected")
+    nodes, hv = check_node_map(network, held, "held")
+    c = np.atleast_2d(np.asarray(constraints, dtype=float))
+    b = np.atleast_1d(np.asarray(values, dtype=float))
+    if c.shape[1:] != (network.n_nodes,) or b.shape != (c.shape[0],):
+        raise ValueError(f"constraints: expected (R, {network.n_nodes}) rows and R values, "
+                         f"got {c.shape} and {b.shape}")
+    free = np.ones(network.n_nodes, dtype=bool)
+    free[nodes] = False
+    lap = network.incidence.T @ (k[:, None] * network.incidence)
+    nf, r = int(free.sum()), c.shape[0]
+    kkt = np.zeros((nf + r, nf + r))
+    kkt[:nf, :nf] = lap[np.ix_(free, free)]
+    kkt[:nf, nf:] = c[:, free].T
+    kkt[nf:, :nf] = c[:, free]
+    rhs = np.concatenate([-lap[np.ix_(free, ~free)] @ _held_in_order(nodes, hv, free),
+                          b - c[:, ~free] @ _held_in_order(nodes, hv, free)])
+    if np.linalg.matrix_rank(c[:, free]) < r:
+        raise ValueError("constraints: rows are dependent once the held nodes are fixed")
+    sol = np.linalg.solve(kkt, rhs)
+    v = np.zeros(network.n_nodes)
+    v[free] = sol[:nf]
+    v[nodes] = hv
+    return v, sol[nf:]
+
+
+def _held_in_order(nodes: np.ndarray, values: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Held voltages ordered like the held (non-free) nodes in ascending node order."""
+    held_sorted = np.flatnonzero(~free)
+    lookup = dict(zip(nodes.tolist(), np.asarray(values, dtype=float).tolist()))
+    return np.array([lookup[int(n)] for n in held_sorted])
+
+
 def edge_power(drop: np.ndarray, current: np.ndarray) -> np.ndarray:
     """Dissipated power P = Σ_i I_i ΔV_i (W) over the last axis."""
     return np.sum(drop * current, axis=-1)

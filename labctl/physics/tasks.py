@@ -1,7 +1,9 @@
 """Learning tasks: which nodes are driven, which outputs are read, and the desired values.
 
-A :class:`Task` holds X training examples: source nodes held at ``source_values`` (V), and
-outputs y = M V (rows of M pick a node voltage or an edge drop V_c − V_d) that should equal
+A :class:`Task` holds X training examples: source nodes held at ``source_values`` (V),
+optionally floating input constraints C V = ``input_values`` (V; rows of C are input edges'
+incidence rows: the drop across an input edge imposed by a floating source), and outputs
+y = M V (rows of M pick a node voltage or an edge drop V_c − V_d) that should equal
 ``desired`` (V). Generators: allostery (bench style), the power-efficient paper's regression
 (App. B), Iris classification (data/iris.csv) and a nonlinear regression.
 """
@@ -31,6 +33,10 @@ class Task:
 
     source_nodes (S,), source_values (X, S), output_matrix (T, N), desired (X, T);
     test_values / test_desired: optional held-out examples of the same shapes.
+    input_matrix (I, N) / input_values (X, I) / test_input_values: optional floating input
+    constraints ``input_matrix @ V = input_values`` (V) in both states (with at least one
+    held node, the ground, in ``source_nodes``); outputs may then share nodes with inputs
+    and the ground, as long as all constraint rows are independent.
     """
 
     source_nodes: np.ndarray
@@ -39,6 +45,14 @@ class Task:
     desired: np.ndarray
     test_values: np.ndarray | None = None
     test_desired: np.ndarray | None = None
+    input_matrix: np.ndarray | None = None
+    input_values: np.ndarray | None = None
+    test_input_values: np.ndarray | None = None
+
+    @property
+    def n_inputs(self) -> int:
+        """Number I of floating input constraints (0 when every input is a held node)."""
+        return 0 if self.input_matrix is None else int(self.input_matrix.shape[0])
 
     def check(self, network: Network) -> None:
         """Raise ValueError if the task does not fit ``network``."""
@@ -46,14 +60,28 @@ class Task:
             network.check_node(int(n), "sources")
         if self.output_matrix.shape[1] != network.n_nodes:
             raise ValueError(f"targets: output matrix must have {network.n_nodes} columns")
-        touched = np.flatnonzero(np.any(self.output_matrix != 0, axis=0))
-        check_disjoint(self.source_nodes, touched)
+        if self.input_matrix is None:
+            touched = np.flatnonzero(np.any(self.output_matrix != 0, axis=0))
+            check_disjoint(self.source_nodes, touched)
+            return
+        n_ex = self.source_values.shape[0]
+        if self.input_matrix.shape[1:] != (network.n_nodes,) or self.input_values is None \
+                or self.input_values.shape != (n_ex, self.input_matrix.shape[0]):
+            raise ValueError(f"inputs: input matrix (I, {network.n_nodes}) and input values "
+                             f"({n_ex}, I) expected")
+        free = np.ones(network.n_nodes, dtype=bool)
+        free[self.source_nodes] = False
+        rows = np.vstack([self.input_matrix, self.output_matrix])[:, free]
+        if np.linalg.matrix_rank(rows) < rows.shape[0]:
+            raise ValueError("targets: the input constraints and outputs are not independent "
+                             "(an output or input is fixed by the others and the held nodes)")
 
     def with_test_set(self) -> Task:
         """The same outputs evaluated on the test examples (for measuring generalisation)."""
         if self.test_values is None or self.test_desired is None:
             raise ValueError("task: has no test set")
-        return Task(self.source_nodes, self.test_values, self.output_matrix, self.test_desired)
+        return Task(self.source_nodes, self.test_values, self.output_matrix, self.test_desired,
+                    input_matrix=self.input_matrix, input_values=self.test_input_values)
 
 
 def node_rows(n_nodes: int, nodes) -> np.ndarray:
@@ -112,31 +140,66 @@ def _disjoint_edges(network: Network, rng: np.random.Generator, count: int) -> n
 
 
 def regression_task(
-    network: Network, seed: int, n_train: int = 20, n_test: int = 100, label_noise: float = 0.0
+    network: Network, seed: int, n_train: int = 20, n_test: int = 100, label_noise: float = 0.0,
+    drive: str = "floating", ground: int | None = None,
 ) -> Task:
     """The power-efficient paper's regression (App. B): 2 input edges, 2 output edges.
 
     ΔV_O = Ã ΔV_I with Ã = [[0.2, 0.3], [0.1, 0.5]] + 0.1 N(0,1); training inputs
     ΔV_I ~ U(0,1)² V, test inputs ~ N(0,1) V; ``label_noise`` ε (V) adds ε N(0,1) to the
-    outputs. Input edge (a, b) holds a at ΔV and b at 0 V.
+    outputs. ``drive``:
+
+    * ``"floating"`` (default; the authors' code): the input edges' drops are imposed as
+      floating constraints and one ``ground`` node (default the last node, N − 1) is held at
+      0 V; the four edges are distinct but may share nodes (a draw whose constraints are not
+      independent, e.g. four edges closing a loop, is redrawn).
+    * ``"grounded"`` (labctl's earlier reading): the four edges share no node and input
+      edge (a, b) holds a at ΔV and b at 0 V (``ground`` unused).
     """
     rng = np.random.default_rng(seed)
-    picked = _disjoint_edges(network, rng, 4)
+    a_mat_base = np.array([[0.2, 0.3], [0.1, 0.5]])
+    if drive == "grounded":
+        picked = _disjoint_edges(network, rng, 4)
+    elif drive == "floating":
+        gnd = network.n_nodes - 1 if ground is None else network.check_node(ground, "ground")
+        picked = _independent_edges(network, rng, 4, gnd)
+    else:
+        raise ValueError(f"drive: must be 'floating' or 'grounded', got {drive!r}")
     inputs, outputs = picked[:2], picked[2:]
-    a_mat = np.array([[0.2, 0.3], [0.1, 0.5]]) + 0.1 * rng.standard_normal((2, 2))
-    src_nodes = network.edges[inputs].ravel()  # a0, b0, a1, b1
+    a_mat = a_mat_base + 0.1 * rng.standard_normal((2, 2))
 
-    def examples(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        vals = np.zeros((len(x), 4))
-        vals[:, 0], vals[:, 2] = x[:, 0], x[:, 1]
-        y = x @ a_mat.T + label_noise * rng.standard_normal((len(x), 2))
-        return vals, y
+    def labels(x: np.ndarray) -> np.ndarray:
+        return x @ a_mat.T + label_noise * rng.standard_normal((len(x), 2))
 
     train_x = rng.random((n_train, 2))
     test_x = rng.standard_normal((n_test, 2))
-    tv, td = examples(train_x)
-    sv, sd = examples(test_x)
-    return Task(src_nodes, tv, edge_rows(network, outputs), td, sv, sd)
+    train_y, test_y = labels(train_x), labels(test_x)
+    out_rows = edge_rows(network, outputs)
+    if drive == "floating":
+        zeros = np.zeros
+        return Task(np.array([gnd]), zeros((n_train, 1)), out_rows, train_y,
+                    zeros((n_test, 1)), test_y, input_matrix=edge_rows(network, inputs),
+                    input_values=train_x, test_input_values=test_x)
+    src_nodes = network.edges[inputs].ravel()  # a0, b0, a1, b1
+
+    def held(x: np.ndarray) -> np.ndarray:
+        vals = np.zeros((len(x), 4))
+        vals[:, 0], vals[:, 2] = x[:, 0], x[:, 1]
+        return vals
+
+    return Task(src_nodes, held(train_x), out_rows, train_y, held(test_x), test_y)
+
+
+def _independent_edges(network: Network, rng: np.random.Generator, count: int,
+                       ground: int) -> np.ndarray:
+    """``count`` distinct edges whose drops are independent once ``ground`` is held."""
+    free = np.ones(network.n_nodes, dtype=bool)
+    free[ground] = False
+    for _ in range(1000):
+        pick = rng.choice(network.n_edges, size=count, replace=False)
+        if np.linalg.matrix_rank(edge_rows(network, pick)[:, free]) == count:
+            return pick
+    raise ValueError("network: cannot find independent input and output edges")
 
 
 def nonlinear_regression_task(network: Network, seed: int, n_train: int = 20) -> Task:

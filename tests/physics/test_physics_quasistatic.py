@@ -72,9 +72,10 @@ def test_compiled_chunks_equal_the_stepwise_controller_path():
 
 
 def test_edge_output_task_matches_dense_engine_step():
-    """One step of the regression task (edge outputs, 20 examples) equals dense solves."""
+    """One step of the regression task (edge outputs, 20 examples, inputs held at nodes)
+    equals dense solves (floating inputs: tests/physics/test_physics_floating_inputs.py)."""
     net = disordered_network(seed=2)
-    task = regression_task(net, seed=1)
+    task = regression_task(net, seed=1, drive="grounded")
     r = train_tasks(net, 1.0, task, eta=0.5, alpha=0.2, lam=0.1, steps=1, k_min=1e-4,
                     k_max=1e3)
     k = np.ones(net.n_edges)

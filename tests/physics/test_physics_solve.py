@@ -134,9 +134,9 @@ def test_observe_kernel_matches_dense_solves():
     sq_f, sq_c = np.empty(net.n_edges), np.empty(net.n_edges)
     err, p_f, p_c = observe_task(
         k, eng.pa, eng.pb, eng.first, eng.row_ptr, eng.held[0], eng.src[0], eng.src_val[0],
-        eng.m[0], eng.desired[0], 0.3, np.empty(eng.row_ptr[-1]), np.empty(n),
-        np.empty((n, n_ex + n_out)), np.empty((n_out, n_out)), np.empty((n_out, n_ex)),
-        sq_f, sq_c)
+        eng.m[0], eng.desired[0], eng.c_in[0], eng.b_in[0], 0.3, np.empty(eng.row_ptr[-1]),
+        np.empty(n), np.empty((n, n_ex + n_out)), np.empty((n_out, n_out)),
+        np.empty((n_out, n_ex)), np.empty((0, 0)), np.empty((0, n_ex)), sq_f, sq_c)
     tgt = np.flatnonzero(task.output_matrix.any(0))
     held = dict(zip(task.source_nodes.tolist(), task.source_values.T))
     v_f = solve_linear(net, np.broadcast_to(k, (n_ex, net.n_edges)), held)
