@@ -18,6 +18,10 @@ _HOME = {
     "TaskSeries": "load", "first_crossing": "load", "load_series": "load",
     "load_summary": "load",
     "AnalysisReport": "report", "analyze": "report",
+    "lambda_trend": "tradeoff", "TradeoffTrend": "tradeoff",
+    "fit_nonequilibrium": "nonequilibrium", "NonequilibriumFit": "nonequilibrium",
+    "pair_control": "control", "task_identity": "control",
+    "dataset_scores": "datasets",
     "Table": "table",
 }
 

@@ -4,7 +4,6 @@ figures (PNG + PDF) from run files, finished or live."""
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -24,10 +23,6 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=DEFAULT_ERROR_THRESHOLD,
                         metavar="V2", help="error threshold for the training time, V² "
                                            f"(default {DEFAULT_ERROR_THRESHOLD:g})")
-    parser.add_argument("--lambda-max", type=float, default=math.inf, metavar="LAM",
-                        help="largest λ used by the small-λ error fit (default: all)")
-    parser.add_argument("--lambda-max-power", type=float, default=None, metavar="LAM",
-                        help="largest λ used by the small-λ power fit (default: --lambda-max)")
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -37,12 +32,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     try:
         if not args.threshold > 0:
             raise ValueError(f"--threshold: {args.threshold}; allowed > 0 V²")
-        for name in ("lambda_max", "lambda_max_power"):
-            value = getattr(args, name)
-            if value is not None and not value > 0:
-                raise ValueError(f"--{name.replace('_', '-')}: {value}; allowed > 0")
-        report = analyze(args.files, args.output, error_threshold=args.threshold,
-                         lam_max=args.lambda_max, lam_max_power=args.lambda_max_power)
+        report = analyze(args.files, args.output, error_threshold=args.threshold)
     except (ValueError, OSError, KeyError) as exc:
         print(f"labctl analyze: {exc}", file=sys.stderr)
         return 2

@@ -20,11 +20,12 @@ import numpy as np
 from labctl.analysis.fits import (
     LambdaSweep,
     SmallLambdaFits,
-    TwoRegimeFit,
     pareto_front,
 )
 from labctl.analysis.load import TaskSeries
+from labctl.analysis.nonequilibrium import NonequilibriumFit
 from labctl.analysis.table import Table
+from labctl.analysis.tradeoff import TradeoffTrend
 
 #: At most this many tasks get their own curve in the time-series figure.
 MAX_CURVES = 24
@@ -69,9 +70,11 @@ def plot_time_series(series: Sequence[TaskSeries], out_dir: str | Path,
     return _save(fig, Path(out_dir), stem)
 
 
-def plot_tradeoff(table: Table, out_dir: str | Path, stem: str = "tradeoff") -> list[Path]:
+def plot_tradeoff(table: Table, out_dir: str | Path, trend: TradeoffTrend | None = None,
+                  stem: str = "tradeoff") -> list[Path]:
     """Final error (V²) against final free power (W) of every fixed-λ task, coloured by λ,
-    with the Pareto front; needs at least two distinct λ values."""
+    with the per-λ means as white diamonds (power-efficient-physical-learning Fig. 3c) when
+    ``trend`` is given, and the Pareto front; needs at least two distinct λ values."""
     rows = Table(table.columns, (r for r in table if r.get("lambda_control") == "off"))
     lam = rows.column("lambda") if len(rows) else np.array([])
     if np.unique(lam[np.isfinite(lam)]).size < 2:
@@ -79,14 +82,25 @@ def plot_tradeoff(table: Table, out_dir: str | Path, stem: str = "tradeoff") -> 
     err, power = rows.column("final_error"), rows.column("final_power_free")
     front = pareto_front(err, power)
     fig, ax = plt.subplots(figsize=(6.5, 4.8))
-    sc = ax.scatter(power * 1e6, _positive(err), c=lam, cmap="plasma", s=25)
+    sc = ax.scatter(power * 1e6, _positive(err), c=lam, cmap="plasma", s=18, alpha=0.8,
+                    zorder=2)
     fig.colorbar(sc, ax=ax, label="λ")
-    ax.plot(power[front] * 1e6, err[front], "k--", lw=1, label="Pareto front")
+    ax.plot(power[front] * 1e6, err[front], "k--", lw=0.8, label="Pareto front", zorder=1)
+    if trend is not None:
+        ax.errorbar(trend.power_mean * 1e6, trend.error_mean, xerr=trend.power_sem * 1e6,
+                    yerr=trend.error_sem, fmt="none", ecolor="k", lw=0.8, zorder=3)
+        ax.scatter(trend.power_mean * 1e6, trend.error_mean, marker="D", s=70,
+                   facecolor="white", edgecolor="k", zorder=4,
+                   label="mean over tasks at one λ")
+        verdict = "holds" if trend.holds else "not shown"
+        ax.set_title(f"Error–power trade-off over λ: mean error up, mean power down "
+                     f"{verdict}", fontsize=9)
+    else:
+        ax.set_title("Error–power trade-off over λ")
     ax.set_yscale("log")
     ax.set_xlabel("final free power $P^F$ (µW)")
     ax.set_ylabel("final error L (V²)")
-    ax.set_title("Error–power trade-off over λ")
-    ax.legend()
+    ax.legend(fontsize=8)
     return _save(fig, Path(out_dir), stem)
 
 
@@ -150,26 +164,37 @@ def plot_kappa(table: Table, out_dir: str | Path, stem: str = "kappa") -> list[P
     return _save(fig, Path(out_dir), stem)
 
 
-def plot_alpha_gamma(table: Table, fit: TwoRegimeFit | None, out_dir: str | Path,
+def plot_alpha_gamma(ratio: np.ndarray, gamma_time: np.ndarray,
+                     fit: NonequilibriumFit | None, out_dir: str | Path,
                      stem: str = "alpha_gamma") -> list[Path]:
-    """Training time to the error threshold in units of the relaxation time, γ·t (1),
-    against α/γ (learning over relaxation rate) with the two fitted regimes (papers: slope
-    −1 below α_c ≈ γ, −½ above); needs at least two α/γ values."""
-    ratio = table.column("alpha") / table.column("gamma") if len(table) else np.array([])
+    """Training time in units of the relaxation time, γ·T (1), against α/γ (learning over
+    relaxation rate), with the break, the slope below it and the slope in the authors'
+    window above it (3–100 × the break); needs at least two α/γ values."""
+    ratio = np.asarray(ratio, dtype=float)
+    gamma_time = np.asarray(gamma_time, dtype=float)
     if np.unique(ratio[np.isfinite(ratio)]).size < 2:
         return []
-    t = table.column("time_to_threshold") * table.column("gamma")
     fig, ax = plt.subplots(figsize=(6.5, 4.8))
-    ax.loglog(ratio, t, "o", label="data")
+    ax.loglog(ratio, _positive(gamma_time), "o", color="C0", label="runs")
+    missed = int(np.sum(~np.isfinite(gamma_time)))
     if fit is not None:
-        grid = np.geomspace(np.nanmin(ratio), np.nanmax(ratio), 100)
-        ax.loglog(grid, fit(grid), "-",
-                  label=(f"slopes {fit.slope_low:.2f} ± {fit.slope_low_err:.2f} | "
-                         f"{fit.slope_high:.2f} ± {fit.slope_high_err:.2f}"))
-        ax.axvline(fit.x_break, color="k", ls=":", label=f"break α/γ ≈ {fit.x_break:.2g}")
+        xb = fit.broken.x_break
+        ax.axvline(xb, color="k", ls=":", label=f"break α_c/γ ≈ {xb:.3g}")
+        ax.axvspan(3 * xb, 100 * xb, color="0.9", zorder=0, label="authors' window")
+        for f, lo, hi, color, what in (
+                (fit.low, np.nanmin(ratio), xb, "C1", "below"),
+                (fit.window, 3 * xb, 100 * xb, "C3", "window")):
+            if f is None:
+                continue
+            grid = np.geomspace(lo, hi, 50)
+            ax.loglog(grid, f(grid), "-", color=color,
+                      label=f"slope {what}: {f.exponent:.2f} ± {f.exponent_err:.2f}")
     ax.set_xlabel("α/γ")
     ax.set_ylabel("γ × training time to threshold")
-    ax.set_title("Out of equilibrium: training time against α/γ")
+    title = "Out of equilibrium: training time against α/γ"
+    if missed:
+        title += f"\n({missed} runs never reached the threshold: not shown)"
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     return _save(fig, Path(out_dir), stem)
 

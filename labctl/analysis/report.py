@@ -1,5 +1,11 @@
-"""Everything ``labctl analyze`` produces from a set of run files: summary table, fits and
-figures, collected in an :class:`AnalysisReport`."""
+"""Everything ``labctl analyze`` produces from a set of run files: summary table, the claim
+statistics that apply, figures, collected in an :class:`AnalysisReport`.
+
+Honesty rules: a paper's value is printed only beside the statistic the paper computed
+(the bench λ campaign gets the per-λ means and a trend test, never small-λ exponents: the
+paper fits those to N = 64 simulations only); a statistic with fewer than 5 usable points
+is replaced by a sentence saying so.
+"""
 
 from __future__ import annotations
 
@@ -10,110 +16,120 @@ from pathlib import Path
 import numpy as np
 
 from labctl.analysis import figures
-from labctl.analysis.control import ControlComparison, compare_control
-from labctl.analysis.fits import (
-    SmallLambdaFits,
-    TwoRegimeFit,
-    fit_small_lambda,
-    fit_two_regimes,
-    lambda_sweep,
-)
+from labctl.analysis.control import ControlPairing, network_fingerprint, pair_control
+from labctl.analysis.datasets import dataset_scores, score_lines
 from labctl.analysis.load import DEFAULT_ERROR_THRESHOLD, load_series, load_summary
+from labctl.analysis.nonequilibrium import NonequilibriumFit, fit_nonequilibrium
 from labctl.analysis.table import Table
+from labctl.analysis.tradeoff import TradeoffTrend, lambda_trend
+from labctl.store import open_run
 
 
 @dataclass
 class AnalysisReport:
-    """Results of :func:`analyze`: the summary ``table``, the written ``files`` (figures,
-    CSV, Markdown), the fits that applied, and ``notes`` saying what was skipped and why."""
+    """Results of :func:`analyze`: the summary ``table``, the dataset ``scores`` (Iris
+    accuracy …), the written ``files`` (figures, CSV, Markdown), the statistics that
+    applied, and ``notes`` saying what was skipped and why."""
 
     table: Table
     files: list[Path] = field(default_factory=list)
-    small_lambda: SmallLambdaFits | None = None
-    two_regimes: TwoRegimeFit | None = None
-    control: list[ControlComparison] = field(default_factory=list)
+    trend: TradeoffTrend | None = None
+    nonequilibrium: NonequilibriumFit | None = None
+    control: ControlPairing | None = None
+    scores: Table | None = None
     notes: list[str] = field(default_factory=list)
 
     def summary_text(self) -> str:
-        """The fit results and notes as lines of text."""
-        lines = []
-        if self.small_lambda is not None:
-            f = self.small_lambda
-            lines.append(f"small-λ fits: error above floor ∝ λ^a (λ ≤ {f.lam_max:.3g}), "
-                         f"a = {f.error_fit.exponent:.3f} ± {f.error_fit.exponent_err:.3f}; "
-                         f"power drop ∝ λ^b (λ ≤ {f.lam_max_power:.3g}), "
-                         f"b = {f.power_fit.exponent:.3f} ± {f.power_fit.exponent_err:.3f} "
-                         f"(papers: a ≈ 2, b ≈ 1)")
-        if self.two_regimes is not None:
-            r = self.two_regimes
-            lines.append(f"γ × training time vs α/γ: slope {r.slope_low:.3f} ± "
-                         f"{r.slope_low_err:.3f}"
-                         f" below α/γ ≈ {r.x_break:.3g}, {r.slope_high:.3f} ± "
-                         f"{r.slope_high_err:.3f} above (papers: −1 and −0.5)")
-        for c in self.control:
-            lines.append(f"λ control '{c.control.name}': P^F = {c.power_control:.4g} W at "
-                         f"L = {c.final_error_control:.3g} V²; early stopping of "
-                         f"'{c.baseline.name}' at L̃ = {c.target_error:.3g} V²: "
-                         f"P^F = {c.power_early_stop:.4g} W; saving {100 * c.saving:.1f} %")
+        """The statistics and notes as lines of text."""
+        lines: list[str] = []
+        if self.trend is not None:
+            lines += self.trend.lines()
+        if self.nonequilibrium is not None:
+            lines += self.nonequilibrium.lines()
+        if self.control is not None:
+            lines += [c.line() for c in self.control.pairs]
+            lines += self.control.unpaired
+        if self.scores is not None and len(self.scores):
+            lines += score_lines(self.scores)
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
-def _sweep_rows(table: Table) -> Table:
-    """The fixed-λ rows of the files that vary λ (other files would bias the λ = 0 floor)."""
-    lams: dict[str, set[float]] = {}
-    for r in table:
-        if r.get("lambda_control") == "off":
-            lams.setdefault(r["file"], set()).add(round(float(r["lambda"]), 6))
-    keep = {f for f, v in lams.items() if len(v) >= 2}
-    return Table(table.columns, (r for r in table if r["file"] in keep))
+def _networks(paths: list[Path]) -> dict[str, str]:
+    """File name → network fingerprint of each run file."""
+    out = {}
+    for p in paths:
+        with open_run(p) as run:
+            net = run.network
+            out[run.path.name] = network_fingerprint(net.edges, net.n_nodes)
+    return out
+
+
+def _as_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    return [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
 
 
 def analyze(paths: str | Path | Iterable[str | Path], out_dir: str | Path, *,
-            error_threshold: float = DEFAULT_ERROR_THRESHOLD,
-            lam_max: float = np.inf, lam_max_power: float | None = None) -> AnalysisReport:
+            error_threshold: float = DEFAULT_ERROR_THRESHOLD) -> AnalysisReport:
     """Load ``paths`` (run files, live ones too), write ``summary.csv``, ``summary.md``,
-    ``fits.txt`` and every applicable figure (PNG + PDF) into ``out_dir``.
+    ``fits.txt`` (the statistics) and every applicable figure (PNG + PDF) into ``out_dir``.
 
-    ``error_threshold`` (V²) defines the training time; ``lam_max`` bounds the λ range of
-    the small-λ error fit and ``lam_max_power`` that of the power fit (default lam_max).
+    ``error_threshold`` (V²) defines the training time.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table = load_summary(paths, error_threshold)
-    series = load_series(paths)
+    files = _as_paths(paths)
+    table = load_summary(files, error_threshold)
+    series = load_series(files)
     rep = AnalysisReport(table)
     rep.files += [out / "summary.csv", out / "summary.md"]
     table.to_csv(rep.files[0])
     table.to_markdown(rep.files[1])
     rep.files += figures.plot_time_series(series, out)
-    tradeoff = figures.plot_tradeoff(table, out)
-    rep.files += tradeoff
-    sweep = lambda_sweep(_sweep_rows(table))
-    if sweep.lam.size >= 4 and np.any(sweep.lam == 0):
-        try:
-            rep.small_lambda = fit_small_lambda(sweep, lam_max, lam_max_power)
-            rep.files += figures.plot_small_lambda(sweep, rep.small_lambda, out)
-        except ValueError as exc:
-            rep.notes.append(f"small-λ fit skipped: {exc}")
-    elif tradeoff:
-        rep.notes.append("small-λ fit needs λ = 0 and at least 3 values λ > 0")
+    _tradeoff(rep, out)
+    _nonequilibrium(rep, out)
     rep.files += figures.plot_kappa(table, out)
-    ratio = table.column("alpha") / table.column("gamma") if len(table) else np.array([])
-    if np.unique(ratio[np.isfinite(ratio)]).size >= 5:
-        try:
-            scaled = table.column("gamma") * table.column("time_to_threshold")
-            rep.two_regimes = fit_two_regimes(ratio, scaled)
-        except (ValueError, RuntimeError) as exc:
-            rep.notes.append(f"two-regime fit skipped: {exc}")
-    rep.files += figures.plot_alpha_gamma(table, rep.two_regimes, out)
-    rep.control = compare_control(series)
-    if rep.control:
-        c = rep.control[0]
-        rep.files += figures.plot_lambda_control(c.control, c.baseline, c.target_error, out)
-    elif any(s.params.get("lambda_control") == "on" for s in series):
-        rep.notes.append("λ-control tasks found but no λ = 0 task to compare with")
+    rep.control = pair_control(series, _networks(files))
+    if rep.control.pairs:
+        for i, c in enumerate(rep.control.pairs):
+            rep.files += figures.plot_lambda_control(
+                c.control, c.baseline, c.target_error, out,
+                stem="lambda_control" if i == 0 else f"lambda_control_{i}")
+    rep.scores = dataset_scores(files)
+    if len(rep.scores):
+        rep.files.append(out / "scores.csv")
+        rep.scores.to_csv(rep.files[-1])
     fits_path = out / "fits.txt"
     fits_path.write_text(rep.summary_text() + "\n", encoding="utf-8")
     rep.files.append(fits_path)
     return rep
+
+
+def _tradeoff(rep: AnalysisReport, out: Path) -> None:
+    """Per-λ means and trend tests when the fixed-λ tasks span several λ."""
+    fixed = Table(rep.table.columns,
+                  (r for r in rep.table if r.get("lambda_control") == "off"))
+    lam = fixed.column("lambda") if len(fixed) else np.array([])
+    if np.unique(np.round(lam[np.isfinite(lam)], 6)).size < 2:
+        return
+    try:
+        rep.trend = lambda_trend(fixed)
+    except ValueError as exc:
+        rep.notes.append(f"λ trade-off: {exc}")
+    rep.files += figures.plot_tradeoff(fixed, out, rep.trend)
+
+
+def _nonequilibrium(rep: AnalysisReport, out: Path) -> None:
+    """γ·T against α/γ when the runs scan α/γ."""
+    t = rep.table
+    if not len(t):
+        return
+    ratio = t.column("alpha") / t.column("gamma")
+    if np.unique(ratio[np.isfinite(ratio)]).size < 2:
+        return
+    gamma_time = t.column("gamma") * t.column("time_to_threshold")
+    try:
+        rep.nonequilibrium = fit_nonequilibrium(ratio, gamma_time)
+    except (ValueError, RuntimeError) as exc:
+        rep.notes.append(f"out of equilibrium: {exc}")
+    rep.files += figures.plot_alpha_gamma(ratio, gamma_time, rep.nonequilibrium, out)

@@ -5,6 +5,14 @@ thread (the acquisition thread). It turns DAQ blocks into run-file rows
 (:class:`labctl.runner.observe.RowBuilder`), hands them to a sink (the HDF5 writer, or a
 collector on a Dask worker) and to the event queue, applies operator commands between
 blocks, and runs the closed-loop λ controller on the live error.
+
+Faults: instruments cure transient faults themselves (:mod:`labctl.bench.interfaces`);
+the executor writes what they report (``fault``/``recovered`` events, and a ``daq_gap``
+event where an overflow lost samples: the task clock jumps over the gap, learning went
+on). A task that still fails follows the protocol's ``on_task_fault`` policy
+(:meth:`TaskExecutor.run_task_with_policy`): bench safe first, then abort, skip (task
+marked failed) or retry (the failed attempt's rows are discarded, see
+docs/ARCHITECTURE.md "Safe state").
 """
 
 from __future__ import annotations
@@ -12,14 +20,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from labctl.bench.config import BenchConfig
-from labctl.bench.interfaces import Bench, BenchError
+from labctl.bench.interfaces import Bench, BenchError, FaultLog, SampleBlock
 from labctl.physics.control import LambdaController
 from labctl.protocol import plan as pl
+from labctl.protocol.model import FaultPolicy
 from labctl.runner.control import RunControl
 from labctl.runner.datasets import Example, build_examples
 from labctl.runner.events import EventQueue, LogMessage, Progress, Rows, StateChanged
@@ -37,6 +47,40 @@ class RowSink(Protocol):
     def end_task(self, index: int, status: str = "completed",
                  final: Mapping[str, float] | None = None) -> None: ...
     def log_event(self, kind: str, message: str = "", task: int = -1) -> None: ...
+
+
+class RetryableSink(RowSink, Protocol):
+    """A sink that can drop a failed attempt's rows (the run-file writer)."""
+
+    def discard_task_rows(self, index: int, reason: str) -> None: ...
+
+
+class TaskFaultError(BenchError):
+    """A task failed for good under the protocol's fault policy (the run aborts)."""
+
+
+@dataclass
+class TaskOutcome:
+    """How a task ended under the fault policy: ``status`` "completed" or "failed"
+    (skipped), its final values (SI), the attempts made and the last fault."""
+
+    status: str
+    final: dict[str, float] = field(default_factory=dict)
+    attempts: int = 1
+    reason: str = ""
+
+
+def record_faults(log: FaultLog, sink: RowSink, task: int = -1) -> list[str]:
+    """Write the instruments' fault and recovery records as run-file events (kind
+    "fault" or "recovered"); returns their texts."""
+    texts = []
+    for record in log.drain():
+        sink.log_event(record.event, record.text(), task=task)
+        texts.append(f"{record.event}: {record.text()}")
+    if log.dropped:
+        sink.log_event("fault", f"{log.dropped} fault records dropped (too many)", task=task)
+        log.dropped = 0
+    return texts
 
 
 class TaskExecutor:
@@ -64,11 +108,84 @@ class TaskExecutor:
         self._wall0 = time.monotonic()
         self._samples = 0
 
+    # ------------------------------------------------------------------ fault policy
+    def run_task_with_policy(self, plan: pl.TaskPlan, policy: FaultPolicy | None = None,
+                             before_attempt: Callable[[], None] | None = None) -> TaskOutcome:
+        """Run ``plan`` under ``policy`` (default: the plan's ``fault_policy``).
+
+        A task fault is an instrument error that outlasted the instruments' own recovery
+        (:class:`BenchError`); operator aborts and run-file errors always end the run. After
+        a fault the bench is driven safe (learning off, outputs 0 V, SMU off; if that is
+        not confirmed the run aborts whatever the policy), then: "abort" re-raises;
+        "skip" ends the task as failed (its rows so far stay, a ``task_skipped`` event says
+        why) and returns; "retry" discards the attempt's rows (``task_retry`` event) and
+        runs the task again from its first step, at most ``max_task_retries`` times, then
+        raises :class:`TaskFaultError`. ``before_attempt`` is called before every attempt.
+        """
+        policy = policy or plan.fault_policy
+        attempt = 0
+        while True:
+            attempt += 1
+            if before_attempt is not None:
+                before_attempt()
+            try:
+                return TaskOutcome("completed", self.run_task(plan, begin=attempt == 1),
+                                   attempt)
+            except BenchError as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                self._record_faults()
+                self.sink.log_event("task_fault", f"attempt {attempt}: {reason}",
+                                    task=plan.index)
+                self._log(f"task {plan.index}: {reason}", "error")
+                failures = self.bench.safe_state()
+                if failures:
+                    raise BenchError(f"{reason}; safe state not confirmed after the fault: "
+                                     f"{'; '.join(failures)}") from exc
+                where = (f"after {self._rows_written} rows at task time {self.clock:.6g} s")
+                if policy.on_task_fault == "skip":
+                    self.sink.log_event("task_skipped", f"{where}: {reason}", task=plan.index)
+                    self.sink.end_task(plan.index, "failed", {"duration": self.clock})
+                    return TaskOutcome("failed", {"duration": self.clock}, attempt, reason)
+                if policy.on_task_fault == "retry":
+                    if attempt <= policy.max_task_retries:
+                        discard = getattr(self.sink, "discard_task_rows", None)
+                        if discard is None:
+                            raise TaskFaultError(f"task {plan.index}: {reason}; this sink "
+                                                 "cannot discard rows to retry") from exc
+                        discard(plan.index, f"attempt {attempt} failed {where}; its rows "
+                                            f"discarded, task run again: {reason}")
+                        self._log(f"task {plan.index}: retrying from its start "
+                                  f"(attempt {attempt + 1} of "
+                                  f"{policy.max_task_retries + 1})", "warning")
+                        continue
+                    raise TaskFaultError(f"task {plan.index} failed {attempt} times; "
+                                         f"last: {reason}") from exc
+                raise
+
+    def _record_faults(self) -> None:
+        """Write the instruments' fault/recovery records to the sink (and the log)."""
+        for text in record_faults(self.bench.fault_log, self.sink, self.index):
+            self._log(text, "warning")
+
+    def _gap(self, block: SampleBlock, expected: int) -> float:
+        """Seconds of samples lost before ``block`` (an overflow restart), recorded as a
+        ``daq_gap`` event; 0 if none. ``expected`` is the index the block should start at
+        (a smaller index is a new acquisition, not a gap)."""
+        lost = block.first_index - expected
+        if lost <= 0:
+            return 0.0
+        gap = lost / self.bench.daq.sample_rate
+        self.sink.log_event("daq_gap", f"{lost} samples ({gap:.6g} s) lost from task time "
+                                       f"{self.clock:.6g} s; the bench ran on",
+                            task=self.index)
+        return gap
+
     # ------------------------------------------------------------------ one task
-    def run_task(self, plan: pl.TaskPlan) -> dict[str, float]:
+    def run_task(self, plan: pl.TaskPlan, *, begin: bool = True) -> dict[str, float]:
         """Execute every step of ``plan``; returns the task's final values (SI units).
 
-        The bench is left with learning off; on an exception the caller drives it safe.
+        ``begin`` False continues a task the sink already has running (a retry). The
+        bench is left with learning off; on an exception the caller drives it safe.
         """
         self.index = plan.index
         self.clock = 0.0  # task time: bench seconds since the task started (s)
@@ -82,10 +199,13 @@ class TaskExecutor:
                                dict(plan.targets))
         self.last: dict[str, float] = {}
         self.final: dict[str, float] = {}
-        self.sink.begin_task(plan.index)
+        self._rows_written = 0
+        if begin:
+            self.sink.begin_task(plan.index)
         for step in plan.steps:
             self.control.check_abort()
             self._step(step)
+            self._record_faults()
         self.final.update({
             "error": self.last.get("error", float("nan")),
             "error_normalized": self.last.get("error_normalized", float("nan")),
@@ -193,6 +313,7 @@ class TaskExecutor:
         if rows is None:
             return
         self.sink.append(self.index, rows)
+        self._rows_written += len(rows["time"])
         self.last = {k: float(v[-1]) for k, v in rows.items() if v.ndim == 1}
         self._publish(Rows(self.index, rows))
 
@@ -203,7 +324,10 @@ class TaskExecutor:
         daq = self.bench.daq
         daq.start_acquisition()
         try:
-            reading = daq.read_block().data.mean(axis=0)
+            block = daq.read_block()
+            self._record_faults()
+            self._gap(block, 0)  # recorded; the reading is one row at the present time
+            reading = block.data.mean(axis=0)
         finally:
             daq.stop_acquisition()
         self.gates_now = self.bench.gates.read_gates()
@@ -221,6 +345,7 @@ class TaskExecutor:
         rate = daq.sample_rate
         end = self.clock + duration
         since_update = 0.0
+        expected = 0  # sample index the next block starts at
         daq.start_acquisition()
         gates.set_learning(True)
         try:
@@ -229,7 +354,12 @@ class TaskExecutor:
                 self._pause_if_asked(learning=True)
                 self._apply_live_settings()
                 block = daq.read_block()
+                self._record_faults()
                 n = block.n_samples
+                gap = self._gap(block, expected)  # an overflow: the bench learned on
+                self.clock += gap
+                since_update += gap
+                expected = block.first_index + n
                 t = self.clock + np.arange(1, n + 1) / rate
                 self.clock += n / rate
                 self.gates_now = gates.read_gates()
@@ -240,7 +370,7 @@ class TaskExecutor:
                     self.lam = gates.set_lambda(self._controller.update(self.last["error"],
                                                                         since_update))
                     since_update = 0.0
-                self._progress(n / rate, n)
+                self._progress(n / rate + gap, n)
         finally:
             gates.set_learning(False)
             daq.stop_acquisition()
@@ -295,6 +425,10 @@ class TaskExecutor:
             self.sink.log_event("epoch", f"epoch {epoch + 1}/{data.epochs} done",
                                 task=self.index)
         self.final.update(self._test(data.test, data.classes))
+        # the same measurement on the training examples (learning off): train_error,
+        # train_accuracy
+        trained = self._test(data.train, data.classes)
+        self.final.update({k.replace("test_", "train_"): v for k, v in trained.items()})
 
     def _test(self, examples: list[Example], classes: bool) -> dict[str, float]:
         """Mean error (V²) and, for classification, accuracy over held-out examples."""
