@@ -35,6 +35,8 @@ class ReplaySource:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        # verified on opening: a damaged or foreign file raises RunFileError (a
+        # ValueError) within 10 s instead of hanging the window
         self.run: Run = open_run(self.path)
 
     def close(self) -> None:
@@ -44,7 +46,7 @@ class ReplaySource:
     def reopen(self) -> None:
         """Close and open the run file again (to follow a file another process writes)."""
         self.run.close()  # HDF5 shares one handle per file and process: close first
-        self.run = open_run(self.path)
+        self.run = open_run(self.path, verify=False)  # verified when first opened
 
     @property
     def n_tasks(self) -> int:
@@ -114,7 +116,17 @@ class ReplayPanel(QWidget):
     def _browse(self) -> None:
         name, _ = QFileDialog.getOpenFileName(self, "Open run file", "", "Run files (*.h5)")
         if name:
-            self.open(name)
+            self.try_open(name)
+
+    def try_open(self, path: str | Path) -> bool:
+        """Open ``path`` for replay; a damaged, foreign or missing file is refused with
+        its reason in the replay label (no traceback). True if it opened."""
+        try:
+            self.open(path)
+        except (OSError, ValueError) as exc:
+            self.time_label.setText(f"replay refused: {exc}")
+            return False
+        return True
 
     def open(self, path: str | Path) -> None:
         """Open run file ``path`` for replay (raises ValueError/OSError if unreadable)."""

@@ -86,12 +86,12 @@ def check_output_path(path: str | Path, *, create_parents: bool = False) -> Path
         folder = folder.parent
     if not folder.is_dir():
         raise OutputPathError(p, f"{folder} is not a folder; choose another output folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputPathError(p, f"the folder {folder} is not writable; choose another "
-                                 "output folder")
     if os.statvfs(folder).f_flag & os.ST_RDONLY:
         raise OutputPathError(p, f"the folder {folder} is on a read-only file system; "
                                  "choose another output folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputPathError(p, f"the folder {folder} is not writable; choose another "
+                                 "output folder")
     return p
 
 

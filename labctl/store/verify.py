@@ -173,21 +173,29 @@ def _walk(f: h5py.File) -> None:
 
 
 def open_h5(path: str | Path) -> h5py.File:
-    """Open a run file read-only in this process: SWMR first (live or killed writers),
-    plain otherwise. Raises RunFileError if HDF5 refuses it."""
+    """Open a run file read-only in this process: plainly if it is closed, in SWMR mode
+    if a writer has it open (or was killed with it open). Raises RunFileError if HDF5
+    refuses it.
+
+    The plain open comes first because HDF5's SWMR reader retries every metadata read
+    that fails its checksum (up to 100 times, with pauses), which on a damaged file looks
+    like a hang; a file that a writer holds is refused by the plain open at once."""
     p = Path(path)
     try:
-        return h5py.File(p, "r", swmr=True)
-    except OSError:
-        try:
-            return h5py.File(p, "r")
-        except OSError as exc:
+        return h5py.File(p, "r")
+    except OSError as exc:
+        if "already open for write" not in str(exc):
             raise RunFileError(p, "damaged or not a run file (HDF5: "
                                   f"{_first_line(exc)})") from None
+    try:
+        return h5py.File(p, "r", swmr=True)
+    except OSError as exc:
+        raise RunFileError(p, "damaged or not a run file (HDF5: "
+                              f"{_first_line(exc)})") from None
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    text = str(exc).strip().strip("'\"").splitlines()
     return text[0] if text else type(exc).__name__
 
 
