@@ -3,8 +3,9 @@ bench (optionally with a fitted calibration) and compare task by task."""
 
 from __future__ import annotations
 
-import tempfile
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,28 +47,51 @@ def compare_runs(measured: str | Path, simulated: str | Path) -> Table:
     return table
 
 
+def twin_protocol(protocol_text: str, bench_text: str, source: str = "<run file>") -> Any:
+    """The protocol ``protocol_text`` on the simulated twin of bench ``bench_text``.
+
+    Built structurally, whatever the stored texts say: the bench text is parsed into a
+    BenchConfig and its ``backend`` replaced by ``"sim"`` (no text substitution a quoted
+    key or a literal string could slip past), and the protocol is validated against that
+    config, so a ``bench = ...`` reference in it is never followed. Raises ProtocolError
+    or BenchFileError (ValueErrors) naming ``source``.
+    """
+    from labctl.bench.config import bench_from_text
+    from labctl.protocol import ProtocolError
+    from labctl.protocol.loader import parse_protocol
+    from labctl.tomlread import MAX_FILE_BYTES, TomlFileError, parse
+
+    bench = dataclasses.replace(bench_from_text(bench_text, f"{source}:bench"), backend="sim")
+    name = f"{source}:protocol"
+    try:
+        if len(protocol_text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+            raise TomlFileError(f"more than {MAX_FILE_BYTES} bytes")
+        doc = parse(protocol_text)
+    except TomlFileError as exc:
+        raise ProtocolError(name, "", exc.problem) from None
+    return parse_protocol(name, protocol_text, doc, bench)
+
+
 def simulate_run(measured: str | Path, output: str | Path,
                  bench_text: str | None = None) -> Path:
     """Run the protocol stored in run file ``measured`` on the simulated bench and write
-    ``output``. ``bench_text`` is a bench file (TOML text, backend "sim") for the twin, e.g.
-    with a fitted ``[calibration]``; default: the measured run's bench with backend "sim"."""
-    from labctl.bench.config import bench_from_text
-    from labctl.protocol import load_protocol
+    ``output``. ``bench_text`` is a bench file (TOML text) for the twin, e.g. with a
+    fitted ``[calibration]``; default: the measured run's bench. Either way the bench is
+    made simulated structurally (:func:`twin_protocol`) and opened only through the
+    simulated factory: no stored text can open a real instrument."""
+    from labctl.bench import open_bench
     from labctl.runner.session import RunSession
     from labctl.store import open_run
 
     with open_run(measured) as run:
-        protocol_text = run.attrs["protocol_text"]
-        text = bench_text if bench_text is not None else run.attrs["bench_text"]
-    bench = bench_from_text(text, f"{measured}:bench")
-    if bench.backend != "sim":
-        import re
+        protocol_text = str(run.attrs["protocol_text"])
+        text = bench_text if bench_text is not None else str(run.attrs["bench_text"])
+    protocol = twin_protocol(protocol_text, text, str(measured))
+    config = protocol.bench
+    assert config.backend == "sim"
 
-        bench = bench_from_text(re.sub(r'(?m)^backend\s*=\s*"\w+"', 'backend = "sim"', text),
-                                f"{measured}:bench")
-    with tempfile.TemporaryDirectory() as tmp:
-        proto_path = Path(tmp) / "protocol.toml"
-        proto_path.write_text(protocol_text, encoding="utf-8")
-        protocol = load_protocol(proto_path, bench=bench)
-        RunSession(protocol, output, clock="fast").run()
+    def open_twin() -> Any:
+        return open_bench(config, clock="fast", seed=0)
+
+    RunSession(protocol, output, clock="fast", bench_opener=open_twin).run()
     return Path(output)

@@ -50,7 +50,17 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parallel", action="store_true",
                         help="simulated bench: run the tasks on Dask (a local cluster)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="Dask scheduler address for --parallel (e.g. tcp://host:8786)")
+                        help="Dask scheduler address for --parallel: a loopback address "
+                        "(tcp://127.0.0.1:8786), or a remote one over TLS (tls://host:8786 "
+                        "with --tls-ca-file and --tls-cert) or with --allow-insecure-scheduler")
+    parser.add_argument("--tls-ca-file", metavar="FILE",
+                        help="CA certificate the remote scheduler's certificate must chain to")
+    parser.add_argument("--tls-cert", metavar="FILE", help="client certificate (PEM)")
+    parser.add_argument("--tls-key", metavar="FILE",
+                        help="client key (PEM), if not in the --tls-cert file")
+    parser.add_argument("--allow-insecure-scheduler", action="store_true",
+                        help="connect to a remote scheduler over plain TCP (no encryption, "
+                        "no authentication; results are unpickled here): trusted networks only")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -109,12 +119,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             args.protocol = _resume_protocol(args, source)
         if not args.protocol:
             raise ProtocolError("labctl run", "PROTOCOL", "a protocol file is required")
+        scheduler = None
+        if args.scheduler:  # checked before anything is loaded, opened or connected
+            from labctl.runner.parallel import scheduler_access
+
+            scheduler = scheduler_access(
+                args.scheduler, tls_ca_file=args.tls_ca_file, tls_cert=args.tls_cert,
+                tls_key=args.tls_key, allow_insecure=args.allow_insecure_scheduler)
         bench = load_bench(args.bench) if args.bench else None
         protocol = load_protocol(args.protocol, bench)
         session = RunSession(protocol, args.output, clock=args.clock, seed=args.seed,
                              resume_from=source, metadata=meta, record_raw=args.raw,
                              parallel=args.parallel or bool(args.scheduler),
-                             scheduler=args.scheduler)
+                             scheduler=scheduler)
     except (ProtocolError, BenchFileError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -6,11 +6,18 @@ or ``--scheduler ADDRESS``) each open a fresh simulated bench, execute one task 
 the same :class:`~labctl.runner.executor.TaskExecutor` as a serial run, and return the
 rows. The session's process keeps the only run-file writer and writes each task's rows
 as its result arrives.
+
+Task results come back pickled, so only a trusted scheduler may be used: a loopback
+address as is, a remote one over mutual TLS (:func:`scheduler_access`) or with the
+explicit ``--allow-insecure-scheduler`` opt-in.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,6 +31,95 @@ from labctl.runner.executor import TaskExecutor
 if TYPE_CHECKING:
     from labctl.runner.session import RunSession
     from labctl.store import RunWriter
+
+
+LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
+
+
+class SchedulerAddressError(ValueError):
+    """A ``--scheduler`` address that labctl will not connect to (the message says why
+    and what is allowed)."""
+
+
+@dataclass(frozen=True)
+class SchedulerAccess:
+    """How to reach a Dask scheduler: ``address`` and the dask ``Security`` to use (None =
+    plain TCP, only for loopback addresses or with ``insecure`` opted in)."""
+
+    address: str
+    security: Any = None
+    insecure: bool = False
+
+
+def is_loopback(host: str) -> bool:
+    """True if ``host`` is a loopback IP address or a loopback name (never resolved: a
+    name the resolver maps to 127.0.0.1 is not trusted as local)."""
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def scheduler_access(address: str | SchedulerAccess, *, tls_ca_file: str | None = None,
+                     tls_cert: str | None = None, tls_key: str | None = None,
+                     allow_insecure: bool = False) -> SchedulerAccess:
+    """Check ``--scheduler ADDRESS`` before anything connects.
+
+    Results from a scheduler are unpickled in this process, so a scheduler that is not on
+    this machine must prove who it is: ``tls://`` with a CA file and a client certificate
+    (``tls_*`` arguments, or dask's ``distributed.comm.tls.ca-file`` /
+    ``distributed.comm.tls.client.cert`` / ``.key`` configuration) – mutual TLS. A plain
+    remote address needs the explicit ``allow_insecure`` opt-in. Loopback addresses are
+    accepted as they are. Raises :class:`SchedulerAddressError`.
+    """
+    if isinstance(address, SchedulerAccess):
+        return address
+    from urllib.parse import urlsplit
+
+    if not isinstance(address, str) or not address or len(address) > 1024:
+        raise SchedulerAddressError(f"--scheduler: {address!r} is not a scheduler address; "
+                               "allowed e.g. tcp://127.0.0.1:8786 or tls://host:8786")
+    full = address if "://" in address else f"tcp://{address}"
+    scheme = full.split("://", 1)[0].lower()
+    try:
+        host = urlsplit(full).hostname or ""
+    except ValueError:
+        host = ""
+    if scheme not in ("tcp", "tls", "inproc") or (scheme != "inproc" and not host):
+        raise SchedulerAddressError(f"--scheduler: {address!r}; allowed tcp://HOST:PORT or "
+                               "tls://HOST:PORT")
+    tls = {k: v for k, v in (("tls_ca_file", tls_ca_file), ("tls_client_cert", tls_cert),
+                             ("tls_client_key", tls_key)) if v}
+    for name, path in tls.items():
+        if not Path(path).is_file():
+            raise SchedulerAddressError(f"--scheduler: {name.replace('_', '-')} {path!r} is not "
+                                   "a readable file")
+    if scheme == "inproc" or (is_loopback(host) and scheme == "tcp"):
+        return SchedulerAccess(full)
+    if scheme == "tls":
+        import dask
+        import distributed  # noqa: F401  (registers the distributed.* configuration)
+        from distributed.security import Security
+
+        ca = tls.get("tls_ca_file") or dask.config.get("distributed.comm.tls.ca-file", None)
+        cert = tls.get("tls_client_cert") or dask.config.get(
+            "distributed.comm.tls.client.cert", None)
+        if ca and cert:
+            return SchedulerAccess(full, Security(require_encryption=True, **tls))
+        raise SchedulerAddressError(
+            f"--scheduler: {address!r} needs a CA file and a client certificate for TLS "
+            "(--tls-ca-file, --tls-cert [--tls-key], or dask config "
+            "distributed.comm.tls.ca-file / client.cert)")
+    if allow_insecure:
+        return SchedulerAccess(full, insecure=True)
+    raise SchedulerAddressError(
+        f"--scheduler: {address!r} is not on this machine and the connection would be "
+        "neither encrypted nor authenticated (results are unpickled here); allowed: a "
+        "loopback address, tls://HOST:PORT with --tls-ca-file and --tls-cert, or "
+        "--allow-insecure-scheduler on a network you trust")
 
 
 class CollectingSink:
@@ -86,7 +182,8 @@ def run_parallel(session: RunSession, writer: RunWriter) -> None:
     todo = [p for p in session.plans if p.index not in writer.completed]
     cluster = None
     if session.scheduler:
-        client = Client(session.scheduler)
+        access = scheduler_access(session.scheduler)  # refuses an unprotected remote one
+        client = Client(access.address, security=access.security)
     else:
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                dashboard_address=None)
