@@ -169,6 +169,7 @@ def retry_transient(action: Callable[[], T], *, instrument: str, what: str, atte
     if attempts < 1:
         raise ValueError(f"attempts: {attempts}; allowed >= 1")
     pending: TransientInstrumentError | None = None
+    seen: list[str] = []
     done = ""
     attempt = 0
     while attempt < attempts:
@@ -179,12 +180,13 @@ def retry_transient(action: Callable[[], T], *, instrument: str, what: str, atte
             result = action()
         except TransientInstrumentError as exc:
             log.add(FaultRecord("fault", instrument, exc.kind, f"{what}: {exc}"))
+            seen.append(exc.kind)
             pending = exc
             if not (idempotent or exc.repeatable):
                 break
             continue
-        if pending is not None:
-            log.add(FaultRecord("recovered", instrument, pending.kind,
+        for kind in seen:  # one "recovered" per fault cured
+            log.add(FaultRecord("recovered", instrument, kind,
                                 f"{what}: {done}; succeeded on attempt {attempt}/{attempts}"))
         return result
     assert pending is not None
@@ -357,8 +359,9 @@ class GateController(Instrument):
     #: largest λ the gain stage can set (set_lambda refuses more)
     lambda_max: float = 1.0
     role = "gate controller"
-    #: after a restart, a gate whose read-back is further than this from its last known
-    #: value is re-charged to it (V; the firmware verifies to ±24 mV, reads in 8 mV steps)
+    #: after a restart with learning off, a gate whose read-back is further than this from
+    #: its last known value lost charge and is re-charged to it (V; the firmware verifies
+    #: to ±24 mV and reads back in 8 mV steps)
     gate_restore_tolerance: float = 0.05
 
     # -- state kept for a firmware restart (gate capacitors keep their charge over a
@@ -396,7 +399,13 @@ class GateController(Instrument):
     def restore_after_reset(self) -> str:
         """Acknowledge a restart and re-apply the remembered state: gates that lost their
         charge, then the watchdog, η, λ and last the learning switch. Returns what was done.
-        A second restart while restoring raises :class:`BenchError` (not retried)."""
+        A second restart while restoring raises :class:`BenchError` (not retried).
+
+        Gate capacitors keep their charge over a restart. With learning off the gates are
+        static, so one further than :attr:`gate_restore_tolerance` from its last known
+        value did lose charge and is re-charged. With learning on they moved since the last
+        reading (learning does that) and hold the learned state at the restart: they are
+        kept, never overwritten with an older reading."""
         if self.__dict__.get("_restoring"):
             raise BenchError(f"{self.role}: restarted again while its settings were being "
                              "restored")
@@ -405,11 +414,16 @@ class GateController(Instrument):
             self.acknowledge_reset()
             memo = self.remembered
             done: list[str] = []
-            if "gates" in memo:
+            if "gates" in memo and memo.get("learning"):
+                moved = np.abs(self.read_gates() - np.asarray(memo["gates"], dtype=float))
+                done.append(f"gates kept (learning was on; up to {float(moved.max()) * 1e3:.0f}"
+                            " mV from the last reading)")
+            elif "gates" in memo:
                 want = np.asarray(memo["gates"], dtype=float)
                 off = np.abs(self.read_gates() - want)
                 if float(off.max()) > self.gate_restore_tolerance:
-                    self.set_gates(want)
+                    for edge in np.flatnonzero(off > self.gate_restore_tolerance):
+                        self.set_gate(int(edge), float(want[edge]))
                     done.append(f"{int(np.sum(off > self.gate_restore_tolerance))} gates "
                                 f"re-charged (up to {float(off.max()) * 1e3:.0f} mV off)")
                 else:

@@ -515,7 +515,7 @@ class SimGateController(GateController):
                 raise
             return action()
 
-        return self._retrying(what, attempt, idempotent=idempotent)
+        return self._retrying(repr(what), attempt, idempotent=idempotent)
 
     def _check_gate(self, edge: int, volts: float) -> None:
         if isinstance(edge, bool) or not isinstance(edge, int | np.integer) or not (
@@ -652,7 +652,7 @@ class SimPowerMeter(PowerMeter):
             self.core.faults.raise_if_due("smu", self.core.t)
             return action()
 
-        return self._retrying(what, attempt)
+        return self._retrying(repr(what), attempt)
 
     def identity(self) -> str:
         """Simulated SMU identity."""

@@ -17,6 +17,7 @@ docs/ARCHITECTURE.md "Safe state").
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -137,6 +138,8 @@ class TaskExecutor:
                 self.sink.log_event("task_fault", f"attempt {attempt}: {reason}",
                                     task=plan.index)
                 self._log(f"task {plan.index}: {reason}", "error")
+                with contextlib.suppress(Exception):  # the next attempt starts afresh
+                    self.bench.daq.stop_acquisition()
                 failures = self.bench.safe_state()
                 if failures:
                     raise BenchError(f"{reason}; safe state not confirmed after the fault: "
@@ -372,8 +375,10 @@ class TaskExecutor:
                     since_update = 0.0
                 self._progress(n / rate + gap, n)
         finally:
-            gates.set_learning(False)
-            daq.stop_acquisition()
+            try:
+                gates.set_learning(False)
+            finally:
+                daq.stop_acquisition()
 
     def _stepwise(self, steps: int, window: float, settle: float) -> None:
         """``steps`` × (settle, read both copies, learning window of ``window`` s)."""

@@ -319,6 +319,17 @@ class RunWriter:
         self.log_event("task_end", f"task {index} {status}", task=index)
         self._put(("status", index, code))
 
+    def discard_task_rows(self, index: int, reason: str) -> None:
+        """Drop every row and raw sample of running task ``index`` written so far.
+
+        For a task run again from its start (``on_task_fault = "retry"``): the task then
+        holds the rows of one attempt only. The dropped attempt is recorded as a
+        ``task_retry`` event quoting ``reason`` (what failed, after how many rows)."""
+        self._check()
+        index = self._check_index(index, running=True)
+        self.log_event("task_retry", reason, task=index)
+        self._put(("discard", index))
+
     def log_event(self, kind: str, message: str = "", task: int = -1) -> None:
         """Record an event (η/λ change, pause, fault, ...) with the time since the file
         was created (s); ``kind`` ≤ 32 and ``message`` ≤ 256 UTF-8 bytes (longer is cut)."""
@@ -386,6 +397,7 @@ class RunWriter:
         pending_raw: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         pending_status: dict[int, int] = {}
         pending_events: list[tuple[Any, ...]] = []
+        pending_discards: list[int] = []
         waiters: list[threading.Event] = []
         pending_bytes = 0
         last_flush = time.monotonic()
@@ -411,6 +423,11 @@ class RunWriter:
                     pending_status[item[1]] = item[2]
                 elif kind == "event":
                     pending_events.append(item[1])
+                elif kind == "discard":  # rows queued before it go too; later ones stay
+                    force = True
+                    pending_rows.pop(item[1], None)
+                    pending_raw.pop(item[1], None)
+                    pending_discards.append(item[1])
                 elif kind == "flush":
                     force = True
                     if item[1] is not None:
@@ -420,12 +437,14 @@ class RunWriter:
                 if self._error is None:
                     try:
                         self._write(pending_rows, pending_raw, pending_status, pending_events)
+                        for index in pending_discards:
+                            self._truncate(index)
                     except Exception as exc:  # disk full, I/O error: surface to producers
                         # no traceback: its frames would keep HDF5 objects alive
                         self._error = exc.with_traceback(None)
                         exc.__context__ = exc.__cause__ = None
                 pending_rows, pending_raw, pending_status = {}, {}, {}
-                pending_events = []
+                pending_events, pending_discards = [], []
                 with self._lock:
                     self._queued_bytes -= pending_bytes
                 pending_bytes = 0
@@ -495,6 +514,21 @@ class RunWriter:
             for index, code in status.items():
                 f["progress/task_status"][index] = code
             f.flush()  # 3. ... and a task is completed only once all its rows count
+
+    def _truncate(self, index: int) -> None:
+        """Empty task ``index``'s datasets: counters first, so no reader counts rows that
+        are gone."""
+        f = self._file
+        assert f is not None
+        f["progress/task_rows"][index] = 0
+        f["progress/task_raw_rows"][index] = 0
+        self._rows[index] = self._raw_rows[index] = 0
+        f.flush()
+        g = f[lay.TASKS_GROUP][lay.task_group_name(index)]
+        for name in (*lay.TASK_FIELDS, lay.RAW_TIME, lay.RAW_SAMPLES):
+            if name in g:
+                g[name].resize(0, axis=0)
+        f.flush()
 
     def _free_bytes(self) -> int:
         """Free space (bytes) on the file system holding the run file."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -204,7 +205,7 @@ def test_injected_transient_faults_are_recovered_as_on_the_hardware():
     records = b.fault_log.drain()
     assert [r.event for r in records] == ["fault", "recovered"]
     assert "eta = 0.217" in records[1].message and "learning = 1" in records[1].message
-    assert "gates kept their charge" in records[1].message
+    assert "gates kept (learning was on" in records[1].message
     status = b.gates.status()  # η, λ and the learning switch re-applied after the restart
     assert (status["eta_tap"], status["lambda"], status["learning"]) == (28, lam, True)
     assert gates.shape == (CFG.network.n_edges,)
@@ -220,12 +221,35 @@ def test_injected_transient_faults_are_recovered_as_on_the_hardware():
     assert any("power meter" in f for f in failures)
 
 
+def test_a_restart_with_learning_off_recharges_only_gates_that_lost_charge():
+    """Gates are static with learning off: one that moved lost charge and is re-charged;
+    with learning on they moved by learning and are kept (see the test above)."""
+    b = open_bench(CFG, faults=SimFaults(gate_reset_at_s=[0.1, 0.2]))
+    b.gates.set_gates(np.full(CFG.network.n_edges, 3.0))
+    b.daq.start_acquisition()
+    b.daq.read_block()  # t = 0.1 s
+    b.gates.set_lambda(0.01)  # restart 1: nothing lost
+    assert "gates kept their charge" in b.fault_log.drain()[1].message
+    b.daq.read_block()  # t = 0.2 s
+    leaked = b.daq.core.twin.gates.copy()
+    leaked[[2, 7]] = 1.5  # charge leaks away behind the controller's back
+    b.daq.core.set_gates(leaked)
+    b.gates.set_eta(0.22)  # restart 2
+    assert re.search(r"re-applied 2 gates re-charged \(up to 15\d\d mV off\), eta = 0.217",
+                     b.fault_log.drain()[1].message)
+    gates = b.daq.core.twin.gates  # the others are left alone
+    np.testing.assert_allclose(gates[[2, 7]], 3.0, atol=0.012)
+    assert np.all(np.delete(gates, [2, 7]) == 3.0)
+    assert b.gates.status()["eta_tap"] == 28
+    assert b.close() == []
+
+
 def test_a_persistent_fault_gives_up_with_a_clear_instrument_error():
     """A fault lasting longer than the bounded retries becomes InstrumentFaultError naming
     the instrument, the operation and the cause; it clears afterwards."""
     b = open_bench(CFG, faults=SimFaults(gate_timeout_at_s=0.0, consecutive=3))
     with pytest.raises(InstrumentFaultError,
-                       match=r"gate controller: GATES\? failed after 3 attempts \(timeout"):
+                       match=r"gate controller: 'GATES\?' failed after 3 attempts \(timeout"):
         b.gates.read_gates()
     assert [r.event for r in b.fault_log.drain()] == ["fault"] * 3
     b.gates.read_gates()
@@ -242,7 +266,7 @@ def test_a_learning_window_is_never_repeated_after_a_lost_reply():
 
 
 def test_an_smu_that_does_not_answer_at_open_is_named():
-    with pytest.raises(BenchError, match=r"SMU at .*\*IDN\? failed after 3 attempts"):
+    with pytest.raises(BenchError, match=r"SMU at .*'\*IDN\?' failed after 3 attempts"):
         open_bench(CFG, faults=SimFaults(smu_timeout_at_s=0.0, consecutive=3))
 
 

@@ -146,7 +146,7 @@ def test_a_read_timeout_is_asked_again_after_a_device_clear(smu: Keithley2450):
     records = smu.fault_log.drain()
     assert [(r.event, r.instrument, r.kind) for r in records] == [
         ("fault", "SMU", "timeout"), ("fault", "SMU", "timeout"),
-        ("recovered", "SMU", "timeout")]
+        ("recovered", "SMU", "timeout"), ("recovered", "SMU", "timeout")]
     assert "attempt 3/3" in records[-1].message
 
 

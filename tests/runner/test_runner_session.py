@@ -177,8 +177,11 @@ def _spy_lambda(opener, requested):
 @pytest.mark.parametrize("fault", [{"gate_timeout_at_s": 0.5}, {"daq_overflow_at_s": 0.5},
                                    {"gate_reset_at_s": 0.5}])
 def test_instrument_fault_mid_run_ends_safe_and_aborted(write_protocol, tmp_path, fault):
+    # three failures in a row outlast the instruments' own recovery (3 attempts); the
+    # default on_task_fault = "abort" then ends the run (tests/runner/test_runner_faults.py
+    # has the recoveries and the other policies)
     session, opened = run_with_bench(write_protocol(duration=2.0), tmp_path / "f.h5",
-                                     faults=SimFaults(**fault))
+                                     faults=SimFaults(**fault, consecutive=3))
     result = session.run()
     assert result.status == "aborted"
     assert "Error" in result.reason
