@@ -14,6 +14,7 @@ naming the file and what is wrong. ``open_run``, ``labctl info``, analysis, GUI 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import select
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -177,21 +179,59 @@ def open_h5(path: str | Path) -> h5py.File:
     if a writer has it open (or was killed with it open). Raises RunFileError if HDF5
     refuses it.
 
-    The plain open comes first because HDF5's SWMR reader retries every metadata read
+    A file that a full disk left shorter than its own end-of-file address (the last
+    block could not be written) is opened in SWMR mode too. The plain open comes first
+    because HDF5's SWMR reader retries every metadata read
     that fails its checksum (up to 100 times, with pauses), which on a damaged file looks
     like a hang; a file that a writer holds is refused by the plain open at once."""
     p = Path(path)
     try:
         return h5py.File(p, "r")
     except OSError as exc:
-        if "already open for write" not in str(exc):
+        # held by a writer (live or killed), or cut short by a full disk: HDF5's SWMR
+        # reader accepts both (it expects the end of file to move)
+        if "already open for write" not in str(exc) and "truncated file" not in str(exc):
             raise RunFileError(p, "damaged or not a run file (HDF5: "
                                   f"{_first_line(exc)})") from None
     try:
-        return h5py.File(p, "r", swmr=True)
+        return _open_swmr(p)
     except OSError as exc:
         raise RunFileError(p, "damaged or not a run file (HDF5: "
                               f"{_first_line(exc)})") from None
+
+
+#: metadata read attempts of our SWMR reader (HDF5's default, 100 with growing pauses,
+#: turns one damaged object header into minutes; a few absorb a read torn by the writer)
+SWMR_READ_ATTEMPTS = 5
+
+
+@cache
+def _set_read_attempts() -> Any:
+    """HDF5's ``H5Pset_metadata_read_attempts`` from the library h5py loaded (h5py does
+    not wrap it), or None where it cannot be found (then HDF5's default applies)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            libs = [line.split()[-1] for line in maps if "/libhdf5" in line
+                    and "hl" not in line.rsplit("/", 1)[-1]]
+        fn = ctypes.CDLL(libs[0]).H5Pset_metadata_read_attempts
+    except (OSError, IndexError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _open_swmr(p: Path) -> h5py.File:
+    """SWMR read-only open with at most :data:`SWMR_READ_ATTEMPTS` metadata reads."""
+    from h5py import h5f, h5p
+
+    fapl = h5p.create(h5p.FILE_ACCESS)
+    fapl.set_fclose_degree(h5f.CLOSE_STRONG)
+    fn = _set_read_attempts()
+    if fn is not None:
+        fn(fapl.id, SWMR_READ_ATTEMPTS)
+    fid = h5f.open(os.fsencode(p), h5f.ACC_RDONLY | h5f.ACC_SWMR_READ, fapl=fapl)
+    return h5py.File(fid)
 
 
 def _first_line(exc: BaseException) -> str:
