@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from labctl.bench import open_bench
-from labctl.bench.interfaces import Bench
+from labctl.bench.interfaces import Bench, BenchError
 from labctl.protocol import compile_plan
 from labctl.protocol.model import Protocol
 from labctl.protocol.plan import TaskPlan
@@ -36,7 +36,7 @@ from labctl.runner.events import (
 from labctl.runner.executor import TaskExecutor, record_faults
 from labctl.runner.outputs import RUNS_DIR, check_output_path, default_run_path, resumed_run_path
 from labctl.runner.resume import ResumeSource, read_resume_source
-from labctl.store import RunWriter, check_free_space, estimate_run_bytes
+from labctl.store import RunWriter, StoreError, check_free_space, estimate_run_bytes
 from labctl.store.create import check_metadata
 
 __all__ = ["RUNS_DIR", "RunResult", "RunSession"]
@@ -230,7 +230,11 @@ class RunSession:
             reason = exc.reason
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
-            self.events.put(LogMessage("".join(traceback.format_exception(exc)), "error"))
+            # an instrument or the disk failing is an event of the run, told in one line;
+            # anything else is a defect of labctl, shown with its traceback
+            expected = isinstance(exc, BenchError | StoreError | OSError)
+            text = reason if expected else "".join(traceback.format_exception(exc))
+            self.events.put(LogMessage(text, "error"))
         finally:
             if bench is not None:
                 failures = bench.close()
