@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     from labctl.drivers.serial_gates import add_gates_arguments, cmd_gates
     from labctl.gui.cli import add_gui_arguments, cmd_gui
     from labctl.protocol.validate_cmd import add_validate_arguments, cmd_validate
+    from labctl.reproduce.cli import add_reproduce_arguments, cmd_reproduce
     from labctl.runner.cli_run import add_run_arguments, cmd_run
     from labctl.store.info_cmd import add_info_arguments, cmd_info
 
@@ -92,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         (sub, "analyze", "summary table, fits and figures from run files (live ones too)",
          add_analyze_arguments, cmd_analyze),
         (sub, "info", "summary table of a run file", add_info_arguments, cmd_info),
+        (sub, "reproduce", "run one shipped protocol per claim of the papers: claim table "
+         "and Markdown report", add_reproduce_arguments, cmd_reproduce),
         (bench_sub, "check", "open every instrument, self-test, leave safe",
          add_bench_check_arguments, cmd_bench_check),
         (sub, "gates", "talk to a gate-controller board (identity, status, latency): e.g. "

@@ -52,7 +52,8 @@ class LambdaControl:
     """Closed-loop λ (Eq. 18): dλ/dt = ρ⁻¹ [(L̃/L)^p − 1] λ, evaluated at ``update_rate`` Hz.
 
     ``target_error`` L̃ in V², ``rho`` ρ in s, ``p`` dimensionless, ``lam0`` the initial λ,
-    ``lam_max`` the ceiling the controller may not exceed (< 1).
+    ``lam_max`` the ceiling the controller may not exceed (< 1). ``baseline``: every task
+    also runs at λ = 0 with the same settings (its early-stopping baseline, right after it).
     """
 
     target_error: float
@@ -61,6 +62,7 @@ class LambdaControl:
     lam0: float
     update_rate: float
     lam_max: float
+    baseline: bool = False
 
 
 LambdaSpec = LambdaFixed | LambdaSweep | LambdaControl

@@ -212,7 +212,9 @@ def plan_size(protocol: Protocol) -> PlanSize:
                ("sim.alpha values", len(sim.alpha) if sim and sim.alpha else 1),
                ("sim.gamma values", len(sim.gamma) if sim and sim.gamma else 1),
                ("lambda values", len(lam.values) if isinstance(lam, LambdaSweep)
-                and lam.assign == "product" else 1)]
+                and lam.assign == "product" else 1),
+               ("runs per task (λ control + λ = 0 baseline)", 2 if isinstance(lam, LambdaControl) and lam.baseline
+                else 1)]
     runs = 1
     for _, n in factors:
         runs *= n
@@ -296,6 +298,11 @@ def compile_plan(protocol: Protocol) -> list[TaskPlan]:
             name = " ".join([base_name, *suffix])
             plans.append(_task_plan(protocol, len(plans), name, spec_params, task, init,
                                     alpha, gamma, lam_value, seed, repeat))
+            if isinstance(lam, LambdaControl) and lam.baseline:
+                # the same task at λ = 0: its early-stopping baseline (analysis pairs them)
+                plans.append(_task_plan(protocol, len(plans), f"{name} baseline",
+                                        {**spec_params, "baseline_of": name}, task, init,
+                                        alpha, gamma, 0.0, seed, repeat, control=False))
     return plans
 
 
@@ -377,7 +384,8 @@ def _n_presentations(task: TaskSpec) -> int:
 
 def _task_plan(protocol: Protocol, index: int, name: str, extra: dict[str, Any],
                task: TaskSpec, init: tuple[str, float], alpha: float | None,
-               gamma: float | None, lam_value: float, seed: int, repeat: int) -> TaskPlan:
+               gamma: float | None, lam_value: float, seed: int, repeat: int,
+               control: bool = True) -> TaskPlan:
     bench = protocol.bench
     sources, targets = _held_nodes(task)
     src_routes = route([n for n, _ in sources], bench.output_lines, "source") or {}
@@ -420,7 +428,7 @@ def _task_plan(protocol: Protocol, index: int, name: str, extra: dict[str, Any],
                                 + tuple((line_of[-1 - n], v) for n, v in targets)))
         steps.append(Measure("initial"))
         lam = protocol.lam
-        if isinstance(lam, LambdaControl):
+        if isinstance(lam, LambdaControl) and control:
             assert isinstance(learning, ContinuousLearning)
             steps.append(ControlLambda(learning.duration, protocol.record_rate,
                                        lam.target_error, lam.rho, lam.p, lam.lam0,

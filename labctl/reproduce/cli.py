@@ -1,0 +1,61 @@
+"""``labctl reproduce [--quick] [-o DIR] [--parallel] [--claim KEY ...]``: run one shipped
+protocol per claim of the papers, print the claim table and write ``DIR/REPORT.md``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from labctl.reproduce.claims import CLAIMS, by_key, run_claim
+
+
+def add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``labctl reproduce`` to ``parser``."""
+    parser.add_argument("--quick", action="store_true",
+                        help="reduced protocols (fewer tasks, steps, epochs): minutes, for CI")
+    parser.add_argument("-o", "--output", type=Path, default=Path("reproduce"), metavar="DIR",
+                        help="new or empty folder for the report, figures and run files "
+                             "(default ./reproduce)")
+    parser.add_argument("--parallel", action="store_true",
+                        help="run the claims in parallel processes (one per CPU)")
+    parser.add_argument("--claim", action="append", metavar="KEY",
+                        help="only this claim (repeatable): "
+                             + ", ".join(c.key for c in CLAIMS))
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """Run the claims; 0 if every claim ran (whatever its verdict), 1 if one could not
+    run, 2 on bad arguments (before anything runs)."""
+    from labctl.reproduce.report import claim_table, write_report
+
+    out: Path = args.output
+    try:
+        claims = [by_key(k) for k in args.claim] if args.claim else list(CLAIMS)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise ValueError(f"-o {out}: exists and is not an empty folder; allowed a new or "
+                             "empty folder (run files are never overwritten)")
+        out.mkdir(parents=True, exist_ok=True)
+    except (ValueError, OSError) as exc:
+        print(f"labctl reproduce: {exc}", file=sys.stderr)
+        return 2
+    t0 = time.monotonic()
+    if args.parallel:
+        with ProcessPoolExecutor() as pool:
+            futures = [pool.submit(run_claim, c, out, args.quick, False) for c in claims]
+            results = [f.result() for f in futures]
+    else:
+        results = []
+        for c in claims:
+            print(f"reproduce: {c.key} …", file=sys.stderr, flush=True)
+            results.append(run_claim(c, out, args.quick))
+    wall = time.monotonic() - t0
+    command = "labctl reproduce" + (" --quick" if args.quick else "") + (
+        " --parallel" if args.parallel else "") + f" -o {out}" + "".join(
+        f" --claim {c.key}" for c in claims if args.claim)
+    report = write_report(results, out, command, wall)
+    print(claim_table(results), end="")
+    print(f"wall time {wall:.0f} s; report: {report}")
+    return 1 if any(r.error for r in results) else 0
