@@ -120,6 +120,9 @@ class RunSession:
         if parallel and self.config.backend != "sim":
             raise ValueError("parallel: only simulated campaigns run in parallel; "
                              "a hardware bench is one physical network")
+        if parallel and bench_faults is not None:
+            raise ValueError("bench_faults: faults are injected into one simulated bench; "
+                             "a parallel run opens a fresh bench per task (run serially)")
         self.parallel = parallel
         self.scheduler = scheduler
         self.bench_faults = bench_faults
