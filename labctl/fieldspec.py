@@ -117,6 +117,8 @@ def show(value: Any, limit: int = 60) -> str:
 
 
 def _num(x: float) -> str:
+    if isinstance(x, int) and not isinstance(x, bool):
+        return str(x)
     return f"{x:.6g}"
 
 
@@ -138,7 +140,7 @@ def range_text(f: Field, context: Mapping[str, float] | None = None) -> str:
         if isinstance(bound, Ref):
             return (f"{_num(value)}{u} ({bound.text})" if value is not None
                     else bound.text)
-        return f"{_num(float(bound))}{u}" if bound is not None else ""
+        return f"{_num(bound)}{u}" if bound is not None else ""
 
     lo = f"{side(f.ge)} <= " if f.ge is not None else (
         f"{side(f.gt)} < " if f.gt is not None else "")
@@ -204,7 +206,7 @@ def check(f: Field, value: Any, context: Mapping[str, float] | None = None
 
 def _allowed_cell(f: Field) -> str:
     if f.kind in ("number", "integer", "numbers"):
-        return range_text(f).replace("value", "x")
+        return range_text(f).replace("value", "x").replace(" <= ", " ≤ ")
     if f.choices:
         return " \\| ".join(f"`{c!r}`".replace("'", '"') for c in f.choices)
     if f.kind == "string" and (f.max_length or f.chars):
@@ -218,6 +220,8 @@ def _default_cell(f: Field) -> str:
         return "required"
     if f.default is None:
         return "—"
+    if isinstance(f.default, Ref):
+        return f.default.text
     if isinstance(f.default, str):
         return f'`"{f.default}"`'
     if isinstance(f.default, bool):

@@ -44,6 +44,13 @@ class TomlFileError(ValueError):
         super().__init__(problem)
 
 
+def display(path: str | Path) -> str:
+    """``path`` as printed in messages: as is, or quoted if it holds unprintable characters
+    (a NUL, an escape sequence)."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
 def read_text(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> str:
     """The text of regular file ``path`` (UTF-8, at most ``max_bytes`` bytes)."""
     p = Path(path)

@@ -26,6 +26,7 @@ Physical channel names are stored without the device prefix in the file and with
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ import numpy as np
 from labctl.bench.interfaces import OutputLine
 from labctl.fieldspec import REQUIRED, Field, Ref, check
 from labctl.network import Network, periodic_lattice
-from labctl.tomlread import MAX_FILE_BYTES, TomlFileError, parse, read_toml
+from labctl.tomlread import MAX_FILE_BYTES, TomlFileError, display, parse, read_toml
 
 #: repository root (data/benches/ lives there, next to the labctl package)
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -279,13 +280,24 @@ class _Section:
         return f"{self.prefix}.{name}" if self.prefix else name
 
     def fail(self, name: str, message: str) -> BenchFileError:
-        return BenchFileError(f"{self.file}: {self.key(name)}: {message}")
+        key = self.key(name)
+        if len(key) > 120:  # a hostile key must not flood the message
+            key = f"{key[:120]}...({len(key)} characters)"
+        return BenchFileError(f"{self.file}: {key}: {message}")
+
+    def missing(self, name: str, allowed: str) -> BenchFileError:
+        """A required key is absent; names a misspelt key of the table if there is one."""
+        near = [k for k in difflib.get_close_matches(name, [str(k) for k in self.data], n=1,
+                                                     cutoff=0.6) if k not in self.used]
+        hint = (f"; unknown key {self.key(near[0])!r} here (did you mean {name!r}?)"
+                if near else "")
+        return self.fail(name, f"missing; required ({allowed}){hint}")
 
     def get(self, name: str, default: Any = ..., *, allowed: str = "a value") -> Any:
         self.used.add(name)
         if name not in self.data:
             if default is ...:
-                raise self.fail(name, f"missing; required ({allowed})")
+                raise self.missing(name, allowed)
             return default
         return self.data[name]
 
@@ -297,8 +309,8 @@ class _Section:
         self.used.add(name)
         if name not in self.data:
             if dflt is REQUIRED:
-                raise self.fail(name, f"missing; required ({f.help}, "
-                                      f"{f.kind}{', ' + f.unit if f.unit else ''})")
+                raise self.missing(name, f"{f.help}, {f.kind}"
+                                         f"{', ' + f.unit if f.unit else ''}")
             return dflt
         value, problem = check(f, self.data[name], context)
         if problem is not None:
@@ -358,7 +370,10 @@ class _Section:
         unknown = sorted(set(self.data) - self.used)
         if unknown:
             known = ", ".join(sorted(self.used))
-            raise self.fail(unknown[0], f"unknown key; allowed keys here: {known}")
+            near = difflib.get_close_matches(unknown[0], sorted(self.used), n=1, cutoff=0.6)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            more = f" (and {len(unknown) - 1} more unknown keys)" if len(unknown) > 1 else ""
+            raise self.fail(unknown[0], f"unknown key{hint}{more}; allowed keys here: {known}")
 
 
 def _network(sec: _Section) -> Network:
@@ -574,7 +589,7 @@ def load_bench(path: str | Path | None = None) -> BenchConfig:
     try:
         text, doc = read_toml(p)
     except TomlFileError as exc:
-        raise BenchFileError(f"{p}: {exc.problem}") from None
+        raise BenchFileError(f"{display(p)}: {exc.problem}") from None
     return _parse_safely(p, text, doc)
 
 

@@ -1,8 +1,8 @@
 """Every field of a protocol file, declared once: type, default, range, unit, meaning.
 
 The loader (:mod:`labctl.protocol.loader`) checks values against these declarations and
-``docs/PROTOCOLS.md`` shows tables generated from them (``python3 -m
-labctl.protocol.fields docs/PROTOCOLS.md`` rewrites them; a test keeps them equal).
+``docs/PROTOCOLS.md`` shows tables generated from them (:mod:`labctl.protocol.doctables`;
+a test keeps them equal).
 Bounds that depend on the bench are :class:`~labctl.fieldspec.Ref` s into the context
 built by :func:`bench_context`.
 
@@ -29,12 +29,9 @@ Physical grounds of the bench-derived bounds:
 
 from __future__ import annotations
 
-import re
-import sys
-from pathlib import Path
 from typing import Any
 
-from labctl.fieldspec import Field, Ref, markdown_table
+from labctl.fieldspec import Field, Ref
 
 #: characters of protocol and task names (they become file names and HDF5 attributes)
 NAME_CHARS = "A-Za-z0-9_.-"
@@ -86,7 +83,9 @@ TOP = (
     Field("bench", "string", '`"sim"` = the default simulated bench, else a bench file '
           "path relative to the protocol (a regular file of at most 1 MiB)", default="sim",
           max_length=4096),
-    Field("eta", "number", "nudge amplitude η", gt=0.0, le=ETA_MAX),
+    Field("eta", "number", "nudge amplitude η (the clamp-gain potentiometer sets it in "
+          "steps of 1/129; the rule divides by η)",
+          ge=Ref("eta_min", "one potentiometer step"), le=ETA_MAX),
     Field("record_rate", "number", "rows per second written to the run file", unit="Hz",
           default=50.0, ge=Ref("min_record_rate", "one row per task: 1 / learning time"),
           le=SAMPLE_RATE),
@@ -116,9 +115,6 @@ LAMBDA = (
           unit="s", ge=BLOCK, le=MAX_TASK_S),
     Field("lambda.p", "number", "control: exponent p", ge=1e-3, le=10.0),
     Field("lambda.lam0", "number", "control: initial λ (> 0 since dλ/dt ∝ λ)",
-    Field("lambda.baseline", "boolean", "control: also run every task at λ = 0 with the "
-          "same settings, its early-stopping baseline (named '<task> baseline')",
-          default=False),
           ge=LAMBDA_RESOLUTION, le=Ref("lam_max", "lam_max")),
     Field("lambda.lam_max", "number", "control: ceiling of λ", default=LAMBDA_MAX,
           ge=LAMBDA_RESOLUTION, le=LAMBDA_MAX),
@@ -192,14 +188,14 @@ ALLOSTERY = (
 RANDOM_ALLOSTERY = (
     Field("task.count", "integer", "number of random tasks", ge=1, le=MAX_COUNT),
     _seed("task.seed", "seed of the draw"),
-    Field("task.source_voltages", "table", "array of source volts, put on distinct random "
+    Field("task.source_voltages", "array", "array of source volts, put on distinct random "
           "nodes"),
-    Field("task.target_voltages", "table", "array of alternatives, each an array of target "
+    Field("task.target_voltages", "array", "array of alternatives, each an array of target "
           "volts"),
 )
 REGRESSION = (
-    Field("task.input_edges", "table", "two node pairs [[a, b], [c, d]]"),
-    Field("task.output_edges", "table", "two node pairs"),
+    Field("task.input_edges", "array", "two node pairs [[a, b], [c, d]]"),
+    Field("task.output_edges", "array", "two node pairs"),
     Field("task.n_train", "integer", "training examples", default=20, ge=1, le=MAX_SAMPLES),
     Field("task.n_test", "integer", "test examples", default=100, ge=0, le=MAX_SAMPLES),
     Field("task.epochs", "integer", "passes over the training set", default=1, ge=1,
@@ -210,9 +206,9 @@ REGRESSION = (
 )
 CLASSIFICATION = (
     Field("task.dataset", "string", "the data set", default="iris", choices=("iris",)),
-    Field("task.input_nodes", "table", "four input nodes"),
+    Field("task.input_nodes", "array", "four input nodes"),
     Field("task.ground_node", "integer", "node held at 0 V", ge=0, le=NODE_MAX),
-    Field("task.target_nodes", "table", "three target nodes, one per class"),
+    Field("task.target_nodes", "array", "three target nodes, one per class"),
     Field("task.n_train_per_class", "integer", "training examples per class", default=10,
           ge=1, le=50),
     Field("task.n_test_per_class", "integer", "test examples per class", default=40, ge=0,
@@ -233,11 +229,11 @@ NONLINEAR = (
     Field("task.input_node", "integer", "node carrying the input x", ge=0, le=NODE_MAX),
     Field("task.ground_node", "integer", "node held at 0 V", ge=0, le=NODE_MAX),
     Field("task.target_node", "integer", "node trained toward V(x)", ge=0, le=NODE_MAX),
-    Field("task.coefficients", "table", "c0, c1, ... of V = c0 + c1 x + c2 x² (V(x) must "
+    Field("task.coefficients", "array", "c0, c1, ... of V = c0 + c1 x + c2 x² (V(x) must "
           "stay within the target limit over x_range)"),
     Field("task.coefficient", "number", "one coefficient c_k", unit="V/V^k", ge=-1e3,
           le=1e3),
-    Field("task.x_range", "table", "[low, high] of x, each within 0..the source limit (V)"),
+    Field("task.x_range", "array", "[low, high] of x, each within 0..the source limit (V)"),
     Field("task.n_train", "integer", "training examples", default=20, ge=2, le=MAX_SAMPLES),
     Field("task.n_test", "integer", "test examples", default=100, ge=0, le=MAX_SAMPLES),
     Field("task.epochs", "integer", "passes over the training set", default=1, ge=1,
@@ -260,6 +256,7 @@ def field(path: str, group: str = "") -> Field:
 
 def bench_context(bench: Any) -> dict[str, float]:
     """The bench-derived bounds (see the module docstring) of BenchConfig ``bench``."""
+    from labctl.bench.gate_encoding import ETA_DIVISOR
     from labctl.protocol.routing import reachable
 
     limits = getattr(bench, "limits", bench)
@@ -273,6 +270,7 @@ def bench_context(bench: Any) -> dict[str, float]:
         "sample_rate": float(getattr(bench, "sample_rate", 1e4)),
         "block_duration": block,
         "block_rate": float(f"{1.0 / block:.6g}"),
+        "eta_min": float(f"{1.0 / ETA_DIVISOR:.4g}"),
         "eta_max": float(f"{getattr(bench, 'eta_max', 1.0):.4g}"),
         "lambda_max": float(f"{getattr(bench, 'lambda_max', 0.999999):.4g}"),
         "source_max": smax, "target_max": tmax,
@@ -287,26 +285,3 @@ def bench_context(bench: Any) -> dict[str, float]:
         lo, hi = bench.conductance_range()
         ctx["kappa_min"], ctx["kappa_max"] = float(f"{lo:.3g}"), float(f"{hi:.3g}")
     return ctx
-
-
-#: the docs tables: marker name -> declarations
-DOC_TABLES = {
-    "top": TOP, "lambda": LAMBDA, "learning": LEARNING, "init": INIT, "sweep": SWEEP,
-    "sim": SIM, "task": TASK, **{f"task.{k}": v for k, v in TASK_FIELDS.items()},
-}
-
-
-def update_docs(text: str) -> str:
-    """``text`` with every ``<!-- fields:NAME -->...<!-- /fields -->`` block replaced by
-    the table generated from the declarations."""
-    def table(match: re.Match[str]) -> str:
-        name = match.group(1)
-        return (f"<!-- fields:{name} -->\n{markdown_table(DOC_TABLES[name])}\n"
-                "<!-- /fields -->")
-    return re.sub(r"<!-- fields:([\w.]+) -->.*?<!-- /fields -->", table, text, flags=re.S)
-
-
-if __name__ == "__main__":  # python3 -m labctl.protocol.fields docs/PROTOCOLS.md
-    for doc in sys.argv[1:]:
-        p = Path(doc)
-        p.write_text(update_docs(p.read_text(encoding="utf-8")), encoding="utf-8")

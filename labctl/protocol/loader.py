@@ -42,7 +42,7 @@ from labctl.protocol.model import (
 )
 from labctl.protocol.reader import Problems, Section
 from labctl.protocol.routing import reachable, route
-from labctl.tomlread import TomlFileError, read_toml
+from labctl.tomlread import TomlFileError, display, read_toml
 
 TASK_KINDS = decl.TASK_KINDS
 MAX_SWEEP = decl.MAX_SWEEP
@@ -57,7 +57,7 @@ def load_protocol(path: str | Path, bench: Any = None) -> Protocol:
     or absent: the default simulated bench; otherwise a path relative to the protocol
     file). Raises :class:`ProtocolError` listing every problem; opens no instrument.
     """
-    file = str(path)
+    file = display(path)
     try:
         text, doc = read_toml(path)
     except TomlFileError as exc:
@@ -214,11 +214,9 @@ def _parse_lambda(sec: Section, ctx: Mapping[str, float]) -> LambdaSpec | None:
                        **({"rho_rate": float(f"{1.0 / rho:.6g}")} if rho else {})}
         update_rate = sec.get(decl.field("lambda.update_rate"))
         lam0 = sec.get(decl.field("lambda.lam0"))
-        baseline = sec.get(decl.field("lambda.baseline"))
         if sec.ok:
             spec = LambdaControl(target_error=target_error, rho=rho, p=p, lam0=lam0,
-                                 update_rate=update_rate, lam_max=lam_max,
-                                 baseline=bool(baseline))
+                                 update_rate=update_rate, lam_max=lam_max)
     else:
         sec.accept_all()
     sec.finish(f"for lambda mode {mode!r}" if mode else "")
@@ -315,7 +313,10 @@ def _parse_fault_policy(top: Section) -> FaultPolicy:
 
 def _parse_tasks(top: Section, bench: Any) -> tuple[TaskSpec, ...] | None:
     """Every ``[[task]]`` table (each checked even if an earlier one failed)."""
-    raw_tasks = top.raw("task", [])
+    if not top.has("task"):
+        top.fail("task", "required field is missing: at least one [[task]] table")
+        return None
+    raw_tasks = top.raw("task")
     if not isinstance(raw_tasks, list) or not all(isinstance(t, dict) for t in raw_tasks):
         top.fail("task", f"expected [[task]] tables, got {type_name(raw_tasks)}")
         return None

@@ -172,9 +172,12 @@ class Section:
         """Record every key that no reader asked for, with the closest known key."""
         known = list(dict.fromkeys(self._asked))
         where = f" {context}" if context else ""
-        for key in self.data:
-            if key in self._asked:
-                continue
+        unknown = [key for key in self.data if key not in self._asked]
+        for n, key in enumerate(unknown):
+            if len(self.problems) >= MAX_PROBLEMS:  # counted, not spelt out
+                self.bad += 1
+                self.problems.more += len(unknown) - n
+                break
             path = self.child_path(str(key))
             close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
