@@ -116,6 +116,9 @@ LAMBDA = (
     Field("lambda.p", "number", "control: exponent p", ge=1e-3, le=10.0),
     Field("lambda.lam0", "number", "control: initial λ (> 0 since dλ/dt ∝ λ)",
           ge=LAMBDA_RESOLUTION, le=Ref("lam_max", "lam_max")),
+    Field("lambda.baseline", "boolean", "control: also run every task at λ = 0 with the "
+          "same settings, its early-stopping baseline (named '<task> baseline')",
+          default=False),
     Field("lambda.lam_max", "number", "control: ceiling of λ", default=LAMBDA_MAX,
           ge=LAMBDA_RESOLUTION, le=LAMBDA_MAX),
     Field("lambda.update_rate", "number", "control: λ updates per second (at most one per "

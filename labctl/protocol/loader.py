@@ -214,9 +214,11 @@ def _parse_lambda(sec: Section, ctx: Mapping[str, float]) -> LambdaSpec | None:
                        **({"rho_rate": float(f"{1.0 / rho:.6g}")} if rho else {})}
         update_rate = sec.get(decl.field("lambda.update_rate"))
         lam0 = sec.get(decl.field("lambda.lam0"))
+        baseline = sec.get(decl.field("lambda.baseline"))
         if sec.ok:
             spec = LambdaControl(target_error=target_error, rho=rho, p=p, lam0=lam0,
-                                 update_rate=update_rate, lam_max=lam_max)
+                                 update_rate=update_rate, lam_max=lam_max,
+                                 baseline=bool(baseline))
     else:
         sec.accept_all()
     sec.finish(f"for lambda mode {mode!r}" if mode else "")
