@@ -208,7 +208,7 @@ def test_an_smu_that_does_not_answer_at_open_leaves_an_aborted_run_file(protocol
 
 def test_injected_faults_are_refused_for_a_parallel_run(protocols, tmp_path):
     protocol = load_protocol(_protocol(protocols, tmp_path))
-    with pytest.raises(ValueError, match=r"bench_faults: .* run serially"):
+    with pytest.raises(ValueError, match=r"bench_faults: .* \(run serially\)"):
         RunSession(protocol, tmp_path / "p.h5", parallel=True,
                    bench_faults=SimFaults(gate_timeout_at_s=1.0))
     assert not (tmp_path / "p.h5").exists()
