@@ -213,8 +213,8 @@ def plan_size(protocol: Protocol) -> PlanSize:
                ("sim.gamma values", len(sim.gamma) if sim and sim.gamma else 1),
                ("lambda values", len(lam.values) if isinstance(lam, LambdaSweep)
                 and lam.assign == "product" else 1),
-               ("runs per task (λ control + λ = 0 baseline)", 2 if isinstance(lam, LambdaControl) and lam.baseline
-                else 1)]
+               ("runs per task (λ control + λ = 0 baseline)",
+                2 if isinstance(lam, LambdaControl) and lam.baseline else 1)]
     runs = 1
     for _, n in factors:
         runs *= n
