@@ -525,7 +525,9 @@ class Bench:
 
     def __post_init__(self) -> None:
         for inst in (self.daq, self.gates, self.power):
-            if inst is not None:
+            if inst is not None:  # faults recovered while opening are kept
+                for record in inst.fault_log.drain():
+                    self.fault_log.add(record)
                 inst.fault_log = self.fault_log
 
     def safe_state(self) -> list[str]:

@@ -265,6 +265,13 @@ def test_a_learning_window_is_never_repeated_after_a_lost_reply():
     assert b.close() == []
 
 
+def test_a_fault_recovered_while_opening_reaches_the_bench_log():
+    b = open_bench(CFG, faults=SimFaults(smu_timeout_at_s=0.0))
+    assert [(r.event, r.instrument, r.message.split(":")[0]) for r in b.fault_log.drain()] \
+        == [("fault", "SMU", "'*IDN?'"), ("recovered", "SMU", "'*IDN?'")]
+    assert b.close() == []
+
+
 def test_an_smu_that_does_not_answer_at_open_is_named():
     with pytest.raises(BenchError, match=r"SMU at .*'\*IDN\?' failed after 3 attempts"):
         open_bench(CFG, faults=SimFaults(smu_timeout_at_s=0.0, consecutive=3))
