@@ -16,6 +16,14 @@ implement these classes; nothing above this layer knows which one it talks to. E
 value crossing these interfaces is in SI units (V, A, W, s). Every instrument has
 ``identity()``, ``snapshot()`` (its settings, stored in each run file) and ``close()``,
 which leaves the instrument in its safe state.
+
+Faults: errors are transient (:class:`TransientInstrumentError` and its kinds: timeout,
+garbage, overflow, firmware_reset) or not (disconnects, refusals). Every instrument runs
+its operations through one bounded retry loop, :func:`retry_transient`, with its own
+:meth:`Instrument.recover` (re-sync a line, restart the acquisition, re-apply settings
+after a firmware restart, clear an SCPI session), and records each fault and recovery in
+its :class:`FaultLog`; a fault that outlasts the retries becomes
+:class:`InstrumentFaultError`. Simulated and real instruments share this code.
 """
 
 from __future__ import annotations
