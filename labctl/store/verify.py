@@ -32,6 +32,7 @@ import numpy as np
 
 from labctl.store import layout as lay
 from labctl.store.errors import RunFileError
+from labctl.store.h5view import cleared_view
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 #: default limit (s) for verifying one file
@@ -180,7 +181,9 @@ def open_h5(path: str | Path) -> h5py.File:
     refuses it.
 
     A file that a full disk left shorter than its own end-of-file address (the last
-    block could not be written) is opened in SWMR mode too. The plain open comes first
+    block could not be written) is opened in SWMR mode too; one left marked "open for
+    write" by a writer that could not close it is read through
+    :func:`~labctl.store.h5view.cleared_view` (never modified). The plain open comes first
     because HDF5's SWMR reader retries every metadata read
     that fails its checksum (up to 100 times, with pauses), which on a damaged file looks
     like a hang; a file that a writer holds is refused by the plain open at once."""
@@ -196,8 +199,16 @@ def open_h5(path: str | Path) -> h5py.File:
     try:
         return _open_swmr(p)
     except OSError as exc:
-        raise RunFileError(p, "damaged or not a run file (HDF5: "
-                              f"{_first_line(exc)})") from None
+        swmr_error = exc
+    # a writer that could not close (full disk, killed while finishing) left the file
+    # marked "open for write": read it through a view with those flags cleared
+    view = cleared_view(p)
+    if view is not None:
+        try:
+            return h5py.File(view, "r")
+        except OSError:
+            view.close()
+    raise RunFileError(p, f"damaged or not a run file (HDF5: {_first_line(swmr_error)})")
 
 
 #: metadata read attempts of our SWMR reader (HDF5's default, 100 with growing pauses,

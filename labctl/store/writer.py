@@ -168,6 +168,10 @@ class RunWriter:
             self._rows = [int(x) for x in self._file["progress/task_rows"][()]]
             self._raw_rows = [int(x) for x in self._file["progress/task_raw_rows"][()]]
             self._n_events = int(self._file["events"].shape[0])
+            # where /run_status lies in the file (contiguous, allocated): a full disk
+            # cannot stop an in-place write of the final status there
+            self._status_offset: int | None = self._file["run_status"].id.get_offset()
+            self._detached = False
             self._file.flush()
             self._file.swmr_mode = True
             _link_no_replace(creating, self.path)
@@ -468,7 +472,7 @@ class RunWriter:
                      + self._raw_chunk_bytes * len(raw))
             free = self._free_bytes()
             if free - alloc < self.min_free_bytes:
-                raise OSError(errno.ENOSPC, f"disk almost full: {free / 2**20:.1f} MiB free, "
+                raise _ReserveReached(errno.ENOSPC, f"disk almost full: {free / 2**20:.1f} MiB free, "
                                             f"a block needs {alloc / 2**20:.1f} MiB and "
                                             f"{self.min_free_bytes / 2**20:.1f} MiB are kept in "
                                             "reserve to close the file")
@@ -541,15 +545,48 @@ class RunWriter:
         f = self._file
         if f is None:
             return
-        with contextlib.suppress(Exception):
-            f["run_status"][...] = np.array(
-                [status.encode(), reason.encode()[:1024]], dtype=lay.STATUS_DTYPE)
-            f[lay.HEARTBEAT][0] = time.time()
-            f.flush()
+        record = np.array([status.encode(), reason.encode()[:1024]], dtype=lay.STATUS_DTYPE)
+        hdf5_failed = _disk_full(self._error) and not isinstance(self._error, _ReserveReached)
+        if hdf5_failed and self._detach_and_record(f, record):
+            self._detached = True
+        else:
+            with contextlib.suppress(Exception):
+                f["run_status"][...] = record
+                f[lay.HEARTBEAT][0] = time.time()
+                f.flush()
         self._file = None
         problem = _close_h5(f)
         if problem and self._error is None:
             self._error = OSError(problem)
+
+    def _detach_and_record(self, f: h5py.File, record: np.ndarray) -> bool:
+        """After a full disk: keep the file on disk exactly as of its last successful
+        flush (a consistent SWMR file, as after a kill) and write the status record into
+        the bytes ``/run_status`` already occupies (no allocation, so it works on a full
+        disk). HDF5's own closing writes are sent to /dev/null: half-done on a full disk,
+        they left metadata that no reader could open. True if done."""
+        offset = self._status_offset
+        try:
+            fd = f.id.get_vfd_handle()
+        except Exception:
+            return False
+        if offset is None or not isinstance(fd, int) or fd < 0:
+            return False
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+            try:
+                os.dup2(null, fd)
+            finally:
+                os.close(null)
+            out = os.open(self.path, os.O_WRONLY)
+            try:
+                os.pwrite(out, record.tobytes(), offset)
+                os.fsync(out)
+            finally:
+                os.close(out)
+        except OSError:
+            return False
+        return True
 
     def _finalise(self, status: str, reason: str) -> None:
         """Reopen without SWMR and write root status and each task's final attributes.
@@ -561,7 +598,8 @@ class RunWriter:
         close leaves the file marked "open for write", which no reader accepts;
         ``/run_status`` already holds status and reason."""
         with contextlib.suppress(OSError):
-            if _disk_full(self._error) and self._free_bytes() < self.min_free_bytes:
+            if self._detached or (_disk_full(self._error)
+                                  and self._free_bytes() < close_reserve_bytes(0)):
                 return
         try:
             f = h5py.File(self.path, "r+", locking=False)
@@ -592,6 +630,11 @@ class RunWriter:
         problem = _close_h5(f)
         if problem and self._error is None:
             self._error = OSError(problem)
+
+
+class _ReserveReached(OSError):
+    """The writer stopped before a block would eat into the closing reserve (HDF5 itself
+    never failed, so the file closes normally)."""
 
 
 def _disk_full(exc: BaseException | None) -> bool:
