@@ -472,10 +472,10 @@ class RunWriter:
                      + self._raw_chunk_bytes * len(raw))
             free = self._free_bytes()
             if free - alloc < self.min_free_bytes:
-                raise _ReserveReached(errno.ENOSPC, f"disk almost full: {free / 2**20:.1f} MiB free, "
-                                            f"a block needs {alloc / 2**20:.1f} MiB and "
-                                            f"{self.min_free_bytes / 2**20:.1f} MiB are kept in "
-                                            "reserve to close the file")
+                raise _ReserveReachedError(
+                    errno.ENOSPC, f"disk almost full: {free / 2**20:.1f} MiB free, a block "
+                    f"needs {alloc / 2**20:.1f} MiB and {self.min_free_bytes / 2**20:.1f} MiB "
+                    "are kept in reserve to close the file")
         tasks = f[lay.TASKS_GROUP]
         new_rows: dict[int, int] = {}
         for index, blocks in rows.items():
@@ -546,7 +546,7 @@ class RunWriter:
         if f is None:
             return
         record = np.array([status.encode(), reason.encode()[:1024]], dtype=lay.STATUS_DTYPE)
-        hdf5_failed = _disk_full(self._error) and not isinstance(self._error, _ReserveReached)
+        hdf5_failed = _disk_full(self._error) and not isinstance(self._error, _ReserveReachedError)
         if hdf5_failed and self._detach_and_record(f, record):
             self._detached = True
         else:
@@ -632,7 +632,7 @@ class RunWriter:
             self._error = OSError(problem)
 
 
-class _ReserveReached(OSError):
+class _ReserveReachedError(OSError):
     """The writer stopped before a block would eat into the closing reserve (HDF5 itself
     never failed, so the file closes normally)."""
 
