@@ -135,9 +135,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (ProtocolError, BenchFileError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:  # Ctrl-C while checking: nothing is open yet
-        print("interrupted before the run started; nothing was written", file=sys.stderr)
-        return EXIT_SIGINT
     return _run_with_progress(session, quiet=args.quiet)
 
 
