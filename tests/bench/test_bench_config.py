@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -76,3 +77,45 @@ def test_malformed_bench_is_refused_naming_file_key_and_allowed(path: Path):
 def test_missing_file_is_a_bench_file_error(tmp_path):
     with pytest.raises(BenchFileError, match=r"nope\.toml: cannot read"):
         load_bench(tmp_path / "nope.toml")
+
+
+def test_a_block_must_hold_at_least_one_sample():
+    text = DEFAULT_BENCH_FILE.read_text().replace("sample_rate = 10000.0", "sample_rate = 50.0")
+    text = text.replace("block_duration = 0.1 ", "block_duration = 0.01")
+    with pytest.raises(BenchFileError, match=r"daq\.block_duration: 0\.01 s holds no sample "
+                                             r"at 50 S/s; allowed >= 1 / sample_rate"):
+        bench_from_text(text, "b.toml")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e308", "18446744073709551616"])
+def test_every_number_is_finite_and_in_its_declared_range(value):
+    for old in ("compliance = 0.01 ", "timeout = 0.5 ", "noise_v = 7e-4 ", "mismatch = 0.02 "):
+        key = old.split()[0]
+        text = DEFAULT_BENCH_FILE.read_text().replace(old, f"{key} = {value} ")
+        with pytest.raises(BenchFileError, match=rf"b\.toml: \w+\.{key}: .*allowed "):
+            bench_from_text(text, "b.toml")
+
+
+def test_a_missing_key_names_the_misspelt_one():
+    text = DEFAULT_BENCH_FILE.read_text().replace("sample_rate = ", "sampel_rate = ")
+    with pytest.raises(BenchFileError) as info:
+        bench_from_text(text, "b.toml")
+    assert "b.toml: daq.sample_rate: missing; required" in str(info.value)
+    assert "unknown key 'daq.sampel_rate' here (did you mean 'sample_rate'?)" in str(info.value)
+
+
+def test_bench_files_are_read_bounded(tmp_path):
+    fifo = tmp_path / "bench.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(BenchFileError, match="not a regular file \\(a FIFO\\)"):
+        load_bench(fifo)
+    with pytest.raises(BenchFileError, match="not a regular file"):
+        load_bench("/dev/zero")
+    deep = tmp_path / "deep.toml"
+    deep.write_text("x = " + "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(BenchFileError, match="nested more than 32 deep"):
+        load_bench(deep)
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(DEFAULT_BENCH_FILE.read_bytes() + "# é\n".encode("latin-1"))
+    with pytest.raises(BenchFileError, match=r"latin\.toml: not UTF-8 text: byte 0xe9"):
+        load_bench(latin)
