@@ -214,3 +214,93 @@ def test_a_full_disk_never_crashes_the_writer_process(small_disk: Path, mode: st
         t2 = run.tasks[2].time
         assert len(t2) >= 50
         np.testing.assert_array_equal(t2[:50], np.arange(50) * 0.02)
+
+
+def committed_on_disk(path: Path) -> list[tuple[int, int, np.ndarray]]:
+    """Per task: the row counter, the shortest dataset length and the committed times,
+    read with h5py directly (not through the reader, which caps counters itself)."""
+    from labctl.store.verify import open_h5
+
+    f = open_h5(path)
+    try:
+        counters = f["progress/task_rows"][()]
+        out = []
+        for i, n in enumerate(counters):
+            g = f[f"tasks/task_{i:05d}"]
+            shortest = min(g[name].shape[0] for name in
+                           ("time", "error", "gate_voltage", "v_free", "eta"))
+            out.append((int(n), shortest, g["time"][: int(n)]))
+        return out
+    finally:
+        f.close()
+
+
+def test_kill9_at_random_moments_leaves_consistent_interrupted_files(tmp_path: Path) -> None:
+    """Ten writers killed at random moments (also before the file got its final name):
+    every file opens, says interrupted, and no counter runs ahead of the data on disk."""
+    rng = np.random.default_rng(10)
+    delays = rng.uniform(0.0, 2.5, 10)
+    opened = 0
+    for k, delay in enumerate(delays):
+        path = tmp_path / f"kill{k}.h5"
+        proc = subprocess.Popen([sys.executable, str(HELPER), str(path), "live"],
+                                stdout=subprocess.DEVNULL)
+        try:
+            time.sleep(float(delay))
+        finally:
+            proc.kill()
+            proc.wait(30)
+        if not path.exists():  # killed while creating: at most the temporary name is left
+            assert {p.name for p in tmp_path.glob(f"kill{k}.h5*")} <= {f"kill{k}.h5.creating"}
+            continue
+        opened += 1
+        for i, (counter, shortest, times) in enumerate(committed_on_disk(path)):
+            assert counter <= shortest, (k, counter, shortest)
+            if i == 2:  # every counted row of the live task holds data, not zeros
+                assert np.all(times > 1e9), (k, times[times <= 1e9][:3])
+        with open_run(path) as run:
+            assert run.status == "interrupted" and run.recorded_status == "running"
+            assert run.completed_tasks() <= {0, 1}
+            for i in run.completed_tasks():
+                np.testing.assert_array_equal(run.tasks[i].time, np.arange(100) * 0.02)
+            t2 = run.tasks[2].time
+            assert np.all(t2 > 1e9) and np.all(np.diff(t2) > 0)  # real rows, never zeros
+    assert opened >= 5, opened
+
+
+def test_a_file_from_another_machine_is_interrupted_once_its_heartbeat_is_old(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import labctl.store.reader as reader
+
+    path = tmp_path / "live.h5"
+    proc = start_writer(path, "live")
+    try:
+        # as seen from another machine: the writer's process cannot be looked up
+        monkeypatch.setattr(reader, "writer_alive", lambda *a: None)
+        with open_run(path) as run:
+            assert run.status == "running" and run.live
+            beat = run.last_write.timestamp()
+            assert abs(beat - time.time()) < 30
+            now = time.time()
+            monkeypatch.setattr(reader.time, "time", lambda: now + 61.0 + (now - beat))
+            run.refresh()
+            assert run.status == "interrupted"
+    finally:
+        proc.kill()
+        proc.wait(10)
+    monkeypatch.undo()
+    with open_run(path) as run:  # on this machine the dead pid decides at once
+        assert run.status == "interrupted"
+
+
+def test_a_live_writer_in_this_process_is_running(tmp_path: Path) -> None:
+    w = RunWriter(tmp_path / "run.h5", [SimpleNamespace(index=0, name="t", params={})], NET)
+    try:
+        w.begin_task(0)
+        w.flush(wait=True)
+        with open_run(tmp_path / "run.h5") as run:
+            assert run.status == "running" and run.live
+    finally:
+        w.close()
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.status == "completed" and not run.live
