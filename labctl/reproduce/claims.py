@@ -54,8 +54,9 @@ CLAIMS: tuple[Claim, ...] = (
           "data (out-of-equilibrium-learning Figs. 2–3; PHYSICS.md §4.5)",
           "papers/nonequilibrium.toml", "simulation"),
     Claim("noise_floor", "noise floor",
-          "rule noise δ = 5e-4 gives an error floor ~1e-5; below it λ lowers the free power "
-          "at almost no error cost (Sec. III A, Fig. 3d; App. C)",
+          "rule noise δ = 5e-4 gives an error floor (~1e-5 at α, η the paper does not "
+          "state); below it λ lowers the free power at almost no error cost (Sec. III A, "
+          "Fig. 3d; App. C)",
           "papers/noise_floor.toml", "simulation"),
     Claim("iris", "Iris classification",
           "the network learns to classify Iris: 4 inputs + ground, 3 targets, 10 training "

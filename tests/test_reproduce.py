@@ -1,0 +1,164 @@
+"""labctl reproduce: simulation-protocol checks, the claim table and report, docs/PROTOCOLS.md
+generated from the shipped files, and one real ``labctl reproduce --quick`` (the CI run)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labctl.protocol import load_protocol
+from labctl.reproduce import bench, shipped
+from labctl.reproduce.claims import CLAIMS, PROTOCOLS
+from labctl.reproduce.cli import add_reproduce_arguments, cmd_reproduce
+from labctl.reproduce.report import claim_table, write_report
+from labctl.reproduce.result import ClaimResult, agrees
+from labctl.reproduce.simprotocol import SimProtocolError, load_sim_protocol
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = (ROOT / "protocols" / "papers" / "small_lambda.toml").read_text(encoding="utf-8")
+
+
+def test_every_claim_has_its_shipped_protocol():
+    assert len({c.key for c in CLAIMS}) == len(CLAIMS) == 8
+    for c in CLAIMS:
+        path = PROTOCOLS / c.protocol
+        if c.kind == "bench":
+            load_protocol(path)
+            assert c.key in bench.QUICK and c.key in bench.ANALYSES
+        else:
+            assert load_sim_protocol(path).claim == c.key
+
+
+def test_docs_protocols_tables_are_generated_from_the_files():
+    """docs/PROTOCOLS.md quotes the shipped files through generated tables: any change of
+    a protocol (range, value, duration, size) without regenerating fails here."""
+    doc = (ROOT / "docs" / "PROTOCOLS.md").read_text(encoding="utf-8")
+    assert doc.count("<!-- shipped:") == 3
+    assert shipped.update_doc(doc) == doc, (
+        "docs/PROTOCOLS.md differs from the protocol files: run "
+        "python3 -m labctl.reproduce.shipped docs/PROTOCOLS.md")
+    for path in sorted((ROOT / "protocols").glob("*.toml")):
+        assert f"`{path.name}`" in doc
+    for path in sorted((ROOT / "protocols" / "papers").glob("*.toml")):
+        assert f"`papers/{path.name}`" in doc
+
+
+def test_docs_table_follows_a_changed_protocol(tmp_path, monkeypatch):
+    """The generated table quotes the file's own values (here a changed duration)."""
+    folder = tmp_path / "protocols"
+    folder.mkdir()
+    text = (ROOT / "protocols" / "demo.toml").read_text(encoding="utf-8")
+    (folder / "demo.toml").write_text(text.replace("duration = 10.0", "duration = 12.5"))
+    table = shipped.bench_table(folder)
+    assert "| 12.5 s | 6 | 75 s |" in table and "10 s" not in table
+
+
+@pytest.mark.parametrize(("old", "new", "words"), [
+    ("steps = 100000\nselection", "steps = -3\nselection", ["run.steps = -3", "[1, 1e+07]"]),
+    ("eta = 1e-3", "eta = 2.0", ["run.eta = 2.0", "[1e-06, 1]"]),
+    ("alpha = 0.5 ", "alpha = true ", ["run.alpha = True", "a number"]),
+    ("lam_num = 13", "lam_num = 13\nlamda_max = 3", ["run.lamda_max", "unknown key"]),
+    ("lam_max = 1e-6", "lam_max = 1e-12", ["lam_min", "must be below"]),
+    ('claim = "small_lambda"', 'claim = "small_lamda"', ["claim = 'small_lamda'",
+                                                          "small_lambda"]),
+    ("networks = 1\n", "networks = 1.5\n", ["quick.networks = 1.5", "an integer"]),
+])
+def test_simulation_protocol_refusals_name_file_field_value_and_range(tmp_path, old, new,
+                                                                      words):
+    path = tmp_path / "bad.toml"
+    assert old in SMALL
+    path.write_text(SMALL.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(SimProtocolError) as err:
+        load_sim_protocol(path)
+    message = str(err.value)
+    assert str(path) in message
+    for w in words:
+        assert w in message
+
+
+def test_simulation_protocol_quick_overrides():
+    sp = load_sim_protocol(ROOT / "protocols" / "papers" / "small_lambda.toml")
+    full, quick = sp.params(False), sp.params(True)
+    assert full["steps"] == 100000 and quick["steps"] == 8000
+    assert full["eta"] == quick["eta"] == 1e-3
+
+
+def test_shrink_cuts_tasks_and_epochs_and_says_so():
+    p = bench.shrink(load_protocol(PROTOCOLS / "lambda_tradeoff.toml"), count=12)
+    assert p.tasks[0].count == 12 and p.metadata["reproduce_quick"] == "count=12"
+    p = bench.shrink(load_protocol(PROTOCOLS / "iris.toml"), epochs=3)
+    assert p.tasks[0].epochs == 3 and p.metadata["reproduce_quick"] == "epochs=3"
+
+
+def test_agreement_rule():
+    assert agrees(1.99, 0.04, 2.0) and agrees(2.23, 0.02, 2.0)     # within 2σ + 10 %
+    assert not agrees(2.5, 0.05, 2.0) and not agrees(float("nan"), 0.1, 2.0)
+    assert agrees(-0.5, 0.02, -0.42, 0.06) and not agrees(-0.7, 0.02, -0.42, 0.06)
+
+
+def test_claim_table_and_report(tmp_path):
+    fig = tmp_path / "tradeoff" / "tradeoff.png"
+    fig.parent.mkdir()
+    fig.write_bytes(b"png")
+    results = [
+        ClaimResult("tradeoff", "bench λ trade-off", "mean error up (Fig. 3c)",
+                    measured="ρ = +0.5 | p = 0.001", passed=True, figures=[fig], quick=True),
+        ClaimResult("iris", "Iris", "learns Iris", measured="4 points: no number"),
+        ClaimResult("kappa", "κ", "power ∝ κ", error="ValueError: boom"),
+    ]
+    table = claim_table(results)
+    lines = table.splitlines()
+    assert lines[0] == ("| claim | paper's statement (where) | measured ± uncertainty | "
+                        "pass/fail |")
+    assert lines[2].endswith("| PASS |") and "\\|" in lines[2] and "(quick)" in lines[2]
+    assert lines[3].endswith("| n/a |") and lines[4].endswith("| ERROR |")
+    report = write_report(results, tmp_path, "labctl reproduce --quick", 12.0).read_text()
+    assert "![bench λ trade-off](tradeoff/tradeoff.png)" in report
+    assert "quick run" in report and table in report
+
+
+def test_cli_refuses_a_used_output_folder_before_running(tmp_path, capsys):
+    (tmp_path / "old.h5").write_bytes(b"")
+    parser = argparse.ArgumentParser()
+    add_reproduce_arguments(parser)
+    assert cmd_reproduce(parser.parse_args(["-o", str(tmp_path)])) == 2
+    assert "not an empty folder" in capsys.readouterr().err
+    assert cmd_reproduce(parser.parse_args(["-o", str(tmp_path / "n"), "--claim", "x"])) == 2
+    assert "claim 'x': unknown" in capsys.readouterr().err
+    assert not (tmp_path / "n").exists()
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One ``labctl reproduce --quick`` (the CI run; a few minutes on 2 cores)."""
+    out = tmp_path_factory.mktemp("reproduce") / "quick"
+    proc = subprocess.run([sys.executable, "-m", "labctl.cli", "reproduce", "--quick",
+                           "-o", str(out)], capture_output=True, text=True, timeout=3600)
+    return proc, out
+
+
+def test_reproduce_quick_claim_table(quick_run):
+    proc, out = quick_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("| ")][2:]
+    assert len(rows) == len(CLAIMS)
+    verdicts = {}
+    for claim, row in zip(CLAIMS, rows):
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]]
+        assert cells[0] == f"{claim.title} (quick)"
+        assert cells[1] == claim.statement.replace("|", "\\|")
+        assert cells[2] and not cells[2].startswith("could not run")
+        verdicts[claim.key] = cells[3]
+    assert set(verdicts.values()) <= {"PASS", "FAIL", "n/a"}
+    report = (out / "REPORT.md").read_text(encoding="utf-8")
+    for target in re.findall(r"!\[[^]]*\]\(([^)]+)\)", report):
+        assert (out / target).stat().st_size > 5000     # every linked figure exists
+    assert (out / "tradeoff" / "lambda_tradeoff.h5").exists()
+    # the statistics the quick protocols are sized to show (deterministic seeds)
+    for key in ("tradeoff", "small_lambda", "lambda_control", "iris"):
+        assert verdicts[key] == "PASS", (key, proc.stdout)
