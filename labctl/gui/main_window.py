@@ -44,6 +44,7 @@ from labctl.gui.replay import ReplayPanel
 from labctl.network import periodic_lattice
 from labctl.protocol.model import Protocol
 from labctl.runner.events import TaskStarted
+from labctl.runner.outputs import default_run_path
 from labctl.runner.session import RUNS_DIR, RunSession
 from labctl.store import open_run
 
@@ -254,13 +255,10 @@ class MainWindow(QMainWindow):
         if protocol is None:
             self.log("error", "start refused: the protocol has errors (shown at the fields)")
             return None
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = self.runs_dir / f"{protocol.name}-{stamp}.h5"
-        n = 1
-        while path.exists():
-            path = self.runs_dir / f"{protocol.name}-{stamp}-{n}.h5"
-            n += 1
         try:
+            # a safe, unused name inside the runs folder whatever the protocol is called
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+            path = default_run_path(protocol.name, self.runs_dir)
             session = RunSession(protocol, path, clock=self.clock, seed=self.seed)
             self.replay.close_source()
             self._reset_model()
