@@ -1,8 +1,11 @@
 """Bench files (``data/benches/*.toml``): one file describes one bench and its wiring.
 
-A bench file is read and fully validated by :func:`load_bench` before any instrument is
-opened. Every refusal raises :class:`BenchFileError` whose message names the file, the
-key (as a dotted path, e.g. ``daq.ai.free.3``) and what is allowed.
+A bench file is read (bounded: :mod:`labctl.tomlread`) and fully validated by
+:func:`load_bench` before any instrument is opened. A refusal raises
+:class:`BenchFileError` whose message names the file, the key (as a dotted path, e.g.
+``daq.ai.free.3``) and what is allowed: one line per table with a problem (the first
+problem of each table; tables that depend on a refused one are not checked). Scalar keys
+are declared once in :data:`BENCH_FIELDS`.
 
 Layout (all voltages in volts, rates in samples per second; see ``data/benches/sim.toml``
 for a commented example)::
@@ -488,13 +491,16 @@ def _per_edge(sec: _Section, name: str, n_edges: int) -> np.ndarray:
     return arr
 
 
-def _parse(path: Path, text: str, doc: dict[str, Any]) -> BenchConfig:
-    top = _Section(path, doc, "")
-    name = top.field("name")
-    backend = top.field("backend")
-    net = _network(top.table("network"))
+@dataclass(frozen=True)
+class _Daq:
+    device: str
+    sample_rate: float
+    block_duration: float
+    ai_channels: tuple[AiChannel, ...]
+    ao_channels: tuple[AoChannel, ...]
 
-    daq = top.table("daq")
+
+def _daq(daq: _Section, net: Network) -> _Daq:
     device = daq.field("device")
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", device):
         raise daq.fail("device", f"{device!r}; allowed an NI device name such as \"Dev1\"")
@@ -518,28 +524,34 @@ def _parse(path: Path, text: str, doc: dict[str, Any]) -> BenchConfig:
         if not any(a.line.role == role for a in ao_channels):
             raise daq.fail("ao", f"no line with role {role!r}; required at least one source "
                                  "and one target line")
+    return _Daq(device, sample_rate, block_duration, tuple(ai_channels), tuple(ao_channels))
 
-    serial = top.table("serial")
+
+def _serial(serial: _Section) -> tuple[str, int, float]:
     port = serial.field("port")
     baud = serial.field("baudrate")
     if baud not in BAUD_RATES:
         raise serial.fail("baudrate", f"{baud} not supported; allowed {BAUD_RATES}")
-    serial_timeout = serial.field("timeout")
+    timeout = serial.field("timeout")
     serial.check_unknown()
+    return port, baud, timeout
 
-    smu = top.table("smu", required=False)
+
+def _smu(smu: _Section, daq: _Daq) -> tuple[str | None, float, float, str]:
     resource = smu.field("resource") or None
     compliance = smu.field("compliance")
-    smu_timeout = smu.field("timeout")
-    source_names = tuple(a.line.name for a in ao_channels if a.line.role == "source")
-    smu_line = smu.string("line", source_names[-1], source_names)
+    timeout = smu.field("timeout")
+    source_names = tuple(a.line.name for a in daq.ao_channels if a.line.role == "source")
+    line = smu.string("line", source_names[-1], source_names)
     smu.check_unknown()
+    return resource, compliance, timeout, line
 
-    lim = top.table("limits")
-    ao_hi = min(a.range[1] for a in ao_channels if a.line.role == "source")
-    tgt_hi = min(a.range[1] for a in ao_channels if a.line.role == "target")
-    ai_hi = min(c.range[1] for c in ai_channels)
-    hw = {"ao_source_hi": ao_hi, "ao_target_hi": tgt_hi, "ai_hi": ai_hi}
+
+def _limits(lim: _Section, daq: _Daq) -> Limits:
+    aos = daq.ao_channels
+    hw = {"ao_source_hi": min(a.range[1] for a in aos if a.line.role == "source"),
+          "ao_target_hi": min(a.range[1] for a in aos if a.line.role == "target"),
+          "ai_hi": min(c.range[1] for c in daq.ai_channels)}
     limits = Limits(
         source_voltage_max=lim.field("source_voltage_max", hw),
         target_voltage_max=lim.field("target_voltage_max", hw),
@@ -551,30 +563,59 @@ def _parse(path: Path, text: str, doc: dict[str, Any]) -> BenchConfig:
     if limits.gate_min >= limits.gate_max:
         raise lim.fail("gate_max", f"{limits.gate_max:g} <= gate_min {limits.gate_min:g}; "
                                    "allowed gate_min < gate_max")
+    return limits
 
-    cal = top.table("calibration", required=False)
-    calibration = Calibration(
-        S=_per_edge(cal, "S", net.n_edges),
-        V_T=_per_edge(cal, "V_T", net.n_edges),
-    )
+
+def _calibration(cal: _Section, net: Network) -> Calibration:
+    calibration = Calibration(S=_per_edge(cal, "S", net.n_edges),
+                              V_T=_per_edge(cal, "V_T", net.n_edges))
     cal.check_unknown()
+    return calibration
 
-    simsec = top.table("sim", required=False)
-    sim = SimSettings(
-        noise_v=simsec.field("noise_v"),
-        gate_noise_v=simsec.field("gate_noise_v"),
-        clock=simsec.field("clock"),
-        mismatch=simsec.field("mismatch"),
-    )
+
+def _sim(simsec: _Section) -> SimSettings:
+    sim = SimSettings(noise_v=simsec.field("noise_v"),
+                      gate_noise_v=simsec.field("gate_noise_v"),
+                      clock=simsec.field("clock"), mismatch=simsec.field("mismatch"))
     simsec.check_unknown()
-    top.check_unknown()
+    return sim
+
+
+def _parse(path: Path, text: str, doc: dict[str, Any]) -> BenchConfig:
+    """Check every table of the bench document; the first problem of each table (and
+    every table that can be checked) is reported, all in one BenchFileError."""
+    top = _Section(path, doc, "")
+    problems: list[str] = []
+
+    def attempt(check: Any) -> Any:
+        try:
+            return check()
+        except BenchFileError as exc:
+            problems.append(str(exc))
+            return None
+
+    name = attempt(lambda: top.field("name"))
+    backend = attempt(lambda: top.field("backend"))
+    net = attempt(lambda: _network(top.table("network")))
+    daq = attempt(lambda: _daq(top.table("daq"), net)) if net is not None else None
+    serial = attempt(lambda: _serial(top.table("serial")))
+    smu = attempt(lambda: _smu(top.table("smu", required=False), daq)) if daq else None
+    limits = attempt(lambda: _limits(top.table("limits"), daq)) if daq else None
+    calibration = (attempt(lambda: _calibration(top.table("calibration", required=False),
+                                                net)) if net is not None else None)
+    sim = attempt(lambda: _sim(top.table("sim", required=False)))
+    top.used.update(("daq", "smu", "limits", "calibration"))  # checked, or not checkable
+    attempt(top.check_unknown)
+    if problems:
+        raise BenchFileError("\n".join(problems))
+    assert net is not None and daq is not None and serial is not None and smu is not None
     return BenchConfig(
-        path=path, text=text, name=name, backend=backend, network=net, device=device,
-        ai_channels=tuple(ai_channels), ao_channels=tuple(ao_channels),
-        sample_rate=sample_rate, block_duration=block_duration, serial_port=port,
-        serial_baudrate=baud, serial_timeout=serial_timeout, visa_resource=resource,
-        smu_compliance=compliance, smu_timeout=smu_timeout, smu_line=smu_line, limits=limits,
-        calibration=calibration, sim=sim,
+        path=path, text=text, name=name, backend=backend, network=net, device=daq.device,
+        ai_channels=daq.ai_channels, ao_channels=daq.ao_channels,
+        sample_rate=daq.sample_rate, block_duration=daq.block_duration,
+        serial_port=serial[0], serial_baudrate=serial[1], serial_timeout=serial[2],
+        visa_resource=smu[0], smu_compliance=smu[1], smu_timeout=smu[2], smu_line=smu[3],
+        limits=limits, calibration=calibration, sim=sim,
     )
 
 

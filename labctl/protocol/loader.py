@@ -143,8 +143,10 @@ def _load_bench(file: str, ref: str) -> Any:
     target = None if ref == "sim" else Path(file).parent / ref
     try:
         return load_bench(target)
-    except (ValueError, OSError) as exc:
-        raise ProtocolError(file, "bench", f"cannot load bench {show(ref)}: {exc}") from None
+    except (ValueError, OSError) as exc:  # one problem per line of the bench file's error
+        lines = [("bench", f"cannot load bench {show(ref)}: {line}")
+                 for line in str(exc).splitlines()]
+        raise ProtocolError(file, *lines[0], problems=lines) from None
 
 
 def _learning_time(learning: LearningSpec | None) -> float:

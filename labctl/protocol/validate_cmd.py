@@ -71,7 +71,9 @@ def check_files(paths: Iterable[str | Path], bench_path: str | Path | None = Non
     if bench_path is not None:
         bench, problem = load_bench_file(bench_path)
         if problem is not None:
-            return [FileCheck(str(p), f"{p}: bench: {problem}") for p in paths]
+            return [FileCheck(str(p), "\n".join(f"{p}: bench: {line}"
+                                                 for line in problem.splitlines()))
+                    for p in paths]
     return [check_file(p, bench, bench_path) for p in paths]
 
 

@@ -119,3 +119,14 @@ def test_bench_files_are_read_bounded(tmp_path):
     latin.write_bytes(DEFAULT_BENCH_FILE.read_bytes() + "# é\n".encode("latin-1"))
     with pytest.raises(BenchFileError, match=r"latin\.toml: not UTF-8 text: byte 0xe9"):
         load_bench(latin)
+
+
+def test_every_table_with_a_problem_is_reported_at_once():
+    text = DEFAULT_BENCH_FILE.read_text().replace("rows = 4", "rows = nan")
+    text = text.replace("port = ", "prot = ").replace("noise_v = 7e-4", "noise_v = inf")
+    with pytest.raises(BenchFileError) as info:
+        bench_from_text(text, "b.toml")
+    lines = str(info.value).splitlines()
+    assert [ln.split(": ")[1] for ln in lines] == ["network.rows", "serial.port",
+                                                  "sim.noise_v"]
+    assert all(ln.startswith("b.toml: ") for ln in lines)
