@@ -304,3 +304,36 @@ def test_a_live_writer_in_this_process_is_running(tmp_path: Path) -> None:
         w.close()
     with open_run(tmp_path / "run.h5") as run:
         assert run.status == "completed" and not run.live
+
+
+def test_a_writer_killed_while_finishing_leaves_a_readable_file(tmp_path: Path) -> None:
+    """Killed while writing the final attributes (the non-SWMR reopen at close), a file
+    stays marked "open for write", which HDF5 refuses; readers see through that mark
+    without ever modifying the file."""
+    path = tmp_path / "run.h5"
+    with RunWriter(path, [SimpleNamespace(index=0, name="t", params={})], NET) as w:
+        w.begin_task(0)
+        w.append(0, {"time": np.arange(30.0)})
+        w.end_task(0)
+    code = ("import h5py, sys, time\n"
+            "f = h5py.File(sys.argv[1], 'r+', locking=False)\n"
+            "f.attrs['note'] = 'finishing'\n"
+            "f.flush()\n"
+            "print('READY', flush=True)\n"
+            "time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
+    finally:
+        proc.kill()
+        proc.wait(30)
+    with pytest.raises(OSError, match="already open for write"):
+        import h5py
+
+        h5py.File(path, "r").close()
+    before = path.read_bytes()
+    with open_run(path) as run:
+        assert run.status == "completed" and run.completed_tasks() == {0}
+        np.testing.assert_array_equal(run.tasks[0].time, np.arange(30.0))
+    assert path.read_bytes() == before
