@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -301,10 +302,15 @@ def verify_run_file(path: str | Path, timeout: float = VERIFY_TIMEOUT_S) -> RunF
     if not hasattr(os, "fork"):
         return _verify_subprocess(p, timeout)
     r, w = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():  # Python >= 3.12 warns about fork with threads: the
+        warnings.simplefilter("ignore", DeprecationWarning)  # child only runs h5py
+        pid = os.fork()
     if pid == 0:  # child: check, answer, leave without running the parent's cleanups
         code = 0
         try:
+            # Ctrl-C is the parent's to handle (it kills this child); SIGTERM ends it
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.close(r)
             data = _child_result(p)
             view = memoryview(data)
