@@ -181,12 +181,13 @@ def plot_alpha_gamma(ratio: np.ndarray, gamma_time: np.ndarray,
         xb = fit.broken.x_break
         ax.axvline(xb, color="k", ls=":", label=f"break α_c/γ ≈ {xb:.3g}")
         ax.axvspan(3 * xb, 100 * xb, color="0.9", zorder=0, label="authors' window")
+        x_lo, x_hi = np.nanmin(ratio), np.nanmax(ratio)
         for f, lo, hi, color, what in (
-                (fit.low, np.nanmin(ratio), xb, "C1", "below"),
+                (fit.low, x_lo, xb / 3, "C1", "below"),
                 (fit.window, 3 * xb, 100 * xb, "C3", "window")):
             if f is None:
                 continue
-            grid = np.geomspace(lo, hi, 50)
+            grid = np.geomspace(max(lo, x_lo), min(hi, x_hi), 50)
             ax.loglog(grid, f(grid), "-", color=color,
                       label=f"slope {what}: {f.exponent:.2f} ± {f.exponent_err:.2f}")
     ax.set_xlabel("α/γ")

@@ -5,7 +5,7 @@ Statistic, as the papers compute it: the training time T in units of the relaxat
 
 * the break α_c/γ: the knee of a continuous broken power law fitted to every point;
 * the slope below the break (papers: −1, learning-limited: T ∝ 1/α), fitted on the points
-  with α/γ < α_c/γ;
+  with α/γ ≤ α_c/(3γ) (away from the crossover, as the window above is);
 * the slope above the break inside the authors' window, α/γ ∈ [3, 100] × α_c/γ (their
   data: −0.42 ± 0.06 for α/γ 3–100 with α_c ≈ γ; −½ is reached only asymptotically,
   α/γ 10³–10¹²).
@@ -27,6 +27,8 @@ from labctl.analysis.fits import PowerLawFit, TwoRegimeFit, fit_power_law, fit_t
 MIN_POINTS = 5
 #: the authors' window above the break, in units of the break
 WINDOW = (3.0, 100.0)
+#: the slope below is fitted at α/γ ≤ break / BELOW (away from the crossover, as the window)
+BELOW = 3.0
 #: the papers' values: slope below α_c, and the authors' window exponent ± its spread
 PAPER_LOW = -1.0
 PAPER_WINDOW = (-0.42, 0.06)
@@ -51,8 +53,9 @@ class NonequilibriumFit:
         statistic only)."""
         out = [f"γ·T against α/γ: break (α_c/γ) at α/γ ≈ {self.broken.x_break:.3g}"]
         if self.low is not None:
-            out.append(f"  slope below the break: {self.low.exponent:.3f} ± "
-                       f"{self.low.exponent_err:.3f} ({self.n_low} points; papers: −1)")
+            out.append(f"  slope below, α/γ ≤ {self.broken.x_break / BELOW:.3g} (≤ ⅓ of the "
+                       f"break): {self.low.exponent:.3f} ± {self.low.exponent_err:.3f} "
+                       f"({self.n_low} points; papers: −1)")
         if self.window is not None:
             lo, hi = (w * self.broken.x_break for w in WINDOW)
             out.append(f"  slope above, α/γ in [{lo:.3g}, {hi:.3g}] (3–100 × the break): "
@@ -81,14 +84,14 @@ def fit_nonequilibrium(ratio: np.ndarray, gamma_time: np.ndarray) -> Nonequilibr
     x, y = x[ok], y[ok]
     broken = fit_two_regimes(x, y)
     xb = broken.x_break
-    below = x < xb
+    below = x <= xb / BELOW
     inside = (x >= WINDOW[0] * xb) & (x <= WINDOW[1] * xb)
     notes = []
     low = window = None
     if below.sum() >= MIN_POINTS:
         low = fit_power_law(x[below], y[below])
     else:
-        notes.append(f"below the break: {int(below.sum())} usable points, fewer than "
+        notes.append(f"below ⅓ of the break: {int(below.sum())} usable points, fewer than "
                      f"{MIN_POINTS} — no slope given")
     if inside.sum() >= MIN_POINTS:
         window = fit_power_law(x[inside], y[inside])

@@ -27,8 +27,8 @@ from labctl.store import open_run
 
 #: --quick reductions per claim: random tasks per generator, epochs of dataset tasks
 QUICK: dict[str, dict[str, int]] = {
-    "tradeoff": {"count": 36}, "lambda_control": {"count": 5},
-    "iris": {"epochs": 8}, "nonlinear_regression": {"epochs": 10},
+    "tradeoff": {"count": 48}, "lambda_control": {"count": 5},
+    "iris": {}, "nonlinear_regression": {},
 }
 #: one-sided significance of "above chance" (Iris) and of the λ-control saving
 P_LEVEL = 0.01
