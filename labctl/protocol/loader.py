@@ -295,9 +295,11 @@ def _parse_metadata(sec: Section) -> dict[str, str]:
                 sec.fail(key, f"expected a finite number, got {show(value)}")
             out[key] = repr(value)
         elif isinstance(value, str):
-            if len(value) > decl.MAX_METADATA_TEXT:
+            if len(value) > decl.MAX_METADATA_TEXT or any(
+                    ord(c) < 32 and c not in "\t\n" for c in value):
                 sec.fail(key, f"text of {len(value)} characters; allowed at most "
-                              f"{decl.MAX_METADATA_TEXT}")
+                              f"{decl.MAX_METADATA_TEXT}, no control characters but tab "
+                              "and newline")
             out[key] = value
         else:
             sec.fail(key, f"expected a string, number or boolean, got {type_name(value)}")

@@ -150,3 +150,29 @@ def test_docs_tables_are_generated_from_the_declarations():
     doc = (ROOT / "docs" / "PROTOCOLS.md").read_text(encoding="utf-8")
     assert doc.count("<!-- fields:") >= 10
     assert update_docs(doc) == doc, "run: python3 -m labctl.protocol.doctables docs/PROTOCOLS.md"
+
+
+def test_metadata_is_free_form_but_bounded(tmp_path):
+    path = write(tmp_path, extra='[metadata]\noperator = "ana"\ntemperature_K = 293.5\n'
+                                 'calibrated = true\nruns = 3\nnotes = "a\\nb"\n')
+    assert load_protocol(path).metadata == {"operator": "ana", "temperature_K": "293.5",
+                                            "calibrated": "true", "runs": "3",
+                                            "notes": "a\nb"}
+    bad = write(tmp_path, extra='[metadata]\n"bad key" = 1\nx = nan\ny = "\\u0007"\n'
+                                'z = [1]\nw = "' + "w" * 5000 + '"\n')
+    fields = [ln.split(": ")[1] for ln in refusal(bad).splitlines()]
+    assert fields == ["metadata.bad key", "metadata.x", "metadata.y", "metadata.z",
+                      "metadata.w"]
+
+
+def test_the_fault_policy_reaches_every_task_plan(tmp_path):
+    plans = compile_plan(load_protocol(write(tmp_path, top='on_task_fault = "retry"\n'
+                                                            "max_task_retries = 3")))
+    assert {(p.fault_policy.on_task_fault, p.fault_policy.max_task_retries)
+            for p in plans} == {("retry", 3)}
+    assert compile_plan(load_protocol(write(tmp_path)))[0].fault_policy.on_task_fault == \
+        "abort"
+    message = refusal(write(tmp_path, top='on_task_fault = "skip"\nmax_task_retries = 3'))
+    assert "max_task_retries: only allowed with on_task_fault = 'retry'" in message
+    message = refusal(write(tmp_path, top='on_task_fault = "retry"\nmax_task_retries = 99'))
+    assert "max_task_retries: 99 is out of range; allowed 1 <= value <= 10" in message
