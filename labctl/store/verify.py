@@ -237,8 +237,7 @@ def _open_swmr(p: Path) -> h5py.File:
     """SWMR read-only open with at most :data:`SWMR_READ_ATTEMPTS` metadata reads."""
     from h5py import h5f, h5p
 
-    fapl = h5p.create(h5p.FILE_ACCESS)
-    fapl.set_fclose_degree(h5f.CLOSE_STRONG)
+    fapl = h5p.create(h5p.FILE_ACCESS)  # h5py's defaults otherwise: a file open twice
     fn = _set_read_attempts()
     if fn is not None:
         fn(fapl.id, SWMR_READ_ATTEMPTS)
