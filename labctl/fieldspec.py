@@ -204,6 +204,20 @@ def check(f: Field, value: Any, context: Mapping[str, float] | None = None
     return value, None
 
 
+def allowed_text(f: Field, context: Mapping[str, float] | None = None) -> str:
+    """What ``f`` accepts, in words: its range, its choices or its string bounds."""
+    if f.kind in ("number", "integer", "numbers"):
+        return ("an integer " if f.kind == "integer" else "a number ") + \
+            f"with {range_text(f, context)}"
+    if f.choices:
+        return ", ".join(repr(c) for c in f.choices)
+    if f.kind == "string":
+        chars = f" of {f.chars}" if f.chars else ""
+        return f"a string of at most {f.max_length} characters{chars}" if f.max_length \
+            else "a string"
+    return f"a {f.kind}"
+
+
 def _allowed_cell(f: Field) -> str:
     if f.kind in ("number", "integer", "numbers"):
         return range_text(f).replace("value", "x").replace(" <= ", " ≤ ")

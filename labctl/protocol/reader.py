@@ -16,7 +16,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from labctl.fieldspec import REQUIRED, Field, Ref, check, resolve, show, type_name
+from labctl.fieldspec import (
+    REQUIRED,
+    Field,
+    Ref,
+    allowed_text,
+    check,
+    resolve,
+    show,
+    type_name,
+)
 from labctl.protocol.errors import ProtocolError
 
 #: problems reported per file; more are counted, not listed
@@ -125,6 +134,11 @@ class Section:
         if isinstance(dflt, Ref):
             dflt = resolve(dflt, self.context)
         if f.key not in self.data:
+            if dflt is REQUIRED:
+                self._asked.append(f.key)
+                self.fail(f.key, f"required field is missing: {f.help}; allowed "
+                                 f"{allowed_text(f, self.context)}")
+                return None
             return self.raw(f.key, dflt)
         value, problem = check(f, self.raw(f.key), self.context)
         if problem is not None:
