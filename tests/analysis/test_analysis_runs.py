@@ -1,8 +1,10 @@
 """Analysis of run files produced by the simulated bench: λ sweep, figures, CLI, live files."""
 
 import argparse
+import dataclasses
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,8 @@ from labctl.analysis.tradeoff import lambda_trend
 from labctl.protocol import load_protocol
 from labctl.runner.session import RunSession
 from labctl.store import open_run
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # λ values within the bench's gain-trim range (0 … 0.065, steps of about 5e-4)
 LAMBDAS = [0.0, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032]
@@ -138,3 +142,28 @@ def test_simulate_run_with_scaled_calibration(tmp_path, protocols):
     assert row["final_power_residual"] == pytest.approx(0.3 * row["final_power_measured"],
                                                        rel=0.02)
     assert row["log_error_rms"] < 0.05
+
+
+def test_iris_train_and_test_accuracy_are_shown(tmp_path, capsys):
+    """A (shrunk) Iris run: `labctl analyze` prints train and test accuracy and writes
+    scores.csv; the numbers are the run file's final attributes."""
+    from labctl.protocol.model import ClassificationTask
+
+    protocol = load_protocol(ROOT / "protocols" / "iris.toml")
+    task = protocol.tasks[0]
+    assert isinstance(task, ClassificationTask)
+    small = dataclasses.replace(task, epochs=1, epoch_steps=6, n_test_per_class=4)
+    protocol = dataclasses.replace(protocol, tasks=(small,))
+    run_file = tmp_path / "iris.h5"
+    RunSession(protocol, run_file, clock="fast").run()
+    with open_run(run_file) as run:
+        final = run.tasks[0].final
+    assert 0 <= final["test_accuracy"] <= 1 and 0 <= final["train_accuracy"] <= 1
+    assert final["test_accuracy"] * 12 == pytest.approx(round(final["test_accuracy"] * 12))
+    assert cli.main([str(run_file), "-o", str(tmp_path / "a")]) == 0
+    printed = capsys.readouterr().out
+    assert (f"train accuracy {100 * final['train_accuracy']:.1f} %" in printed
+            and f"test accuracy {100 * final['test_accuracy']:.1f} %" in printed)
+    csv = (tmp_path / "a" / "scores.csv").read_text().splitlines()
+    assert csv[0].startswith("file,task,name,kind,train_accuracy,test_accuracy")
+    assert len(csv) == 2
