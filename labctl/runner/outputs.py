@@ -45,7 +45,7 @@ def safe_stem(text: str, limit: int = MAX_STEM) -> str:
 
 def _stamp() -> str:
     """UTC time to the second and a random suffix: two runs never share a name."""
-    return f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    return f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(6)}"
 
 
 def _unused(folder: Path, stem: str) -> Path:

@@ -56,7 +56,8 @@ def test_a_protocol_name_becomes_a_safe_bounded_file_name_inside_the_runs_folder
     path = default_run_path(name, runs)
     assert path.parent == runs
     assert path.resolve().parent == runs.resolve()
-    assert len(os.fsencode(path.name)) <= outputs.MAX_STEM + 30
+    # stem, "-YYYYmmdd-HHMMSS-", 12 random hex digits, ".h5"
+    assert len(os.fsencode(path.name)) <= outputs.MAX_STEM + 17 + 12 + 3
     assert not path.name.startswith((".", "-"))
     assert all(c.isascii() and (c.isalnum() or c in "._-") for c in path.name)
     assert path.suffix == ".h5"
@@ -71,6 +72,7 @@ def test_safe_stem_keeps_plain_names_readable():
 
 
 def test_default_names_never_collide(tmp_path):
+    # 48 random bits per name: 2000 names in one second collide with probability 7e-9
     names = {default_run_path("same", tmp_path) for _ in range(2000)}
     assert len(names) == 2000
 
@@ -79,7 +81,7 @@ def test_resumed_name_is_next_to_the_old_file_and_bounded(tmp_path):
     old = tmp_path / ("y" * 200 + ".h5")
     path = resumed_run_path(old)
     assert path.parent == tmp_path and "-resumed-" in path.name
-    assert len(os.fsencode(path.name)) <= outputs.MAX_STEM + 40
+    assert len(os.fsencode(path.name)) <= outputs.MAX_STEM + len("-resumed") + 17 + 12 + 3
 
 
 @pytest.mark.parametrize("name", ["../../escape", "x" * 10_000_000, "a/../../b\x00c"],
