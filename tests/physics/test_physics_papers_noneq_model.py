@@ -6,12 +6,14 @@ import pytest
 from labctl.network import Network, disordered_network, periodic_lattice
 from labctl.physics import solve_linear, train_quasistatic
 from labctl.physics.nonequilibrium import (
+    AUTHORS_MODEL,
     first_time_below,
     largest_rebound,
     train_nonequilibrium,
 )
 
 SRC, TGT = {0: 0.0, 1: 1.0}, {30: 0.3, 40: 0.6}
+SRC_L, TGT_L = {0: 0.0, 5: 1.0}, {10: 0.2, 7: 0.7}  # on the 4x4 lattice
 
 
 def test_fast_relaxation_is_the_quasistatic_rule() -> None:
@@ -85,3 +87,46 @@ def test_target_that_is_a_source_is_refused() -> None:
     with pytest.raises(ValueError, match="targets"):
         train_nonequilibrium(periodic_lattice(4, 4), 1.0, {0: 0.0, 5: 1.0}, {5: 0.2}, eta=0.1,
                              alpha=1.0, gamma=1.0, dt=0.1, steps=5, k_min=1e-3, k_max=10.0)
+
+
+def test_continuation_and_equilibrium_error() -> None:
+    """A run continued from its final state (v0) equals one long run; the equilibrium error
+    is the error of the steady state at the recorded conductances."""
+    net = periodic_lattice(4, 4)
+    kw = dict(eta=0.1, alpha=2.0, gamma=1.0, dt=0.05, k_min=1e-3, k_max=10.0)
+    whole = train_nonequilibrium(net, 1.0, SRC_L, TGT_L, steps=200, **kw)
+    half = train_nonequilibrium(net, 1.0, SRC_L, TGT_L, steps=100, **kw)
+    rest = train_nonequilibrium(net, half.conductance, SRC_L, TGT_L, steps=100,
+                                v0=(half.v_free, half.v_clamped), **kw)
+    assert np.allclose(rest.conductance, whole.conductance, rtol=1e-12)
+    assert np.allclose(rest.error[:, 0], whole.error[100:, 0], rtol=1e-10)
+    steady = solve_linear(net, whole.conductance[0], SRC_L)
+    want = 0.5 * sum((v - steady[n]) ** 2 for n, v in TGT_L.items())
+    assert whole.error_equilibrium[-1, 0] != pytest.approx(whole.error[-1, 0], rel=1e-3)
+    # the last row is recorded before the last update: recompute with one more step
+    one = train_nonequilibrium(net, whole.conductance, SRC_L, TGT_L, steps=1,
+                               v0=(whole.v_free, whole.v_clamped), **kw)
+    assert one.error_equilibrium[0, 0] == pytest.approx(want, rel=1e-10)
+
+
+def test_authors_model_ground_and_rate_limited_floor() -> None:
+    """AUTHORS_MODEL: the last node is held at 0 V in both copies; conductances approach
+    k_min without crossing it and are not bounded above."""
+    net = periodic_lattice(4, 4)
+    r = train_nonequilibrium(net, 1.0, SRC_L, TGT_L, eta=0.1, alpha=20.0, gamma=1.0,
+                             dt=0.005, steps=4000, k_min=0.5, record_every=100,
+                             **AUTHORS_MODEL)
+    assert r.v_free[0, 15] == 0.0 and r.v_clamped[0, 15] == 0.0
+    clipped = train_nonequilibrium(net, 1.0, SRC_L, TGT_L, eta=0.1, alpha=20.0, gamma=1.0,
+                                   dt=0.005, steps=4000, k_min=0.5, k_max=1.5,
+                                   record_every=100, ground="last")
+    assert np.sum(clipped.conductance == 0.5) >= 5  # the clip pins edges at the floor
+    assert np.all(r.conductance > 0.5)  # the relaxation approaches it from above
+    assert np.min(r.conductance) < 0.5 + 1e-6
+    assert np.max(r.conductance) > 3.0  # no upper bound
+    with pytest.raises(ValueError, match="k_max"):
+        train_nonequilibrium(net, 1.0, SRC_L, TGT_L, eta=0.1, alpha=1.0, gamma=1.0, dt=0.1,
+                             steps=2, k_min=0.2, k_max=None)
+    with pytest.raises(ValueError, match="floor_rate"):
+        train_nonequilibrium(net, 1.0, SRC_L, TGT_L, eta=0.1, alpha=1.0, gamma=1.0, dt=0.1,
+                             steps=2, k_min=0.2, floor_rate=20.0, **AUTHORS_MODEL)
