@@ -4,10 +4,12 @@ HDF5 can loop or block on a damaged file (a bit flip in a B-tree, a truncated he
 a thread inside HDF5 cannot be interrupted. :func:`verify_run_file` therefore does the
 first open in a forked child process that reads every object's metadata (attributes,
 shapes, the chunk index of every dataset) and checks the layout
-(:func:`check_layout`); the caller waits at most ``timeout`` seconds and kills the child
-past it. A good file costs one fork and a metadata walk (milliseconds to tens of
-milliseconds); a damaged or foreign one raises :class:`~labctl.store.errors.RunFileError`
-naming the file and what is wrong. ``open_run``, ``labctl info``, analysis, GUI replay and
+(:func:`check_layout`) and reports progress; the caller kills the child once it has
+made no progress for ``timeout`` seconds (a silence limit: a big healthy file on a busy
+machine may take longer in total, a stuck HDF5 is stopped within ``timeout``). A good
+file costs one fork and a metadata walk (tens of milliseconds for a small run); a
+damaged or foreign one raises :class:`~labctl.store.errors.RunFileError` naming the
+file and what is wrong. ``open_run``, ``labctl info``, analysis, GUI replay and
 ``--resume`` all go through it. Command line: ``python -m labctl.store.verify FILE``.
 """
 
@@ -159,21 +161,30 @@ def check_layout(f: h5py.File, path: str | Path) -> RunFileSummary:
         clock=clock.decode() if isinstance(clock, bytes) else str(clock))
 
 
-def _walk(f: h5py.File) -> None:
-    """Touch every object's metadata: attributes, dataset types and chunk indexes."""
+def _walk(f: h5py.File, progress: Any = None) -> None:
+    """Touch every piece of metadata a reader will use: the attributes of the root and
+    of every group (task parameters live in dense attribute storage), and every
+    dataset's header and chunk index. Dataset attributes (units, scales) sit in the
+    dataset's checksummed header, read when it opens; their values are not read here."""
 
     def visit(_name: str, obj: Any) -> None:
-        for key in obj.attrs:
-            obj.attrs[key]
-        if isinstance(obj, h5py.Dataset):
-            if obj.chunks is not None:
-                obj.id.chunk_iter(lambda _info: None)
-            elif obj.size and obj.size * obj.dtype.itemsize <= 2**20:
-                obj[()]
+        if progress is not None:
+            progress()
+        if isinstance(obj, h5py.Group):
+            for key in obj.attrs:
+                obj.attrs[key]
+        elif obj.chunks is not None:
+            obj.id.chunk_iter(_ignore)
+        elif obj.size and obj.size * obj.dtype.itemsize <= 2**20:
+            obj[()]
 
     for key in f.attrs:
         f.attrs[key]
     f.visititems(visit)
+
+
+def _ignore(_info: Any) -> None:
+    """Chunk-iteration callback: visiting each chunk's index entry is the check."""
 
 
 def open_h5(path: str | Path) -> h5py.File:
@@ -250,12 +261,13 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def verify_in_process(path: str | Path) -> RunFileSummary:
-    """The whole check in this process (may hang on a damaged file: for the child)."""
+def verify_in_process(path: str | Path, progress: Any = None) -> RunFileSummary:
+    """The whole check in this process (may hang on a damaged file: for the child);
+    ``progress()`` is called once per object checked."""
     p = precheck(path)
     f = open_h5(p)
     try:
-        _walk(f)
+        _walk(f, progress)
         return check_layout(f, p)
     except RunFileError:
         raise
@@ -266,9 +278,9 @@ def verify_in_process(path: str | Path) -> RunFileSummary:
             f.close()
 
 
-def _child_result(path: Path) -> bytes:
+def _child_result(path: Path, progress: Any = None) -> bytes:
     try:
-        return json.dumps({"ok": asdict(verify_in_process(path))}).encode()
+        return json.dumps({"ok": asdict(verify_in_process(path, progress))}).encode()
     except RunFileError as exc:
         return json.dumps({"error": exc.problem}).encode()
     except BaseException as exc:  # the child reports everything and exits
@@ -293,8 +305,10 @@ def _from_json(path: Path, data: bytes) -> RunFileSummary:
 def verify_run_file(path: str | Path, timeout: float = VERIFY_TIMEOUT_S) -> RunFileSummary:
     """Check run file ``path`` completely, without risk of hanging: returns its
     :class:`RunFileSummary` or raises :class:`RunFileError` (damaged, foreign, empty,
-    a folder, truncated, or HDF5 still busy after ``timeout`` s). Safe to call from any
-    thread; Ctrl-C while waiting kills the checking process and propagates."""
+    a folder, truncated, or HDF5 stuck: no object checked for ``timeout`` s – a limit
+    on silence, not on total time, so a big healthy file on a busy machine passes).
+    Safe to call from any thread; Ctrl-C while waiting kills the checking process and
+    propagates."""
     p = precheck(path)
     if not timeout > 0:
         raise ValueError(f"timeout: {timeout} s; allowed > 0")
@@ -311,8 +325,15 @@ def verify_run_file(path: str | Path, timeout: float = VERIFY_TIMEOUT_S) -> RunF
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.close(r)
-            data = _child_result(p)
-            view = memoryview(data)
+            seen = [0]
+
+            def progress() -> None:  # a dot every 32 objects: "still working"
+                seen[0] += 1
+                if seen[0] % 32 == 0:
+                    os.write(w, b".")
+
+            data = _child_result(p, progress)
+            view = memoryview(b"\n" + data)
             while view:
                 view = view[os.write(w, view):]
         except BaseException:
@@ -326,7 +347,7 @@ def verify_run_file(path: str | Path, timeout: float = VERIFY_TIMEOUT_S) -> RunF
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise RunFileError(p, f"damaged: HDF5 did not finish reading it within "
+                raise RunFileError(p, f"damaged: HDF5 made no progress reading it for "
                                       f"{timeout:g} s")
             ready, _, _ = select.select([r], [], [], left)
             if ready:
@@ -334,13 +355,14 @@ def verify_run_file(path: str | Path, timeout: float = VERIFY_TIMEOUT_S) -> RunF
                 if not chunk:
                     break
                 chunks.append(chunk)
+                deadline = time.monotonic() + timeout  # progress: the child is working
     finally:
         os.close(r)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-    return _from_json(p, b"".join(chunks))
+    return _from_json(p, b"".join(chunks).lstrip(b".").lstrip(b"\n"))
 
 
 def _verify_subprocess(p: Path, timeout: float) -> RunFileSummary:
