@@ -194,11 +194,12 @@ class RunSession:
         self.events.put(StateChanged(state, reason))
 
     def _open_writer(self, bench: Bench | None) -> RunWriter:
-        snapshots = bench.snapshot() if bench is not None else {"backend": "sim"}
+        backend = "sim" if self.config.backend == "sim" else "hardware"
+        snapshots = bench.snapshot() if bench is not None else {"backend": backend}
         return RunWriter(
             self.path, self.plans, self.config.network,
             protocol_text=self.protocol.text, bench_text=self.config.text,
-            backend="sim" if self.config.backend == "sim" else "hardware",
+            backend=backend,
             snapshots={**snapshots, "protocol_path": str(self.protocol.path),
                        "clock": self.clock, "seed": self.seed},
             raw_channels=self.config.channel_names if self.record_raw else None,
