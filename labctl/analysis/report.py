@@ -106,9 +106,15 @@ def analyze(paths: str | Path | Iterable[str | Path], out_dir: str | Path, *,
 
 
 def _tradeoff(rep: AnalysisReport, out: Path) -> None:
-    """Per-λ means and trend tests when the fixed-λ tasks span several λ."""
-    fixed = Table(rep.table.columns,
-                  (r for r in rep.table if r.get("lambda_control") == "off"))
+    """Per-λ means and trend tests over the fixed-λ tasks of the files that vary λ (a
+    λ-control file's λ = 0 baselines, or a fixed-λ run, would bias the λ = 0 mean)."""
+    lams: dict[str, set[float]] = {}
+    for r in rep.table:
+        if r.get("lambda_control") == "off":
+            lams.setdefault(r["file"], set()).add(round(float(r["lambda"]), 6))
+    sweeps = {f for f, v in lams.items() if len(v) >= 2}
+    fixed = Table(rep.table.columns, (r for r in rep.table if r["file"] in sweeps
+                                      and r.get("lambda_control") == "off"))
     lam = fixed.column("lambda") if len(fixed) else np.array([])
     if np.unique(np.round(lam[np.isfinite(lam)], 6)).size < 2:
         return
