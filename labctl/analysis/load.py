@@ -143,13 +143,19 @@ def _paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
 
 
 def summarize_run(run: Run, error_threshold: float = DEFAULT_ERROR_THRESHOLD) -> Table:
-    """The summary table of an open run (one row per task that has started)."""
+    """The summary table of an open run (one row per task that has started); a task
+    still running in an interrupted run (its writer is gone) has status
+    ``interrupted``."""
     run.refresh()
+    interrupted = run.status == "interrupted"  # written as running, the writer is gone
     table = Table(SUMMARY_COLUMNS)
     for task in run.tasks:
         if task.status == "pending" and task.n_rows == 0:
             continue
-        table.append(summarize_task(task, run.path.name, error_threshold))
+        row = summarize_task(task, run.path.name, error_threshold)
+        if interrupted and row["status"] == "running":
+            row["status"] = "interrupted"
+        table.append(row)
     return table
 
 

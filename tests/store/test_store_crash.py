@@ -73,6 +73,11 @@ def test_live_reader_follows_and_kill9_loses_at_most_a_second(tmp_path: Path) ->
         np.testing.assert_array_equal(run.tasks[0].time, np.arange(100) * 0.02)
         assert run.tasks[2].gate_voltage.shape == (len(t), 32)
 
+    from labctl.analysis.load import load_summary
+
+    assert [r["status"] for r in load_summary(path).rows] == \
+        ["completed", "completed", "interrupted"]
+
     # resume: a new file carries over the completed tasks and continues at task 2
     tasks = [SimpleNamespace(index=i, name=f"task{i}", params={"lambda": 0.01 * i})
              for i in range(4)]
