@@ -125,8 +125,10 @@ class TaskExecutor:
         """
         policy = policy or plan.fault_policy
         attempt = 0
+        done_before = self.done_s  # progress (bench s) before the task
         while True:
             attempt += 1
+            self.done_s = done_before  # a re-run's progress counts once
             if before_attempt is not None:
                 before_attempt()
             try:
@@ -148,6 +150,7 @@ class TaskExecutor:
                 if policy.on_task_fault == "skip":
                     self.sink.log_event("task_skipped", f"{where}: {reason}", task=plan.index)
                     self.sink.end_task(plan.index, "failed", {"duration": self.clock})
+                    self.done_s = done_before + plan.expected_duration_s
                     return TaskOutcome("failed", {"duration": self.clock}, attempt, reason)
                 if policy.on_task_fault == "retry":
                     if attempt <= policy.max_task_retries:
