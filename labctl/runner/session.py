@@ -282,11 +282,15 @@ class RunSession:
             if plan.index in skip:
                 continue
             self.control.check_abort()
-            self.events.put(TaskStarted(plan.index, len(self.plans), plan.name,
-                                        dict(plan.params), plan.expected_duration_s))
             t0 = time.monotonic()
-            outcome = executor.run_task_with_policy(
-                plan, before_attempt=lambda index=plan.index: begin_task(bench, index))
+
+            def attempt(plan: TaskPlan = plan) -> None:
+                # every attempt (a retry too) starts the task afresh, also on display
+                self.events.put(TaskStarted(plan.index, len(self.plans), plan.name,
+                                            dict(plan.params), plan.expected_duration_s))
+                begin_task(bench, plan.index)
+
+            outcome = executor.run_task_with_policy(plan, before_attempt=attempt)
             final = outcome.final
             self.events.put(TaskFinished(plan.index, outcome.status, final))
             if outcome.status != "completed":  # skipped under on_task_fault = "skip"

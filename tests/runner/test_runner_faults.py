@@ -15,6 +15,7 @@ import pytest
 from labctl.bench import open_bench
 from labctl.bench.faults import SimFaults
 from labctl.protocol import load_protocol
+from labctl.runner.events import TaskStarted
 from labctl.runner.session import RunSession
 from labctl.store import open_run
 
@@ -38,7 +39,8 @@ def _protocol(protocols, tmp_path: Path, policy: str = "") -> Path:
     return path
 
 
-def _run(protocol_path: Path, out: Path, faults: SimFaults | None):
+def _run(protocol_path: Path, out: Path, faults: SimFaults | None, keep: dict | None = None):
+    """Run on a simulated bench with ``faults``; ``keep`` receives the session."""
     protocol = load_protocol(protocol_path)
     opened = {}
 
@@ -46,8 +48,10 @@ def _run(protocol_path: Path, out: Path, faults: SimFaults | None):
         opened["bench"] = open_bench(protocol.bench, clock="fast", seed=1, faults=faults)
         return opened["bench"]
 
-    result = RunSession(protocol, out, bench_opener=opener).run()
-    return result, opened["bench"]
+    session = RunSession(protocol, out, bench_opener=opener)
+    if keep is not None:
+        keep["session"] = session
+    return session.run(), opened["bench"]
 
 
 def _events(path: Path) -> list[tuple[int, str, str]]:
@@ -165,9 +169,12 @@ def test_abort_policy_aborts_the_file(protocols, tmp_path):
 
 def test_retry_policy_succeeds_once_the_fault_clears_and_keeps_one_attempt(protocols,
                                                                            tmp_path, clean):
+    keep: dict = {}
     result, bench = _run(_protocol(protocols, tmp_path, _policy("retry", 2)),
-                         tmp_path / "retry.h5", SimFaults(**PERSISTENT))
+                         tmp_path / "retry.h5", SimFaults(**PERSISTENT), keep)
     assert result.status == "completed"
+    started = [e.index for e in keep["session"].events.drain() if isinstance(e, TaskStarted)]
+    assert started == [0, 1, 1, 2]  # the display starts the retried task afresh
     _assert_safe(bench)
     events = _events(result.path)
     retries = [msg for task, ev, msg in events if ev == "task_retry"]
