@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -48,6 +48,15 @@ class RowSink(Protocol):
     def end_task(self, index: int, status: str = "completed",
                  final: Mapping[str, float] | None = None) -> None: ...
     def log_event(self, kind: str, message: str = "", task: int = -1) -> None: ...
+
+
+class RawSink(RowSink, Protocol):
+    """A sink that also keeps the full-rate DAQ stream (the run-file writer with
+    ``raw_channels``)."""
+
+    raw_channels: tuple[str, ...]
+
+    def append_raw(self, index: int, time_s: Any, samples: Any) -> None: ...
 
 
 class RetryableSink(RowSink, Protocol):
@@ -108,6 +117,8 @@ class TaskExecutor:
         self.done_s = 0.0
         self._wall0 = time.monotonic()
         self._samples = 0
+        #: the sink keeps the full-rate DAQ stream of learning steps (RunWriter raw_channels)
+        self._raw = bool(getattr(sink, "raw_channels", ()))
 
     # ------------------------------------------------------------------ fault policy
     def run_task_with_policy(self, plan: pl.TaskPlan, policy: FaultPolicy | None = None,
@@ -154,12 +165,12 @@ class TaskExecutor:
                     return TaskOutcome("failed", {"duration": self.clock}, attempt, reason)
                 if policy.on_task_fault == "retry":
                     if attempt <= policy.max_task_retries:
-                        discard = getattr(self.sink, "discard_task_rows", None)
-                        if discard is None:
+                        if not hasattr(self.sink, "discard_task_rows"):
                             raise TaskFaultError(f"task {plan.index}: {reason}; this sink "
                                                  "cannot discard rows to retry") from exc
-                        discard(plan.index, f"attempt {attempt} failed {where}; its rows "
-                                            f"discarded, task run again: {reason}")
+                        cast(RetryableSink, self.sink).discard_task_rows(
+                            plan.index, f"attempt {attempt} failed {where}; its rows "
+                                        f"discarded, task run again: {reason}")
                         self._log(f"task {plan.index}: retrying from its start "
                                   f"(attempt {attempt + 1} of "
                                   f"{policy.max_task_retries + 1})", "warning")
@@ -368,6 +379,8 @@ class TaskExecutor:
                 expected = block.first_index + n
                 t = self.clock + np.arange(1, n + 1) / rate
                 self.clock += n / rate
+                if self._raw:  # the full-rate stream, on the task clock (gaps included)
+                    cast(RawSink, self.sink).append_raw(self.index, t, block.data)
                 self.gates_now = gates.read_gates()
                 self._emit(self.rows.rows(t, block.data, self.gates_now, self.lam, self.eta))
                 since_update += n / rate

@@ -39,7 +39,8 @@ def _protocol(protocols, tmp_path: Path, policy: str = "") -> Path:
     return path
 
 
-def _run(protocol_path: Path, out: Path, faults: SimFaults | None, keep: dict | None = None):
+def _run(protocol_path: Path, out: Path, faults: SimFaults | None, keep: dict | None = None,
+         **options):
     """Run on a simulated bench with ``faults``; ``keep`` receives the session."""
     protocol = load_protocol(protocol_path)
     opened = {}
@@ -48,7 +49,7 @@ def _run(protocol_path: Path, out: Path, faults: SimFaults | None, keep: dict | 
         opened["bench"] = open_bench(protocol.bench, clock="fast", seed=1, faults=faults)
         return opened["bench"]
 
-    session = RunSession(protocol, out, bench_opener=opener)
+    session = RunSession(protocol, out, bench_opener=opener, **options)
     if keep is not None:
         keep["session"] = session
     return session.run(), opened["bench"]
@@ -219,3 +220,23 @@ def test_injected_faults_are_refused_for_a_parallel_run(protocols, tmp_path):
         RunSession(protocol, tmp_path / "p.h5", parallel=True,
                    bench_faults=SimFaults(gate_timeout_at_s=1.0))
     assert not (tmp_path / "p.h5").exists()
+
+
+def test_the_raw_stream_shows_the_gap_and_keeps_one_attempt(protocols, tmp_path):
+    """With record_raw the full-rate samples of learning are stored on the task clock: an
+    overflow is a gap of exactly the lost samples; a retried task keeps one attempt."""
+    gap, _ = _run(_protocol(protocols, tmp_path), tmp_path / "gap.h5",
+                  SimFaults(daq_overflow_at_s=0.5), record_raw=True)
+    retried, _ = _run(_protocol(protocols, tmp_path, _policy("retry", 1)),
+                      tmp_path / "retried.h5", SimFaults(**PERSISTENT), record_raw=True)
+    assert gap.status == retried.status == "completed"
+    with open_run(gap.path) as run:
+        t = run.tasks[0]["raw_time"]
+        assert len(t) == 10_000  # 1 s of learning at 10 kS/s, one 0.05 s gap among them
+        steps = np.diff(t)
+        assert np.sum(steps > 2e-4) == 1
+        assert steps.max() == pytest.approx(0.05 + 1e-4)  # 500 samples lost
+    with open_run(retried.path) as run:
+        t = run.tasks[1]["raw_time"]
+        assert len(t) == 10_000 and np.allclose(np.diff(t), 1e-4)
+        assert run.tasks[1]["raw_samples"].shape == (10_000, 32)
