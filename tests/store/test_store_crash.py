@@ -77,6 +77,9 @@ def test_live_reader_follows_and_kill9_loses_at_most_a_second(tmp_path: Path) ->
 
     assert [r["status"] for r in load_summary(path).rows] == \
         ["completed", "completed", "interrupted"]
+    out = subprocess.run([sys.executable, "-m", "labctl.cli", "info", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "status:    interrupted (last wrote 20" in out.stdout, out
 
     # resume: a new file carries over the completed tasks and continues at task 2
     tasks = [SimpleNamespace(index=i, name=f"task{i}", params={"lambda": 0.01 * i})
