@@ -200,3 +200,50 @@ def test_intact_files_still_read_after_damage_elsewhere(tmp_path: Path) -> None:
     summary = verify_run_file(path)
     assert summary.completed == {0, 1, 2} and summary.task_rows == (600, 600, 600)
     assert summary.status == "completed" and summary.format == "labctl-run/2"
+
+
+def hang(_path: Path, _progress: object = None) -> bytes:
+    """Stands in for HDF5 stuck in a loop on a damaged file (runs in the forked child)."""
+    import time
+
+    while True:
+        time.sleep(1)
+
+
+def no_children_left() -> bool:
+    """True if this process has no child process (the checker was killed and reaped)."""
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def test_a_stuck_check_is_killed_and_reported(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import labctl.store.verify as verify
+
+    path = finished_file(tmp_path / "run.h5")
+    monkeypatch.setattr(verify, "_child_result", hang)
+    with pytest.raises(RunFileError, match="made no progress reading it for 1 s"):
+        verify_run_file(path, timeout=1.0)
+    assert no_children_left()
+
+
+def test_ctrl_c_while_checking_kills_the_check(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+    import threading
+
+    import labctl.store.verify as verify
+
+    path = finished_file(tmp_path / "run.h5")
+    monkeypatch.setattr(verify, "_child_result", hang)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            verify_run_file(path, timeout=600.0)
+    finally:
+        timer.cancel()
+    assert no_children_left()
