@@ -1,6 +1,6 @@
 """Simulated DAQ throughput: 32 channels at 10 kS/s into a consumer, against a NumPy baseline.
 
-Prints, for the default simulated bench (data/benches/sim.toml), with the learning switch off
+Prints, for the default simulated bench (shipped sim.toml), with the learning switch off
 (steady network) and on (gates integrating the rule every 2 ms):
 
 * fast clock: simulated seconds per wall second ("× real time"; goal ≥ 20×);

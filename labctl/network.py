@@ -1,7 +1,7 @@
 """Network topologies: which nodes each edge (a twin transistor pair or a resistor) joins.
 
 Numbering of the bench lattice (``periodic_lattice(4, 4)``), used everywhere in labctl,
-including the bench wiring files in ``data/benches/``:
+including the bench wiring files in ``labctl/resources/benches/``:
 
 * node ``n = row * cols + col`` (row-major, rows and columns counted from 0);
 * edges ``0 .. rows*cols-1`` are the horizontal bonds: edge ``n`` joins node ``n`` to its

@@ -45,7 +45,7 @@ class SelfTestError(BenchError):
 def add_bench_check_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``labctl bench check``."""
     parser.add_argument("bench_file", nargs="?", default=None, metavar="BENCH_FILE",
-                        help="bench file (default: the simulated bench data/benches/sim.toml)")
+                        help="bench file (default: the shipped simulated bench, sim.toml)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the simulated bench (ignored for hardware)")
 

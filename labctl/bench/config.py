@@ -1,4 +1,5 @@
-"""Bench files (``data/benches/*.toml``): one file describes one bench and its wiring.
+"""Bench files (shipped ones: ``labctl/resources/benches/*.toml``): one file describes one
+bench and its wiring.
 
 A bench file is read (bounded: :mod:`labctl.tomlread`) and fully validated by
 :func:`load_bench` before any instrument is opened. A refusal raises
@@ -7,8 +8,8 @@ A bench file is read (bounded: :mod:`labctl.tomlread`) and fully validated by
 problem of each table; tables that depend on a refused one are not checked). Scalar keys
 are declared once in :data:`BENCH_FIELDS`.
 
-Layout (all voltages in volts, rates in samples per second; see ``data/benches/sim.toml``
-for a commented example)::
+Layout (all voltages in volts, rates in samples per second; see
+``labctl/resources/benches/sim.toml`` for a commented example)::
 
     name, backend ("sim" | "hardware")
     [network]      kind = "periodic_lattice", rows, cols
@@ -41,12 +42,11 @@ import numpy as np
 from labctl.bench.interfaces import OutputLine
 from labctl.fieldspec import REQUIRED, Field, Ref, check
 from labctl.network import Network, periodic_lattice
+from labctl.paths import bench_file
 from labctl.tomlread import MAX_FILE_BYTES, TomlFileError, display, parse, read_toml
 
-#: repository root (data/benches/ lives there, next to the labctl package)
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-#: the simulated bench shipped as the default
-DEFAULT_BENCH_FILE = _REPO_ROOT / "data" / "benches" / "sim.toml"
+#: the simulated bench shipped as the default (a package resource: labctl.paths)
+DEFAULT_BENCH_FILE = bench_file("sim")
 
 #: analog-input/-output voltages an NI multifunction board accepts at all (V)
 DAQ_HARDWARE_RANGE = (-10.0, 10.0)

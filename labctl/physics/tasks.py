@@ -5,7 +5,7 @@ optionally floating input constraints C V = ``input_values`` (V; rows of C are i
 incidence rows: the drop across an input edge imposed by a floating source), and outputs
 y = M V (rows of M pick a node voltage or an edge drop V_c − V_d) that should equal
 ``desired`` (V). Generators: allostery (bench style), the power-efficient paper's regression
-(App. B), Iris classification (data/iris.csv) and a nonlinear regression.
+(App. B), Iris classification (labctl/resources/datasets/iris.csv) and a nonlinear regression.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from labctl.network import Network
+from labctl.paths import dataset_file
 from labctl.physics.validate import check_disjoint, check_node_map
 
 #: Bench source voltages, V (PHYSICS.md §2/§5: 0 V and ≈0.45 V).
 BENCH_SOURCE_LOW = 0.0
 BENCH_SOURCE_HIGH = 0.45
 
-IRIS_CSV = Path(__file__).resolve().parents[2] / "data" / "iris.csv"
+#: Fisher's Iris data shipped with labctl (a package resource; provenance in its README.md)
+IRIS_CSV = dataset_file("iris.csv")
 
 
 @dataclass

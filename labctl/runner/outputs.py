@@ -17,9 +17,12 @@ import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
+from labctl.paths import runs_dir
 from labctl.store.errors import OutputPathError
 
-RUNS_DIR = Path(__file__).resolve().parents[2] / "data" / "runs"
+#: where runs without an explicit output go, resolved when this module is first imported
+#: (``$LABCTL_DATA_DIR/runs``, a project's ``data/runs`` or the per-user folder: labctl.paths)
+RUNS_DIR = runs_dir()
 
 #: longest file-name stem derived from a protocol or run name (characters, ASCII)
 MAX_STEM = 80

@@ -11,7 +11,7 @@ from labctl.bench.config import load_bench
 from labctl.protocol import load_protocol
 from labctl.runner.session import RunSession
 
-SIM_BENCH = Path(__file__).resolve().parents[2] / "data" / "benches" / "sim.toml"
+SIM_BENCH = Path(__file__).resolve().parents[2] / "labctl" / "resources" / "benches" / "sim.toml"
 
 
 S_TRUE = 8.5e-4 * (1 + 0.2 * np.random.default_rng(11).uniform(-1, 1, 32))    # A/V²

@@ -14,7 +14,7 @@ from labctl.runner.session import RunSession
 from labctl.store import open_run
 
 ROOT = Path(__file__).resolve().parents[2]
-LAB1 = (ROOT / "data" / "benches" / "lab1.toml").read_text(encoding="utf-8")
+LAB1 = (ROOT / "labctl" / "resources" / "benches" / "lab1.toml").read_text(encoding="utf-8")
 NETWORK_TABLE = '[network]\nkind = "periodic_lattice"   # node n = row*cols + col (see ' \
                 'labctl/network.py)\nrows = 4\ncols = 4\n'
 

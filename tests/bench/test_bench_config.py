@@ -32,7 +32,7 @@ def test_default_is_the_simulated_bench():
 
 
 def test_hardware_example_has_fixed_wiring_and_device_prefixed_channels():
-    cfg = load_bench(ROOT / "data" / "benches" / "lab1.toml")
+    cfg = load_bench(ROOT / "labctl" / "resources" / "benches" / "lab1.toml")
     assert cfg.backend == "hardware"
     assert [line.nodes for line in cfg.output_lines] == [(0,), (10,), (5,), (15,)]
     assert cfg.ai_channels[17].physical == "Dev1/ai17"

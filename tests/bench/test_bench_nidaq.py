@@ -28,7 +28,7 @@ REAL_TASK = nidaqmx.Task
 REAL_READER = nidaqmx.stream_readers.AnalogMultiChannelReader
 REAL_WRITER = nidaqmx.stream_writers.AnalogMultiChannelWriter
 LAB1 = load_bench(__import__("pathlib").Path(__file__).resolve().parents[2]
-                  / "data" / "benches" / "lab1.toml")
+                  / "labctl" / "resources" / "benches" / "lab1.toml")
 
 
 class FakeNi:

@@ -1,7 +1,7 @@
 """A generated corpus of malformed and hostile protocol and bench files.
 
 Every case is a mutation of a shipped protocol (``protocols/*.toml``) or bench file
-(``data/benches/*.toml``) that must be refused: each numeric field set to NaN, ±inf,
+(``labctl/resources/benches/*.toml``) that must be refused: each numeric field set to NaN, ±inf,
 1e308, 2**64, -1e9, a string or a boolean; fields that must not be vanishingly small set
 to 1e-320; every key removed or misspelt; tables of the wrong type; huge strings, sweeps,
 repeats and generators; deep nesting, non-UTF-8 bytes, binary junk, oversized files; bench
@@ -23,7 +23,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOLS = sorted((ROOT / "protocols").glob("*.toml"))
-BENCHES = sorted((ROOT / "data" / "benches").glob("*.toml"))
+BENCHES = sorted((ROOT / "labctl" / "resources" / "benches").glob("*.toml"))
 #: values no numeric field of either format accepts
 BAD_VALUES: tuple[tuple[str, Any], ...] = (
     ("nan", math.nan), ("inf", math.inf), ("-inf", -math.inf), ("1e308", 1e308),

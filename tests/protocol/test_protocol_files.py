@@ -31,7 +31,7 @@ def test_shipped_protocol_validates_and_compiles(path: Path) -> None:
 
 
 def test_iris_needs_five_source_lines() -> None:
-    two_line_bench = load_bench(ROOT / "data" / "benches" / "lab1.toml")
+    two_line_bench = load_bench(ROOT / "labctl" / "resources" / "benches" / "lab1.toml")
     unreachable = r"task\[0\]\.input_nodes: node 2 cannot be reached by any source line"
     with pytest.raises(ProtocolError, match=unreachable):
         load_protocol(ROOT / "protocols" / "iris.toml", two_line_bench)

@@ -24,7 +24,7 @@ from labctl.protocol import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-LAB1 = ROOT / "data" / "benches" / "lab1.toml"
+LAB1 = ROOT / "labctl" / "resources" / "benches" / "lab1.toml"
 
 
 def write(tmp_path: Path, body: str, name: str = "p.toml") -> Path:

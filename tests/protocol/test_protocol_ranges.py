@@ -87,7 +87,8 @@ def test_out_of_range_values_are_refused_with_their_range(tmp_path, top, duratio
 
 def test_max_error_is_half_the_target_count_times_the_node_range_squared():
     """L = ½ Σ_T (Ṽ_T − V_T)², both voltages in [0, V_node,max]: ½ N_T V_node,max²."""
-    for bench in (load_bench(), load_bench(ROOT / "data" / "benches" / "lab1.toml")):
+    lab1 = ROOT / "labctl" / "resources" / "benches" / "lab1.toml"
+    for bench in (load_bench(), load_bench(lab1)):
         n_targets = sum(1 for ln in bench.output_lines if ln.role == "target")
         expected = 0.5 * n_targets * bench.limits.node_voltage_max ** 2
         assert bench_context(bench)["max_error"] == pytest.approx(expected, rel=1e-3)
@@ -139,7 +140,7 @@ def test_plan_size_matches_the_compiled_plan_for_every_shipped_protocol():
 
 
 def test_validate_with_bench_names_the_bench_file_in_every_message(tmp_path):
-    lab1 = ROOT / "data" / "benches" / "lab1.toml"
+    lab1 = ROOT / "labctl" / "resources" / "benches" / "lab1.toml"
     iris = ROOT / "protocols" / "iris.toml"
     [problem] = [c.problem for c in check_files([iris], lab1)]
     assert problem and all(line.startswith(str(iris)) and line.endswith(f"[bench file {lab1}]")
