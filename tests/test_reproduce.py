@@ -162,3 +162,16 @@ def test_reproduce_quick_claim_table(quick_run):
     # the statistics the quick protocols are sized to show (deterministic seeds)
     for key in ("tradeoff", "small_lambda", "lambda_control", "iris"):
         assert verdicts[key] == "PASS", (key, proc.stdout)
+
+
+def test_kappa_optimum_is_interior_only_with_higher_energy_on_both_sides():
+    """Runs that never reached the threshold count through their whole-run energy, a lower
+    bound: it proves a rise only when it already exceeds the minimum."""
+    import numpy as np
+
+    from labctl.reproduce.simulation import _interior_minimum
+
+    reached = np.array([False, True, True, True])
+    assert _interior_minimum(np.array([20.0, 5.0, 8.0, 30.0]), reached) == (True, 1)
+    assert _interior_minimum(np.array([3.0, 5.0, 8.0, 30.0]), reached) == (False, 1)
+    assert _interior_minimum(np.array([3.0, 5.0]), np.array([False, False])) == (False, -1)
