@@ -175,3 +175,13 @@ def test_kappa_optimum_is_interior_only_with_higher_energy_on_both_sides():
     assert _interior_minimum(np.array([20.0, 5.0, 8.0, 30.0]), reached) == (True, 1)
     assert _interior_minimum(np.array([3.0, 5.0, 8.0, 30.0]), reached) == (False, 1)
     assert _interior_minimum(np.array([3.0, 5.0]), np.array([False, False])) == (False, -1)
+
+
+def test_cli_refuses_a_protocols_folder_without_the_protocols(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    add_reproduce_arguments(parser)
+    args = parser.parse_args(["-o", str(tmp_path / "o"), "--protocols", str(tmp_path)])
+    assert cmd_reproduce(args) == 2
+    err = capsys.readouterr().err
+    assert "lambda_tradeoff.toml" in err and "papers/small_lambda.toml" in err
+    assert not (tmp_path / "o").exists()

@@ -9,7 +9,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from labctl.reproduce.claims import CLAIMS, by_key, run_claim
+from labctl.reproduce.claims import CLAIMS, PROTOCOLS, by_key, run_claim
 
 
 def add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +21,9 @@ def add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default ./reproduce)")
     parser.add_argument("--parallel", action="store_true",
                         help="run the claims in parallel processes (one per CPU)")
+    parser.add_argument("--protocols", type=Path, default=PROTOCOLS, metavar="DIR",
+                        help="the shipped protocols folder (default: the source checkout's "
+                             "protocols/, which holds papers/ too)")
     parser.add_argument("--claim", action="append", metavar="KEY",
                         help="only this claim (repeatable): "
                              + ", ".join(c.key for c in CLAIMS))
@@ -34,6 +37,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     out: Path = args.output
     try:
         claims = [by_key(k) for k in args.claim] if args.claim else list(CLAIMS)
+        missing = [c.protocol for c in claims if not (args.protocols / c.protocol).is_file()]
+        if missing:
+            raise ValueError(f"--protocols {args.protocols}: {', '.join(missing)} not found; "
+                             "allowed a folder holding the shipped protocols (a source "
+                             "checkout's protocols/)")
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise ValueError(f"-o {out}: exists and is not an empty folder; allowed a new or "
                              "empty folder (run files are never overwritten)")
@@ -44,13 +52,14 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     if args.parallel:
         with ProcessPoolExecutor() as pool:
-            futures = [pool.submit(run_claim, c, out, args.quick, False) for c in claims]
+            futures = [pool.submit(run_claim, c, out, args.quick, False, args.protocols)
+                       for c in claims]
             results = [f.result() for f in futures]
     else:
         results = []
         for c in claims:
             print(f"reproduce: {c.key} …", file=sys.stderr, flush=True)
-            results.append(run_claim(c, out, args.quick))
+            results.append(run_claim(c, out, args.quick, protocols=args.protocols))
     wall = time.monotonic() - t0
     command = "labctl reproduce" + (" --quick" if args.quick else "") + (
         " --parallel" if args.parallel else "") + f" -o {out}" + "".join(
