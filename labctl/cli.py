@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import signal
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import FrameType
 
 from labctl import __version__
+from labctl.extras import MissingExtraError, extra_of_module, require_extra
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -64,51 +68,110 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.seconds, args.seed)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
-    from labctl.analysis.cli import add_analyze_arguments, cmd_analyze
-    from labctl.bench.check import add_bench_check_arguments, cmd_bench_check
-    from labctl.drivers.serial_gates import add_gates_arguments, cmd_gates
-    from labctl.gui.cli import add_gui_arguments, cmd_gui
-    from labctl.protocol.validate_cmd import add_validate_arguments, cmd_validate
-    from labctl.reproduce.cli import add_reproduce_arguments, cmd_reproduce
-    from labctl.runner.cli_run import add_run_arguments, cmd_run
-    from labctl.store.info_cmd import add_info_arguments, cmd_info
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``labctl demo``."""
+    parser.add_argument("--seconds", type=float, default=20.0, help="simulated seconds (s)")
+    parser.add_argument("--seed", type=int, default=0)
 
+
+def _run_extra(args: argparse.Namespace) -> str | None:
+    """``labctl run`` needs the cluster extra only with --parallel or --scheduler."""
+    return "cluster" if getattr(args, "parallel", False) or getattr(args, "scheduler", None) \
+        else None
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand, imported only when it is the one being run (so ``labctl --help``
+    and a light command start fast): ``module`` provides ``add`` (adds its options to
+    the subparser) and ``handler`` (runs it, returns the exit code); ``extra`` is the
+    labctl extra it needs (or a function of the parsed arguments giving it, or None)."""
+
+    name: str
+    help: str
+    module: str
+    add: str
+    handler: str
+    extra: str | Callable[[argparse.Namespace], str | None] | None = None
+    group: str | None = None  # "bench" for ``labctl bench check``
+
+    def load(self, parser: argparse.ArgumentParser) -> None:
+        """Import the command's module and add its options to ``parser``."""
+        if isinstance(self.extra, str):
+            require_extra(self.extra, what=f"labctl {self.title}")
+        module = importlib.import_module(self.module)
+        getattr(module, self.add)(parser)
+        parser.set_defaults(func=getattr(module, self.handler), command_spec=self)
+
+    @property
+    def title(self) -> str:
+        """``run``, ``bench check``, ..."""
+        return f"{self.group} {self.name}" if self.group else self.name
+
+
+COMMANDS = (
+    Command("run", "run a protocol on its bench, writing an HDF5 run file",
+            "labctl.runner.cli_run", "add_run_arguments", "cmd_run", extra=_run_extra),
+    Command("gui", "bench operator window: live plots, network view, run control, replay",
+            "labctl.gui.cli", "add_gui_arguments", "cmd_gui", extra="gui"),
+    Command("validate", "check protocol files without opening any instrument",
+            "labctl.protocol.validate_cmd", "add_validate_arguments", "cmd_validate"),
+    Command("analyze", "summary table, fits and figures from run files (live ones too)",
+            "labctl.analysis.cli", "add_analyze_arguments", "cmd_analyze", extra="analysis"),
+    Command("info", "summary table of a run file", "labctl.store.info_cmd",
+            "add_info_arguments", "cmd_info"),
+    Command("reproduce", "run one shipped protocol per claim of the papers: claim table and "
+            "Markdown report", "labctl.reproduce.cli", "add_reproduce_arguments",
+            "cmd_reproduce", extra="analysis"),
+    Command("check", "open every instrument, self-test, leave safe", "labctl.bench.check",
+            "add_bench_check_arguments", "cmd_bench_check", group="bench"),
+    Command("gates", "talk to a gate-controller board (identity, status, latency): e.g. the "
+            "emulated one from firmware/emulate", "labctl.drivers.serial_gates",
+            "add_gates_arguments", "cmd_gates"),
+    Command("demo", "short physics-engine training on the bench model", "labctl.cli",
+            "add_demo_arguments", "cmd_demo"),
+)
+
+
+class _LazySubParsers(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Subparsers whose options are added when their command is chosen (argparse hands
+    the chosen name to this action before the subparser parses the rest)."""
+
+    pending: dict[str, Command]
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+        command = self.pending.pop(values[0], None) if values else None
+        if command is not None:
+            command.load(self._name_parser_map[values[0]])
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _subparsers(parser: argparse.ArgumentParser, dest: str, metavar: str,
+                required: bool = False) -> _LazySubParsers:
+    parser.register("action", "lazy_parsers", _LazySubParsers)
+    sub = parser.add_subparsers(dest=dest, metavar=metavar, required=required,
+                                action="lazy_parsers")
+    sub.pending = {}
+    return sub  # type: ignore[return-value]
+
+
+def build_parser(load_all: bool = False) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand; a subcommand's module is imported (and
+    its options added) only when that subcommand is parsed, or now with ``load_all``."""
     parser = argparse.ArgumentParser(
         prog="labctl", description="Run, watch and analyse coupled-learning experiments on a "
         "real or simulated twin-transistor bench.")
     parser.add_argument("--version", action="version", version=f"labctl {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    bench = sub.add_parser("bench", help="bench commands")
-    bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCH_COMMAND",
-                                     required=True)
-    commands = [  # (parent, name, help, add arguments, handler)
-        (sub, "run", "run a protocol on its bench, writing an HDF5 run file",
-         add_run_arguments, cmd_run),
-        (sub, "gui", "bench operator window: live plots, network view, run control, replay",
-         add_gui_arguments, cmd_gui),
-        (sub, "validate", "check protocol files without opening any instrument",
-         add_validate_arguments, cmd_validate),
-        (sub, "analyze", "summary table, fits and figures from run files (live ones too)",
-         add_analyze_arguments, cmd_analyze),
-        (sub, "info", "summary table of a run file", add_info_arguments, cmd_info),
-        (sub, "reproduce", "run one shipped protocol per claim of the papers: claim table "
-         "and Markdown report", add_reproduce_arguments, cmd_reproduce),
-        (bench_sub, "check", "open every instrument, self-test, leave safe",
-         add_bench_check_arguments, cmd_bench_check),
-        (sub, "gates", "talk to a gate-controller board (identity, status, latency): e.g. "
-         "the emulated one from firmware/emulate", add_gates_arguments, cmd_gates),
-    ]
-    for parent, name, text, add_arguments, handler in commands:
-        p = parent.add_parser(name, help=text)
-        add_arguments(p)
-        p.set_defaults(func=handler)
-
-    p = sub.add_parser("demo", help="short physics-engine training on the bench model")
-    p.add_argument("--seconds", type=float, default=20.0, help="simulated seconds (s)")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_demo)
+    sub = _subparsers(parser, "command", "COMMAND")
+    groups = {"bench": _subparsers(sub.add_parser("bench", help="bench commands"),
+                                   "bench_command", "BENCH_COMMAND", required=True)}
+    for command in COMMANDS:
+        parent = groups[command.group] if command.group else sub
+        p = parent.add_parser(command.name, help=command.help)
+        if load_all:
+            command.load(p)
+        else:
+            parent.pending[command.name] = command
     return parser
 
 
@@ -135,11 +198,22 @@ def _main(argv: list[str] | None) -> int:
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
+        spec = args.command_spec
+        extra = spec.extra(args) if callable(spec.extra) else None
+        if extra:
+            require_extra(extra, what=f"labctl {spec.title}")
         return int(args.func(args))
+    except MissingExtraError as exc:
+        _say(str(exc))
+        return EXIT_USAGE
     except (RecursionError, UnicodeError, OSError, MemoryError) as exc:
         _say(f"error: {_one_line(exc)}")
         return EXIT_USAGE
     except Exception as exc:  # a bug: one line, the traceback only on request
+        extra = extra_of_module(exc.name) if isinstance(exc, ModuleNotFoundError) else None
+        if extra:  # an optional module imported past the checks
+            _say(str(MissingExtraError(extra, [str(exc.name)], "this command")))
+            return EXIT_USAGE
         if os.environ.get("LABCTL_TRACEBACK"):
             raise
         _say(f"labctl: internal error: {_one_line(exc)} (LABCTL_TRACEBACK=1 shows where)")

@@ -68,7 +68,7 @@ class Network:
             bad = int(np.flatnonzero(arr[:, 0] == arr[:, 1])[0])
             raise ValueError(f"edges: edge {bad} joins node {arr[bad, 0]} to itself")
         pairs = np.sort(arr, axis=1)
-        if len(np.unique(pairs, axis=0)) != len(pairs):
+        if len(set(map(tuple, pairs.tolist()))) != len(pairs):  # (np.unique loads np.ma)
             raise ValueError("edges: the same pair of nodes is joined twice")
         arr.setflags(write=False)
         object.__setattr__(self, "edges", arr)
