@@ -9,6 +9,7 @@ aborts the run if it is still going (the bench ends safe) and exits 0.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import tempfile
@@ -18,7 +19,7 @@ from pathlib import Path
 def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``labctl gui``."""
     parser.add_argument("--bench", metavar="FILE", default=None,
-                        help="bench file (default: the simulated bench data/benches/sim.toml)")
+                        help="bench file (default: the shipped simulated bench, sim.toml)")
     parser.add_argument("--protocol", metavar="FILE", default=None,
                         help="protocol file to load at start")
     parser.add_argument("--clock", choices=("fast", "paced"), default="paced",
@@ -47,6 +48,30 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+#: Qt platform plugins that need a display server, and the variable naming it
+_DISPLAY_OF = {"xcb": ("DISPLAY",), "wayland": ("WAYLAND_DISPLAY",),
+               "": ("DISPLAY", "WAYLAND_DISPLAY")}
+
+
+def display_problem(env: dict[str, str] | os._Environ[str], platform: str) -> str | None:
+    """Why Qt would abort for want of a display, or None if it can start.
+
+    Only X11/Wayland systems (not macOS or Windows) need ``DISPLAY`` or
+    ``WAYLAND_DISPLAY``; an explicit ``QT_QPA_PLATFORM`` other than xcb/wayland (offscreen,
+    vnc, eglfs, ...) is the user's choice and trusted."""
+    if platform.startswith(("win", "darwin", "cygwin")):
+        return None
+    qpa = env.get("QT_QPA_PLATFORM", "").split(":")[0].strip().lower()
+    needs = _DISPLAY_OF.get(qpa)
+    if needs is None or any(env.get(name) for name in needs):
+        return None
+    what = f"QT_QPA_PLATFORM={qpa} but {needs[0]} is not set" if qpa \
+        else "no display (DISPLAY and WAYLAND_DISPLAY are not set)"
+    return (f"labctl gui: {what}; run it in a desktop session, under xvfb-run "
+            f"(xvfb-run labctl gui ...), or without a window with QT_QPA_PLATFORM=offscreen "
+            f"(e.g. with --screenshot)")
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     """Run the GUI; returns the process exit code (0 ok, 2 bad arguments or inputs)."""
     shot = args.screenshot
@@ -63,13 +88,24 @@ def cmd_gui(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"labctl gui: {exc}", file=sys.stderr)
         return 2
-    if shot and "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if shot and "QT_QPA_PLATFORM" not in os.environ \
+            and display_problem(os.environ, sys.platform) is not None:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no display
+    problem = display_problem(os.environ, sys.platform)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 2
 
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+    try:
+        import shiboken6
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
 
-    from labctl.gui.main_window import MainWindow, apply_app_style
+        from labctl.gui.main_window import MainWindow, apply_app_style
+    except ImportError as exc:
+        print(f"labctl gui: needs the [gui] extra ({exc.name or exc}): "
+              f"pip install 'labctl[gui]'", file=sys.stderr)
+        return 2
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     apply_app_style(app)
@@ -108,6 +144,10 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
         QTimer.singleShot(int(args.quit_after * 1000), finish)
     app.exec()
+    # destroy the window's Qt objects now, in Qt's order, not in whatever order the
+    # interpreter's exit collects the Python wrappers (that crashed at exit, rc 139)
+    shiboken6.delete(window)
+    gc.collect()
     return exit_code[0]
 
 

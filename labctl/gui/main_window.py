@@ -36,17 +36,19 @@ from PySide6.QtWidgets import (
 from labctl.bench.config import BenchConfig
 from labctl.gui.bench_panel import BenchPanel, bench_safe_state
 from labctl.gui.gates_table import GateTable
-from labctl.gui.model import SCALAR_FIELDS, RunModel
+from labctl.gui.model import SCALAR_FIELDS, RunModel, TaskRow
 from labctl.gui.network_view import NetworkView
 from labctl.gui.params import ERROR_STYLE, ParameterPanel, parse_value
 from labctl.gui.plots import LivePlots, SummaryPlot
 from labctl.gui.replay import ReplayPanel
+from labctl.gui.task_table import TaskTable
 from labctl.network import periodic_lattice
 from labctl.protocol.model import Protocol
 from labctl.runner.events import TaskStarted
 from labctl.runner.outputs import default_run_path
 from labctl.runner.session import RUNS_DIR, RunSession
 from labctl.store import open_run
+from labctl.units import format_si
 
 #: display refresh period (ms): at most ~30 redraws per second
 FRAME_MS = 33
@@ -112,6 +114,10 @@ class MainWindow(QMainWindow):
 
         self.live_eta = QLineEdit()
         self.live_lambda = QLineEdit()
+        self.live_applied = QLabel("applied on the bench: –")
+        self.live_applied.setObjectName("live_applied")
+        self.live_applied.setToolTip("η and λ of the newest row: the bench quantises "
+                                     "requests (η in steps of 1/129, λ to the gain trim)")
         self.live_error = QLabel()
         self.live_error.setStyleSheet(ERROR_STYLE)
         self.live_error.setWordWrap(True)
@@ -123,6 +129,7 @@ class MainWindow(QMainWindow):
         self.summary = SummaryPlot()
         self.network_view = NetworkView(network)
         self.gates = GateTable(network)
+        self.tasks = TaskTable()
         self.log_pane = QPlainTextEdit()
         self.log_pane.setReadOnly(True)
         self.log_pane.setMaximumBlockCount(5000)
@@ -152,9 +159,10 @@ class MainWindow(QMainWindow):
         grid.addLayout(row)
         grid.addWidget(self.safe_button)
         live = QFormLayout()
-        live.addRow("live η", self.live_eta)
-        live.addRow("live λ", self.live_lambda)
+        live.addRow("request η", self.live_eta)
+        live.addRow("request λ", self.live_lambda)
         grid.addLayout(live)
+        grid.addWidget(self.live_applied)
         grid.addWidget(self.live_error)
         lay.addWidget(run_box)
         lay.addStretch(1)
@@ -174,12 +182,15 @@ class MainWindow(QMainWindow):
         top.setSizes([900, 460])
         log_box = QGroupBox("Log")
         QVBoxLayout(log_box).addWidget(self.log_pane)
+        task_box = QGroupBox("Tasks")
+        QVBoxLayout(task_box).addWidget(self.tasks)
         gate_box = QGroupBox("Gate voltages and conductances")
         QVBoxLayout(gate_box).addWidget(self.gates)
         panes = QSplitter(Qt.Orientation.Horizontal)
         panes.addWidget(log_box)
+        panes.addWidget(task_box)
         panes.addWidget(gate_box)
-        panes.setSizes([700, 500])
+        panes.setSizes([420, 560, 420])
         bottom = QWidget()
         blay = QVBoxLayout(bottom)
         blay.setContentsMargins(0, 0, 0, 0)
@@ -267,6 +278,8 @@ class MainWindow(QMainWindow):
             self.log("error", f"start failed: {exc}")
             return None
         self.session = session
+        self.model.set_tasks([TaskRow(p.index, p.name, params=dict(p.params))
+                              for p in session.plans])
         self._seen_dropped = 0
         self._follow_file = False
         self.model.status.path = str(path)
@@ -399,12 +412,23 @@ class MainWindow(QMainWindow):
                 self._table_t = now
                 self.gates.show_state(model.gate_voltage, model.conductance,
                                       model.conductance_change)
+        self.tasks.show_tasks(list(model.tasks.values()))
+        self._show_applied()
         for level, text in model.log[self._log_shown:]:
             self._append_log(level, text)
         self._log_shown = len(model.log)
         self._update_status()
         if drew:
             self.frames += 1
+
+    def _show_applied(self) -> None:
+        """η and λ of the newest row of the task on display (as applied by the bench)."""
+        eta, lam = self.model.series("eta"), self.model.series("lambda")
+        if len(eta) and len(lam):
+            self.live_applied.setText(f"applied on the bench: η {format_si(eta[-1], digits=4)}"
+                                      f", λ {format_si(lam[-1], digits=4)}")
+        else:
+            self.live_applied.setText("applied on the bench: –")
 
     def _replay_changed(self) -> None:
         if self.session is not None and self.session.finished and self.model.finished:
@@ -457,7 +481,11 @@ class MainWindow(QMainWindow):
         s = self.model.status
         labels = self.status_labels
         state = s.state + (f" ({s.reason})" if s.reason else "")
+        if s.run_status:  # a replayed file: its status as the store reports it
+            state = f"{s.state}, run {s.run_status}"
         labels["state"].setText(f"state: {state}")
+        labels["state"].setStyleSheet("color: #c62828;" if "interrupted" in state
+                                      or "aborted" in state else "")
         labels["rate"].setText(f"{s.sample_rate / 1e3:.1f} kS/s" if s.sample_rate else "– kS/s")
         labels["dropped"].setText(f"dropped: {s.dropped_events}")
         labels["elapsed"].setText(f"elapsed {_fmt_duration(s.elapsed_wall_s)}")

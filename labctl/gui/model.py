@@ -24,6 +24,7 @@ from labctl.runner.events import (
     TaskFinished,
     TaskStarted,
 )
+from labctl.units import task_label
 
 #: scalar run-file fields kept as histories for the live plots (time s, error V², powers
 #: W, energy J, λ and η dimensionless)
@@ -47,6 +48,21 @@ class SummaryPoint:
 
 
 @dataclass
+class TaskRow:
+    """One task of the run for the task table: index (from 0, as in the run file), name,
+    status (``pending``, ``running``, ``completed``, ``failed``, or ``interrupted`` for a
+    task a crashed writer left running), plan parameters (λ, η as requested) and final
+    values (SI units; λ and η as applied; ``train_accuracy``/``test_accuracy`` (1) of
+    dataset tasks)."""
+
+    index: int
+    name: str
+    status: str = "pending"
+    params: dict[str, Any] = field(default_factory=dict)
+    final: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
 class Status:
     """Run statistics for the status bar: bench seconds done/total (s), sample rate (S/s),
     dropped display events, elapsed wall time (s), engine state and reason."""
@@ -59,6 +75,9 @@ class Status:
     state: str = "idle"
     reason: str = ""
     path: str = ""
+    #: the run file's status for people, as the store reports it (replay only): e.g.
+    #: ``interrupted (last wrote 2026-11-30 15:25:38 UTC; the writer process is gone)``
+    run_status: str = ""
 
     @property
     def eta_s(self) -> float | None:
@@ -86,9 +105,10 @@ class RunModel:
     :data:`SCALAR_FIELDS`); ``gate_voltage`` (V), ``conductance`` (S) and ``v_free`` (V)
     the newest row of each edge/node vector; ``conductance_change`` the change of each
     edge's conductance over the last :data:`RECENT_WINDOW_S` of bench time (S);
-    ``summary`` one point per finished task. ``version`` grows whenever anything that is
-    drawn changed, so views redraw only when needed. ``rows_seen[i]`` counts the rows of
-    task ``i`` received.
+    ``summary`` one point per finished task; ``tasks`` one :class:`TaskRow` per task
+    known (every task of the plan once :meth:`set_tasks` was called). ``version`` grows
+    whenever anything that is drawn changed, so views redraw only when needed.
+    ``rows_seen[i]`` counts the rows of task ``i`` received.
     """
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
@@ -97,6 +117,7 @@ class RunModel:
         self.task = TaskView()
         self.status = Status()
         self.summary: list[SummaryPoint] = []
+        self.tasks: dict[int, TaskRow] = {}
         self.log: list[tuple[str, str]] = []
         self.rows_seen: dict[int, int] = {}
         self.gate_voltage: np.ndarray | None = None
@@ -112,6 +133,10 @@ class RunModel:
     def start_task(self, index: int, n_tasks: int, name: str, params: dict[str, Any]) -> None:
         """A new task is on display: its histories start empty."""
         self.task = TaskView(index, n_tasks, name, dict(params))
+        row = self.tasks.setdefault(index, TaskRow(index, name))
+        row.name, row.params = name, dict(params)
+        if row.status == "pending":
+            row.status = "running"
         for buf in self.histories.values():
             buf.clear()
         self._g_times.clear()
@@ -156,12 +181,22 @@ class RunModel:
         ref = min(ref, len(self._g_rows) - 1)
         self.conductance_change = self.conductance - self._g_rows[ref]
 
-    def finish_task(self, index: int, name: str, final: dict[str, float]) -> None:
-        """Task ``index`` ended with ``final`` values: add its sweep-summary point."""
+    def set_tasks(self, rows: list[TaskRow]) -> None:
+        """The run's tasks, all of them (from the plan, or from a run file)."""
+        self.tasks = {r.index: r for r in rows}
+        self.version += 1
+
+    def finish_task(self, index: int, name: str, final: dict[str, float],
+                    status: str = "completed") -> None:
+        """Task ``index`` ended with ``status`` and ``final`` values: update its task row
+        and, if completed, add its sweep-summary point."""
+        row = self.tasks.setdefault(index, TaskRow(index, name))
+        row.status, row.final = status, dict(final)
         self.summary = [p for p in self.summary if p.index != index]
-        self.summary.append(SummaryPoint(
-            index, name, float(final.get("lambda", np.nan)), float(final.get("error", np.nan)),
-            float(final.get("power_free", np.nan))))
+        if status == "completed":
+            self.summary.append(SummaryPoint(
+                index, name, float(final.get("lambda", np.nan)),
+                float(final.get("error", np.nan)), float(final.get("power_free", np.nan))))
         self.version += 1
 
     def apply(self, event: Event) -> None:
@@ -171,8 +206,10 @@ class RunModel:
         elif isinstance(event, TaskStarted):
             self.start_task(event.index, event.n_tasks, event.name, event.params)
         elif isinstance(event, TaskFinished):
-            name = self.task.name if event.index == self.task.index else f"task {event.index}"
-            self.finish_task(event.index, name, event.final)
+            known = self.tasks.get(event.index)
+            name = known.name if known is not None else (
+                self.task.name if event.index == self.task.index else task_label(event.index))
+            self.finish_task(event.index, name, event.final, event.status)
         elif isinstance(event, Progress):
             s = self.status
             s.done_s, s.total_s = event.done_s, event.total_s

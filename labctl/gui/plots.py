@@ -13,21 +13,31 @@ from PySide6.QtWidgets import QWidget
 
 from labctl.bench.gate_encoding import LAMBDA_MAX
 from labctl.gui.model import RunModel
+from labctl.units import format_si, task_label
 
-#: (model field, legend name, pen colour) per curve, grouped by plot
-PLOTS: tuple[tuple[str, str, bool, tuple[tuple[str, str, str], ...]], ...] = (
-    ("error", "Error L (V²)", True, (("error", "L", "#1565c0"),)),
-    ("error_normalized", "Normalised error L/L₀", True,
+#: per plot: (key, title, y label, y unit, log y, curves as (model field, legend name,
+#: pen colour)). Units go through pyqtgraph's SI prefixes on linear axes (µW, mJ) and
+#: into every tick of a log axis (V² ticks in scientific notation, never a prefix).
+PLOTS: tuple[tuple[str, str, str, str, bool, tuple[tuple[str, str, str], ...]], ...] = (
+    ("error", "Error L", "L", "V²", True, (("error", "L", "#1565c0"),)),
+    ("error_normalized", "Normalised error L/L₀", "L/L₀", "", True,
      (("error_normalized", "L/L₀", "#6a1b9a"),)),
-    ("power", "Power (W)", False, (("power_free", "free P_F", "#2e7d32"),
-                                    ("power_clamped", "clamped P_C", "#ef6c00"))),
-    ("lambda", "λ", False, (("lambda", "λ", "#c62828"),)),
-    ("energy", "Training energy (J)", False, (("energy", "E", "#37474f"),)),
+    ("power", "Power", "P", "W", False, (("power_free", "free P_F", "#2e7d32"),
+                                         ("power_clamped", "clamped P_C", "#ef6c00"))),
+    ("lambda", "λ applied (gain stage)", "λ", "", False, (("lambda", "λ", "#c62828"),)),
+    ("energy", "Training energy", "E", "J", False, (("energy", "E", "#37474f"),)),
 )
 
 
 class LogAxis(pg.AxisItem):
-    """A log-scale axis that labels only the 1, 2 and 5 × 10ⁿ ticks (no crowded labels)."""
+    """A log-scale axis in ``unit`` that labels only the 1, 2 and 5 × 10ⁿ ticks (no
+    crowded labels), each tick written by :func:`labctl.units.format_si` (``200 µW``,
+    ``5×10⁻⁵ V²``, ``0.5``). The unit is in the ticks, so the axis label carries none."""
+
+    def __init__(self, orientation: str, unit: str = "", **kwargs: object) -> None:
+        super().__init__(orientation, **kwargs)
+        self.unit = unit
+        self.enableAutoSIPrefix(False)
 
     def logTickStrings(self, values: list[float], scale: float,
                        spacing: float) -> list[str]:
@@ -38,7 +48,8 @@ class LogAxis(pg.AxisItem):
             keep.append(any(abs(mant - m) < 0.05 * m for m in (1.0, 2.0, 5.0)))
         if sum(keep) < 2:  # less than a decade on display: label every other tick
             keep = [i % 2 == 0 for i in range(len(values))]
-        return [f"{10 ** v:.3g}" if k else "" for v, k in zip(values, keep, strict=True)]
+        return [format_si(10 ** v, self.unit, digits=2) if k else ""
+                for v, k in zip(values, keep, strict=True)]
 
 
 def peak_decimate(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray,
@@ -62,6 +73,32 @@ def peak_decimate(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.nda
     return out_x, out_y
 
 
+def _requested_applied(requested: object, applied: float, digits: int = 4) -> str:
+    """``requested 0.03, applied 0.0298`` (or just the one that is known)."""
+    req = format_si(float(requested), digits=digits) \
+        if isinstance(requested, int | float) and not isinstance(requested, bool) else ""
+    app = format_si(applied, digits=digits) if np.isfinite(applied) else ""
+    if req and app:
+        return f"requested {req}, applied {app}"
+    return f"requested {req}" if req else (f"applied {app}" if app else "-")
+
+
+def task_title(model: RunModel) -> str:
+    """The live plots' header: the task (numbered from 0, as in the run file), its name,
+    λ and η as requested by the plan and as applied on the bench (quantised by the gain
+    and η potentiometers), and the rows shown."""
+    task = model.task
+    if task.index < 0:
+        return "no task running"
+    lam, eta = model.series("lambda"), model.series("eta")
+    applied_lam = float(lam[-1]) if len(lam) else float("nan")
+    applied_eta = float(eta[-1]) if len(eta) else float("nan")
+    return (f"{task_label(task.index, task.n_tasks)}: {task.name}  ·  "
+            f"λ {_requested_applied(task.params.get('lambda'), applied_lam)}  ·  "
+            f"η {_requested_applied(task.params.get('eta'), applied_eta)}  ·  "
+            f"{len(model.series('time'))} rows")
+
+
 def _positive(y: np.ndarray) -> np.ndarray:
     """Values for a log axis: non-positive samples become NaN (gaps, not errors)."""
     return np.where(y > 0, y, np.nan)
@@ -80,13 +117,17 @@ class LivePlots(pg.GraphicsLayoutWidget):
         self.curves: dict[str, tuple[pg.PlotDataItem, bool]] = {}
         self._drawn = -1
         self.title = self.addLabel("no task running", row=0, col=0, colspan=2, size="11pt")
-        for n, (key, title, logy, curves) in enumerate(PLOTS):
+        for n, (key, title, label, unit, logy, curves) in enumerate(PLOTS):
             last = n == len(PLOTS) - 1
-            axes = {"left": LogAxis("left")} if logy else None
+            axes = {"left": LogAxis("left", unit)} if logy else None
             plot = self.addPlot(row=1 + n // 2, col=n % 2, colspan=2 if last else 1,
                                 axisItems=axes)
             plot.setTitle(title, size="10pt")
             plot.setLabel("bottom", "bench time", units="s")
+            if logy:
+                plot.setLabel("left", label)  # the unit is in each tick
+            else:
+                plot.setLabel("left", label, units=unit or None)
             plot.setLogMode(False, logy)
             if len(curves) > 1:
                 plot.addLegend(offset=(-5, 5), labelTextSize="9pt")
@@ -128,11 +169,7 @@ class LivePlots(pg.GraphicsLayoutWidget):
                 item.setData(x, y, connect="finite")
             else:
                 item.setData(x, y)
-        task = model.task
-        if task.index >= 0:
-            lam = task.params.get("lambda", float("nan"))
-            self.title.setText(f"task {task.index + 1}/{task.n_tasks}: {task.name}  "
-                               f"(λ = {lam:g}, {len(t)} rows)")
+        self.title.setText(task_title(model))
         return True
 
     def _view_changed(self) -> None:
@@ -146,26 +183,45 @@ class LivePlots(pg.GraphicsLayoutWidget):
 
 
 class SummaryPlot(pg.PlotWidget):
-    """Sweep summary: final error (V²) against free power (W), one point per finished
-    task, coloured by λ (blue = smallest, red = largest λ of the run)."""
+    """Sweep summary: final error (V²) against final free power (W), one point per
+    finished task, coloured by the applied λ (blue = smallest, red = largest of the run).
+    Before the first task finishes, the axes show no ticks, only a note saying so."""
+
+    TITLE = "Sweep summary: final error vs final free power"
+    EMPTY_NOTE = "one point per finished task"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, background="w",
-                         axisItems={"left": LogAxis("left"), "bottom": LogAxis("bottom")})
-        self.setTitle("Sweep summary: final error vs power", size="10pt")
-        self.setLabel("bottom", "final free power P_F (W)")
-        self.setLabel("left", "final error L (V²)")
+                         axisItems={"left": LogAxis("left", "V²"),
+                                    "bottom": LogAxis("bottom", "W")})
+        self.setLabel("bottom", "final free power P_F")
+        self.setLabel("left", "final error L")
         self.setLogMode(True, True)
         self.showGrid(x=True, y=True, alpha=0.25)
         self.scatter = self.plot([], [], pen=None, symbol="o", symbolSize=11,
                                  symbolPen=pg.mkPen("k", width=0.8))
-        for side in ("left", "bottom"):
-            self.getAxis(side).enableAutoSIPrefix(False)
         self.getPlotItem().vb.setDefaultPadding(0.12)
+        self.note = pg.TextItem(self.EMPTY_NOTE, color="#777777", anchor=(0.5, 0.5))
+        self.note.setParentItem(self.getPlotItem().vb)
+        self.getPlotItem().vb.sigResized.connect(self._place_note)
         self.cmap = pg.colormap.get("CET-D1")
         self.legend_text = ""
         self._drawn: tuple[tuple[int, float, float, float], ...] | None = None
         self._n = 0
+        self._show_empty(True)
+
+    def _place_note(self) -> None:
+        rect = self.getPlotItem().vb.boundingRect()
+        self.note.setPos(rect.center())
+
+    def _show_empty(self, empty: bool) -> None:
+        """No finished task: no tick values (an empty log axis would label an arbitrary
+        decade, "2, 5"), no grid, a note instead."""
+        for side in ("left", "bottom"):
+            self.getAxis(side).setStyle(showValues=not empty)
+        self.showGrid(x=not empty, y=not empty, alpha=0.25)
+        self.note.setVisible(empty)
+        self._place_note()
 
     def update_from(self, model: RunModel) -> bool:
         """Redraw the summary points of ``model`` if they changed."""
@@ -178,7 +234,9 @@ class SummaryPlot(pg.PlotWidget):
             self.scatter.setData([], [])
             self._n = 0
             self._set_legend("")
+            self._show_empty(True)
             return True
+        self._show_empty(False)
         lam = np.array([p.lam for p in pts])
         lo, hi = float(np.nanmin(lam)), float(np.nanmax(lam))
         frac = (lam - lo) / (hi - lo) if hi > lo else np.full(lam.shape, 0.5)
@@ -186,16 +244,31 @@ class SummaryPlot(pg.PlotWidget):
         self.scatter.setData([p.power_free for p in pts], [p.error for p in pts],
                              symbolBrush=brushes)
         self._n = len(pts)
-        self._set_legend(f"{len(pts)} tasks, λ {lo:.3g} (blue) … {hi:.3g} (red)"
-                         if hi > lo else f"{len(pts)} tasks, λ = {lo:.3g}")
+        n = f"{len(pts)} task{'s' if len(pts) > 1 else ''}"
+        self._set_legend(f"{n}, applied λ {format_si(lo, digits=3)} (blue) … "
+                         f"{format_si(hi, digits=3)} (red)" if hi > lo
+                         else f"{n}, applied λ = {format_si(lo, digits=3)}")
         return True
 
     def _set_legend(self, text: str) -> None:
         self.legend_text = text
-        title = "Sweep summary: final error vs power"
-        self.setTitle(f"{title}<br>{text}" if text else title, size="10pt")
+        self.setTitle(f"{self.TITLE}<br>{text}" if text else f"{self.TITLE}<br>no task "
+                      f"finished yet", size="10pt")
 
     @property
     def n_points(self) -> int:
         """Points on display (finished tasks with positive error and power)."""
         return self._n
+
+    def tick_labels(self, side: str) -> list[str]:
+        """The tick labels an axis draws now (empty when values are hidden)."""
+        axis = self.getAxis(side)
+        if not axis.style["showValues"]:
+            return []
+        lo, hi = axis.range
+        out = []
+        for _spacing, values in axis.tickValues(lo, hi, axis.size().width()
+                                                if side in ("top", "bottom")
+                                                else axis.size().height()):
+            out += [t for t in axis.tickStrings(values, 1.0, _spacing) if t]
+        return out

@@ -21,13 +21,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from labctl.gui.model import SCALAR_FIELDS, RunModel
+from labctl.gui.model import SCALAR_FIELDS, RunModel, TaskRow
 from labctl.store import open_run
-from labctl.store.reader import Run
+from labctl.store.info_cmd import status_line
+from labctl.store.reader import Run, TaskData
 
 #: steps of the time slider
 SLIDER_STEPS = 1000
 VECTOR_FIELDS = ("gate_voltage", "conductance", "v_free")
+#: values of a task's last row shown in the task table when the file has no finals yet
+#: (a live or interrupted run: finals are written when the run closes)
+LAST_ROW_FIELDS = ("error", "error_normalized", "power_free", "power_clamped", "energy",
+                   "lambda", "eta")
 
 
 class ReplaySource:
@@ -38,6 +43,7 @@ class ReplaySource:
         # verified on opening: a damaged or foreign file raises RunFileError (a
         # ValueError) within 10 s instead of hanging the window
         self.run: Run = open_run(self.path)
+        self._finals: dict[int, dict[str, float]] = {}  # completed tasks' values
 
     def close(self) -> None:
         """Close the run file."""
@@ -73,16 +79,45 @@ class ReplaySource:
         data = {name: task[name][:n] for name in (*SCALAR_FIELDS, *VECTOR_FIELDS)}
         model.summary.clear()
         model.load_task_rows(index, self.n_tasks, task.name, task.params, data)
-        for other in self.run.tasks:
-            if other.status != "completed":
-                continue
-            final = dict(other.final)
-            if "error" not in final and other.n_rows:
-                final = {k: float(other[k][-1]) for k in ("error", "power_free", "lambda")}
-            model.finish_task(other.index, other.name, final)
-        model.status.state = f"replay ({self.run.status})"
+        rows = self.task_rows()
+        model.set_tasks(rows)
+        for row in rows:
+            if row.status == "completed":
+                model.finish_task(row.index, row.name, row.final)
+        model.status.state = "replay"
+        model.status.run_status = status_line(self.run)
         model.status.path = str(self.path)
         return n
+
+    def task_rows(self) -> list[TaskRow]:
+        """Every task of the file for the task table: status as the store reports it (a
+        task left running by a writer that is gone is ``interrupted``), plan parameters,
+        and final values (from the file's finals, else from the task's last row)."""
+        interrupted = self.run.status == "interrupted"
+        rows = []
+        for task in self.run.tasks:
+            status = task.status
+            if status == "running" and interrupted:
+                status = "interrupted"
+            final = self._finals.get(task.index)
+            if final is None:
+                final = _final_values(task)
+                if status == "completed":
+                    self._finals[task.index] = final
+            rows.append(TaskRow(task.index, task.name, status, task.params, final))
+        return rows
+
+
+def _final_values(task: TaskData) -> dict[str, float]:
+    """The task's final values: as written at close, with the last row's values for any
+    that are missing (a run not closed yet, or closed by a crash)."""
+    final = dict(task.final)
+    n = task.n_rows
+    if n:
+        missing = [k for k in LAST_ROW_FIELDS if k not in final]
+        for key in missing:
+            final[key] = float(task[key][-1])
+    return final
 
 
 class ReplayPanel(QWidget):
@@ -179,5 +214,6 @@ class ReplayPanel(QWidget):
             self.time_label.setText(f"replay: file not readable now ({type(exc).__name__})")
             return
         shown = total if until is None else until
-        self.time_label.setText(f"t = {shown:.2f} s of {total:.2f} s ({rows} rows)")
+        self.time_label.setText(f"{self.source.run.status}: t = {shown:.2f} s of "
+                                f"{total:.2f} s ({rows} rows)")
         self.replay_changed.emit()
