@@ -2,9 +2,9 @@
 
 HDF5 can loop or block on a damaged file (a bit flip in a B-tree, a truncated heap), and
 a thread inside HDF5 cannot be interrupted. :func:`verify_run_file` therefore does the
-first open in a forked child process that reads every object's metadata (attributes,
-shapes, the chunk index of every dataset) and checks the layout
-(:func:`check_layout`) and reports progress; the caller kills the child once it has
+first open in a forked child process that checks the layout and reads all the metadata
+a reader uses (attributes, shapes, the network, the chunk index of every row dataset;
+:func:`check_layout` with ``deep``) and reports progress; the caller kills the child once it has
 made no progress for ``timeout`` seconds (a silence limit: a big healthy file on a busy
 machine may take longer in total, a stuck HDF5 is stopped within ``timeout``). A good
 file costs one fork and a metadata walk (tens of milliseconds for a small run); a
@@ -94,10 +94,22 @@ def _shape(f: h5py.File, name: str, path: Path) -> tuple[int, ...]:
     return tuple(obj.shape)
 
 
-def check_layout(f: h5py.File, path: str | Path) -> RunFileSummary:
+def check_layout(f: h5py.File, path: str | Path, *, deep: bool = False,
+                 progress: Any = None) -> RunFileSummary:
     """Check that open file ``f`` has the run-file layout (format tag, every group and
-    dataset, consistent shapes and counters); its summary, or RunFileError."""
+    dataset, consistent shapes and counters); its summary, or RunFileError.
+
+    ``deep`` also reads every piece of metadata a reader uses (:func:`_deep_task`): the
+    check the child process makes; ``progress()`` is then called once per task."""
     p = Path(path)
+    if deep:
+        _read_attrs(f)
+        for name in (lay.METADATA_GROUP, "network"):
+            if isinstance(f.get(name), h5py.Group):
+                _read_attrs(f[name])
+        for name in ("network/edges", "network/positions", "raw_channels"):
+            if isinstance(f.get(name), h5py.Dataset):
+                f[name][()]  # small: read whole, as the reader does
     fmt = f.attrs.get("format")
     fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
     if fmt not in lay.READABLE_FORMATS:
@@ -151,6 +163,12 @@ def check_layout(f: h5py.File, path: str | Path) -> RunFileSummary:
                                       f"{shape}; expected (T, {', '.join(map(str, cols))})")
             lengths.append(shape[0])
         rows.append(int(min(counters["task_rows"][i], *lengths)))
+        if deep:
+            _deep_task(g)
+            if progress is not None:
+                progress()
+    if deep:
+        _chunk_index(ev)
     seed = f.attrs.get("seed")
     seed_value = int(seed) if seed is not None and int(seed) >= 0 else None
     clock = f.attrs.get("clock", "")
@@ -161,26 +179,28 @@ def check_layout(f: h5py.File, path: str | Path) -> RunFileSummary:
         clock=clock.decode() if isinstance(clock, bytes) else str(clock))
 
 
-def _walk(f: h5py.File, progress: Any = None) -> None:
-    """Touch every piece of metadata a reader will use: the attributes of the root and
-    of every group (task parameters live in dense attribute storage), and every
-    dataset's header and chunk index. Dataset attributes (units, scales) sit in the
-    dataset's checksummed header, read when it opens; their values are not read here."""
+def _read_attrs(obj: Any) -> None:
+    """Read every attribute of ``obj`` (task parameters live in dense attribute storage:
+    a fractal heap and a B-tree that a bit flip can break)."""
+    for key in obj.attrs:
+        obj.attrs[key]
 
-    def visit(_name: str, obj: Any) -> None:
-        if progress is not None:
-            progress()
-        if isinstance(obj, h5py.Group):
-            for key in obj.attrs:
-                obj.attrs[key]
-        elif obj.chunks is not None:
-            obj.id.chunk_iter(_ignore)
-        elif obj.size and obj.size * obj.dtype.itemsize <= 2**20:
-            obj[()]
 
-    for key in f.attrs:
-        f.attrs[key]
-    f.visititems(visit)
+def _chunk_index(ds: h5py.Dataset) -> None:
+    """Visit every entry of a chunked dataset's chunk index (no data is read)."""
+    if ds.chunks is not None:
+        ds.id.chunk_iter(_ignore)
+
+
+def _deep_task(g: h5py.Group) -> None:
+    """A task group's metadata as a reader uses it: its attributes and the chunk index
+    of every row and raw dataset. Dataset attributes (units, scales) sit in each
+    dataset's checksummed header, read when it opens; their values are not read."""
+    _read_attrs(g)
+    for name in (*lay.TASK_FIELDS, lay.RAW_TIME, lay.RAW_SAMPLES):
+        ds = g.get(name)
+        if isinstance(ds, h5py.Dataset):
+            _chunk_index(ds)
 
 
 def _ignore(_info: Any) -> None:
@@ -267,8 +287,7 @@ def verify_in_process(path: str | Path, progress: Any = None) -> RunFileSummary:
     p = precheck(path)
     f = open_h5(p)
     try:
-        _walk(f, progress)
-        return check_layout(f, p)
+        return check_layout(f, p, deep=True, progress=progress)
     except RunFileError:
         raise
     except Exception as exc:
@@ -327,9 +346,9 @@ def verify_run_file(path: str | Path, timeout: float = VERIFY_TIMEOUT_S) -> RunF
             os.close(r)
             seen = [0]
 
-            def progress() -> None:  # a dot every 32 objects: "still working"
+            def progress() -> None:  # a dot every 4 tasks: "still working"
                 seen[0] += 1
-                if seen[0] % 32 == 0:
+                if seen[0] % 4 == 0:
                     os.write(w, b".")
 
             data = _child_result(p, progress)

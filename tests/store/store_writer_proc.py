@@ -1,8 +1,9 @@
 """Helper process for the store tests (not a test module).
 
 Usage: python store_writer_proc.py PATH MODE
-  MODE "live":   completes tasks 0 and 1, then appends to task 2 forever, each row's
-                 ``time`` being the wall clock (time.time()); prints READY once task 2 runs.
+  MODE "live":   prints STARTING (stderr), creates the file, completes tasks 0 and 1, then appends
+                 to task 2 forever, each row's ``time`` being the wall clock
+                 (time.time()); prints READY once task 2 runs.
   MODE "fsize":  appends raw samples to task 0 until the writer fails (run under
                  RLIMIT_FSIZE), then closes; prints the StoreError and the close status.
   MODE "enospc-guarded" / "enospc-raw": on a small file system, completes tasks 0 and 1,
@@ -38,6 +39,7 @@ def rows(t: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def live(path: str) -> None:
+    print("STARTING", file=sys.stderr, flush=True)
     w = RunWriter(path, tasks(4), periodic_lattice(4, 4), flush_interval=0.25)
     for i in (0, 1):
         w.begin_task(i)

@@ -244,17 +244,23 @@ def committed_on_disk(path: Path) -> list[tuple[int, int, np.ndarray]]:
 
 
 def test_kill9_at_random_moments_leaves_consistent_interrupted_files(tmp_path: Path) -> None:
-    """Ten writers killed at random moments (also before the file got its final name):
-    every file opens, says interrupted, and no counter runs ahead of the data on disk."""
+    """Ten writers killed at random moments: five while creating or starting (the file may
+    not have its final name yet), five while appending. Every file opens, says
+    interrupted, and no counter runs ahead of the data on disk."""
     rng = np.random.default_rng(10)
-    delays = rng.uniform(0.0, 2.5, 10)
     opened = 0
-    for k, delay in enumerate(delays):
+    for k in range(10):
         path = tmp_path / f"kill{k}.h5"
         proc = subprocess.Popen([sys.executable, str(HELPER), str(path), "live"],
-                                stdout=subprocess.DEVNULL)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            time.sleep(float(delay))
+            assert proc.stdout is not None and proc.stderr is not None
+            assert proc.stderr.readline().strip() == "STARTING"
+            if k % 2:  # while appending to task 2
+                assert proc.stdout.readline().strip() == "READY"
+                time.sleep(float(rng.uniform(0.0, 1.0)))
+            else:  # from the creation of the file on
+                time.sleep(float(rng.uniform(0.0, 0.5)))
         finally:
             proc.kill()
             proc.wait(30)
