@@ -11,17 +11,20 @@ ends aborted (instrument failure, full disk) exits 1 naming its file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labctl.bench.config import BenchFileError, load_bench
 from labctl.protocol import ProtocolError, load_protocol
 from labctl.runner.events import LogMessage, Progress, TaskFinished, TaskStarted
 from labctl.runner.resume import ResumeSource, read_resume_source
-from labctl.runner.session import RunResult, RunSession
+
+if TYPE_CHECKING:
+    from labctl.runner.session import RunResult, RunSession
 
 EXIT_OK, EXIT_ABORTED, EXIT_USAGE = 0, 1, 2
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
@@ -111,6 +114,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     ``--meta`` options, the old file of ``--resume`` (completely) and the output path;
     any problem prints one ``error:`` line and returns 2.
     """
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    hook = sys.unraisablehook
+    received = _note_signals()
+
+    def quiet_lost_signal(unraisable: Any) -> None:
+        # Ctrl-C/SIGTERM raised where Python cannot propagate it (inside an import's
+        # lock callback, a finaliser): recorded in ``received``, not a traceback
+        if not issubclass(unraisable.exc_type, Exception):
+            return
+        hook(unraisable)
+
+    sys.unraisablehook = quiet_lost_signal
+    try:
+        return _cmd_run(args, received)
+    finally:
+        sys.unraisablehook = hook
+        for signum, handler in handlers.items():
+            with contextlib.suppress(ValueError, TypeError):  # not the main thread
+                signal.signal(signum, handler)
+
+
+def _cmd_run(args: argparse.Namespace, received: list[int]) -> int:
     try:
         meta = parse_meta(args.meta)
         source = None
@@ -128,6 +153,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 tls_key=args.tls_key, allow_insecure=args.allow_insecure_scheduler)
         bench = load_bench(args.bench) if args.bench else None
         protocol = load_protocol(args.protocol, bench)
+        # the run engine (physics kernels, Dask) loads only once the cheap checks passed,
+        # so bad input is refused in about a second
+        from labctl.runner.session import RunSession
+
         session = RunSession(protocol, args.output, clock=args.clock, seed=args.seed,
                              resume_from=source, metadata=meta, record_raw=args.raw,
                              parallel=args.parallel or bool(args.scheduler),
@@ -135,13 +164,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (ProtocolError, BenchFileError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return _run_with_progress(session, quiet=args.quiet)
+    return _run_with_progress(session, quiet=args.quiet, received=received)
 
 
-def _run_with_progress(session: RunSession, quiet: bool) -> int:
-    from tqdm import tqdm
-
+def _note_signals() -> list[int]:
+    """Record every SIGINT/SIGTERM from now on, then let labctl's handler act (it raises
+    KeyboardInterrupt or Terminated). Python may swallow an exception raised inside an
+    import or a finaliser ("Exception ignored in ..."); the record keeps such a signal
+    from being lost, so the run does not start after it. Returns the record."""
     received: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+        if not callable(previous):
+            continue
+
+        def note(n: int, frame: FrameType | None, previous: Any = previous) -> None:
+            received.append(n)
+            previous(n, frame)
+
+        try:
+            signal.signal(signum, note)
+        except ValueError:  # not the main thread: signals are not ours to handle
+            break
+    return received
+
+
+def _exit_code(received: list[int]) -> int:
+    return EXIT_SIGINT if received[0] == signal.SIGINT else EXIT_SIGTERM
+
+
+def _run_with_progress(session: RunSession, quiet: bool, received: list[int]) -> int:
+    """Start the run with Ctrl-C/SIGTERM as clean aborts, show its progress, summarise;
+    ``received`` records signals (also those that came before)."""
+    from tqdm import tqdm
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
@@ -149,6 +204,12 @@ def _run_with_progress(session: RunSession, quiet: bool) -> int:
                       else "terminated (SIGTERM)")
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    if received:  # a signal came while checking and its exception was lost: do not start
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        print("labctl run: interrupted before the run started; nothing was opened",
+              file=sys.stderr)
+        return _exit_code(received)
     n_tasks = len(session.plans)
     print(f"labctl run: {session.protocol.name}: {n_tasks} tasks, about "
           f"{session.total_s:.0f} s of learning on the {session.config.backend} bench "
@@ -173,7 +234,7 @@ def _run_with_progress(session: RunSession, quiet: bool) -> int:
     if result.status == "completed":
         return EXIT_OK
     if received:
-        return EXIT_SIGINT if received[0] == signal.SIGINT else EXIT_SIGTERM
+        return _exit_code(received)
     return EXIT_ABORTED
 
 
