@@ -1,16 +1,28 @@
-"""Events the run engine publishes to its front ends (CLI progress bar, GUI).
+"""Events the run engine publishes to its front ends (CLI, GUI, notebooks, notifiers).
 
-Events travel on a bounded queue: a slow consumer (a frozen GUI) loses display events,
-never run-file rows, which go to the writer on their own path.
+One run publishes on one :class:`EventQueue`; any number of consumers follow it, each
+through its own :class:`Subscription` (``session.subscribe(maxsize=...)``) with its own
+bounded queue. Publishing never blocks the acquisition thread: a slow or stalled
+consumer (a frozen GUI, a notebook that stopped reading) loses display events
+(``Rows``, ``Progress``; counted in its ``dropped``), never the task-level events, and
+never run-file rows, which go to the writer on their own path. The ``EventQueue`` is also
+the first subscription (the front end that created the session drains it), and every
+event but rows and progress is also a :mod:`logging` record of the
+``labctl.runner.events`` logger.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import queue
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -84,23 +96,46 @@ class RunFinished:
 Event = TaskStarted | Rows | TaskFinished | Progress | LogMessage | StateChanged | RunFinished
 
 
-class EventQueue:
-    """A bounded, never-blocking event queue: when ``maxsize`` events wait, new ``Rows``
-    and ``Progress`` events are dropped (counted in :attr:`dropped`; a front end that fell
-    behind re-reads the run file), other events are always kept. 20000 events hold about
-    half an hour of a stalled GUI at 10 blocks/s."""
+class Subscription:
+    """One consumer's bounded, never-blocking queue of run events.
 
-    def __init__(self, maxsize: int = 20000) -> None:
+    When ``maxsize`` events wait, new display events (``Rows``, ``Progress``) are dropped
+    and counted in :attr:`dropped` (a consumer that fell behind re-reads the run file);
+    task-level events are kept, up to ``maxsize + MAX_KEPT`` waiting events, beyond which
+    they too are dropped (counted in :attr:`dropped_kept`) so a consumer that never reads
+    cannot grow memory without bound. 20000 events hold about half an hour of a stalled
+    display at 10 DAQ blocks/s. ``name`` is for messages only. A closed subscription
+    receives nothing more; iterate or :meth:`drain` to read.
+    """
+
+    #: task-level events kept beyond ``maxsize`` before they are dropped too
+    MAX_KEPT = 100_000
+
+    def __init__(self, maxsize: int = 20000, name: str = "") -> None:
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
+            raise ValueError(f"maxsize: {maxsize!r}; allowed an integer >= 1 (events)")
         self._q: queue.Queue[Event] = queue.Queue()
         self.maxsize = maxsize
+        self.name = name
         self.dropped = 0
+        self.dropped_kept = 0
+        self.closed = False
 
-    def put(self, event: Event) -> None:
-        """Publish ``event`` without ever blocking the producer."""
-        if isinstance(event, Rows | Progress) and self._q.qsize() >= self.maxsize:
-            self.dropped += 1
-            return
+    def offer(self, event: Event) -> bool:
+        """Queue ``event`` unless this consumer is too far behind; never blocks.
+        Returns False if the event was dropped (or the subscription is closed)."""
+        if self.closed:
+            return False
+        waiting = self._q.qsize()
+        if waiting >= self.maxsize:
+            if isinstance(event, Rows | Progress):
+                self.dropped += 1
+                return False
+            if waiting >= self.maxsize + self.MAX_KEPT:
+                self.dropped_kept += 1
+                return False
         self._q.put_nowait(event)
+        return True
 
     def get(self, timeout: float | None = None) -> Event | None:
         """The next event, waiting up to ``timeout`` s (None if there is none)."""
@@ -118,3 +153,98 @@ class EventQueue:
             except queue.Empty:
                 break
         return out
+
+    def close(self) -> None:
+        """Stop receiving events (what is queued can still be drained)."""
+        self.closed = True
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"Subscription({self.name!r}, {self._q.qsize()} waiting, "
+                f"{self.dropped} dropped)")
+
+
+class EventQueue(Subscription):
+    """The event bus of one run, and its first subscription.
+
+    :meth:`put` (the run engine's side) hands each event to every open subscription
+    without ever blocking and logs it (:func:`log_event`); :meth:`subscribe` adds a
+    consumer with its own bounded queue. The ``EventQueue`` itself is drained by the front
+    end that created the session (``session.events.drain()``); one that only uses its
+    own subscriptions may :meth:`close` it.
+    """
+
+    def __init__(self, maxsize: int = 20000) -> None:
+        super().__init__(maxsize, name="session")
+        self._lock = threading.Lock()
+        self._subscribers: tuple[Subscription, ...] = (self,)
+
+    def put(self, event: Event) -> None:
+        """Publish ``event`` to every subscriber without ever blocking the producer."""
+        for sub in self._subscribers:  # an immutable snapshot: no lock on this path
+            sub.offer(event)
+        log_event(event)
+
+    def subscribe(self, maxsize: int = 20000, name: str = "") -> Subscription:
+        """A new consumer of every event published from now on (its own queue of
+        ``maxsize`` events; see :class:`Subscription`). Close it when done."""
+        sub = Subscription(maxsize, name or f"subscriber {len(self._subscribers)}")
+        with self._lock:
+            self._subscribers = (*(s for s in self._subscribers if not s.closed), sub)
+        return sub
+
+    @property
+    def subscribers(self) -> tuple[Subscription, ...]:
+        """The open subscriptions (this queue first, unless closed)."""
+        return tuple(s for s in self._subscribers if not s.closed)
+
+
+_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def log_event(event: Event) -> None:
+    """Emit ``event`` as a record of this module's logger: task start (INFO), task end
+    with its final error, L/L0, free power and λ (INFO, WARNING if not completed),
+    operator log lines at their level, state changes (INFO), the run's end with its
+    status, reason and file (INFO, WARNING if aborted). Rows are not logged; progress
+    only at DEBUG."""
+    if isinstance(event, Rows):
+        return
+    if isinstance(event, Progress):
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("progress %.1f/%.1f s of bench time, %.0f S/s, %d display events "
+                      "dropped", event.done_s, event.total_s, _nan0(event.sample_rate),
+                      event.dropped_events)
+    elif isinstance(event, TaskStarted):
+        log.info("task %d/%d %r started (%.3g s of learning expected)", event.index,
+                 event.n_tasks, event.name, event.expected_duration_s)
+    elif isinstance(event, TaskFinished):
+        f = event.final
+        log.log(logging.INFO if event.status == "completed" else logging.WARNING,
+                "task %d %s: error %.4g V², L/L0 %.4g, free power %.4g W, λ %.4g",
+                event.index, event.status, _get(f, "error"), _get(f, "error_normalized"),
+                _get(f, "power_free"), _get(f, "lambda"))
+    elif isinstance(event, LogMessage):
+        log.log(_LEVELS.get(event.level, logging.INFO), "%s", event.text)
+    elif isinstance(event, StateChanged):
+        log.info("run state %s%s", event.state, f": {event.reason}" if event.reason else "")
+    elif isinstance(event, RunFinished):
+        level = logging.INFO if event.status == "completed" else logging.WARNING
+        log.log(level, "run %s%s; run file %s", event.status,
+                f" ({event.reason})" if event.reason else "", event.path)
+        for failure in event.safe_state_failures:
+            log.error("safe state not confirmed: %s", failure)
+
+
+def _get(final: dict[str, float], key: str) -> float:
+    value = final.get(key, math.nan)
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def _nan0(value: float) -> float:
+    return 0.0 if math.isnan(value) else value

@@ -30,6 +30,7 @@ from labctl.runner.events import (
     LogMessage,
     RunFinished,
     StateChanged,
+    Subscription,
     TaskFinished,
     TaskStarted,
 )
@@ -91,11 +92,7 @@ class RunSession:
         self.resume_source: ResumeSource | None = None
         if resume_from is not None:
             self.resume_source = (resume_from if isinstance(resume_from, ResumeSource)
-                                  else read_resume_source(resume_from))
-            if protocol.text != self.resume_source.protocol_text:
-                raise ValueError(f"resume_from: {self.resume_source.path} ran another "
-                                 f"protocol text than {protocol.path}; allowed: the identical "
-                                 "protocol")
+                           else read_resume_source(resume_from))
             seed = _same("seed", seed, self.resume_source.seed, self.resume_source.path)
             clock = _same("clock", clock, self.resume_source.clock, self.resume_source.path)
         self.seed = 0 if seed is None else seed
@@ -171,6 +168,14 @@ class RunSession:
     def finished(self) -> bool:
         """True once the run file is closed and the bench left safe."""
         return self._done.is_set()
+
+    def subscribe(self, maxsize: int = 20000, name: str = "") -> Subscription:
+        """Follow this run: a consumer (a notebook, a notifier, a second window) with its
+        own queue of at most ``maxsize`` waiting display events, receiving every event
+        published from now on; it can never slow or block acquisition (display events
+        beyond ``maxsize`` are dropped and counted). Subscribe before :meth:`start` to see
+        the whole run; close the subscription when done."""
+        return self.events.subscribe(maxsize, name)
 
     def pause(self) -> None:
         """Pause: learning off, sources held, acquisition stopped (see RunControl)."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import queue
 import shutil
@@ -56,6 +57,11 @@ from labctl.store.paths import (
 )
 
 __all__ = ["RunWriter", "StoreError", "TaskLike"]
+
+log = logging.getLogger(__name__)
+#: run-file event kinds also logged as warnings (the others as info)
+WARNING_EVENTS = ("fault", "task_fault", "task_skipped", "task_retry", "daq_gap",
+                  "open_failure", "safe_state_failure")
 
 
 class TaskLike(Protocol):
@@ -339,6 +345,9 @@ class RunWriter:
         was created (s); ``kind`` ≤ 32 and ``message`` ≤ 256 UTF-8 bytes (longer is cut)."""
         self._check()
         t = time.monotonic() - self._t0
+        level = logging.WARNING if kind in WARNING_EVENTS or kind.startswith("refused_") \
+            else logging.INFO
+        log.log(level, "%s: %s%s", kind, message, f" (task {task})" if task >= 0 else "")
         row = (t, int(task), _clip(kind, 32), _clip(message, 256))
         self._put(("event", row))
 
