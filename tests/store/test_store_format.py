@@ -188,3 +188,20 @@ def test_summary_is_one_row_per_task_with_units(tmp_path: Path) -> None:
     assert units["final_power_free"] == "W" and units["final_energy"] == "J"
     assert units["param_lambda"] == "1"
     assert all(col in units for col in df.columns if df[col].dtype.kind == "f")
+
+
+def test_format_1_files_still_read(tmp_path: Path) -> None:
+    """Files of format 1 (no heartbeat, writer identity, seed or clock attributes)."""
+    path = tmp_path / "old.h5"
+    write(path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["format"] = "labctl-run/1"
+        for key in ("writer_pid", "writer_host", "writer_boot_id", "writer_start_ticks",
+                    "run_uuid", "seed", "clock"):
+            del f.attrs[key]
+        del f["progress/heartbeat"]
+        f.attrs["instrument_snapshots"] = json.dumps({"seed": 4, "clock": "paced"})
+    with open_run(path) as run:
+        assert run.status == "completed" and run.uuid == ""
+        assert (run.seed, run.clock) == (4, "paced")  # from the snapshots, as written then
+        assert run.summary()["rows"].tolist() == [40, 25, 0]
