@@ -92,7 +92,11 @@ class RunSession:
         self.resume_source: ResumeSource | None = None
         if resume_from is not None:
             self.resume_source = (resume_from if isinstance(resume_from, ResumeSource)
-                           else read_resume_source(resume_from))
+                                  else read_resume_source(resume_from))
+            if protocol.text != self.resume_source.protocol_text:
+                raise ValueError(f"resume_from: {self.resume_source.path} ran another "
+                                 f"protocol text than {protocol.path}; allowed: the identical "
+                                 "protocol")
             seed = _same("seed", seed, self.resume_source.seed, self.resume_source.path)
             clock = _same("clock", clock, self.resume_source.clock, self.resume_source.path)
         self.seed = 0 if seed is None else seed
