@@ -185,3 +185,24 @@ def test_cli_refuses_a_protocols_folder_without_the_protocols(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "lambda_tradeoff.toml" in err and "papers/small_lambda.toml" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_parallel_claims_from_a_protocols_folder(tmp_path, capsys):
+    """--parallel runs each claim in its own process; --protocols takes shrunk copies."""
+    folder = tmp_path / "protocols"
+    folder.mkdir()
+    for name in ("iris.toml", "nonlinear_regression.toml"):
+        text = (PROTOCOLS / name).read_text(encoding="utf-8")
+        text = re.sub(r"^epochs = \d+", "epochs = 1", text, flags=re.M)
+        text = re.sub(r"^n_test(_per_class)? = \d+", r"n_test\1 = 3", text, flags=re.M)
+        (folder / name).write_text(text, encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    add_reproduce_arguments(parser)
+    out = tmp_path / "out"
+    args = parser.parse_args(["-o", str(out), "--parallel", "--protocols", str(folder),
+                              "--claim", "iris", "--claim", "nonlinear_regression"])
+    assert cmd_reproduce(args) == 0
+    rows = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| ")][2:]
+    assert [r.split(" | ")[0] for r in rows] == ["| Iris classification",
+                                                 "| nonlinear regression"]
+    assert (out / "iris" / "iris.h5").exists() and (out / "REPORT.md").exists()

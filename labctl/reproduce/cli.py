@@ -4,12 +4,14 @@ protocol per claim of the papers, print the claim table and write ``DIR/REPORT.m
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from labctl.reproduce.claims import CLAIMS, PROTOCOLS, by_key, run_claim
+from labctl.reproduce.claims import CLAIMS, PROTOCOLS, Claim, by_key, run_claim
+from labctl.reproduce.result import ClaimResult
 
 
 def add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,10 +53,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         return 2
     t0 = time.monotonic()
     if args.parallel:
-        with ProcessPoolExecutor() as pool:
-            futures = [pool.submit(run_claim, c, out, args.quick, False, args.protocols)
-                       for c in claims]
-            results = [f.result() for f in futures]
+        results = _run_parallel(claims, out, args.quick, args.protocols)
     else:
         results = []
         for c in claims:
@@ -68,3 +67,19 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     print(claim_table(results), end="")
     print(f"wall time {wall:.0f} s; report: {report}")
     return 1 if any(r.error for r in results) else 0
+
+
+def _run_parallel(claims: list[Claim], out: Path, quick: bool, protocols: Path
+                  ) -> list[ClaimResult]:
+    """Each claim in its own worker process (one per CPU, fresh interpreters); Ctrl-C or
+    SIGTERM of the command terminates the workers instead of waiting for them."""
+    pool = multiprocessing.get_context("spawn").Pool(min(len(claims), os.cpu_count() or 1))
+    try:
+        jobs = [pool.apply_async(run_claim, (c, out, quick, False, protocols))
+                for c in claims]
+        results = [j.get() for j in jobs]
+        pool.close()
+        return results
+    finally:
+        pool.terminate()
+        pool.join()
