@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QStatusBar,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -182,15 +183,14 @@ class MainWindow(QMainWindow):
         top.setSizes([900, 460])
         log_box = QGroupBox("Log")
         QVBoxLayout(log_box).addWidget(self.log_pane)
-        task_box = QGroupBox("Tasks")
-        QVBoxLayout(task_box).addWidget(self.tasks)
-        gate_box = QGroupBox("Gate voltages and conductances")
-        QVBoxLayout(gate_box).addWidget(self.gates)
+        tables = QTabWidget()
+        tables.addTab(self.tasks, "Tasks")
+        tables.addTab(self.gates, "Gate voltages and conductances")
+        self.tables = tables
         panes = QSplitter(Qt.Orientation.Horizontal)
         panes.addWidget(log_box)
-        panes.addWidget(task_box)
-        panes.addWidget(gate_box)
-        panes.setSizes([420, 560, 420])
+        panes.addWidget(tables)
+        panes.setSizes([420, 780])
         bottom = QWidget()
         blay = QVBoxLayout(bottom)
         blay.setContentsMargins(0, 0, 0, 0)
@@ -366,6 +366,9 @@ class MainWindow(QMainWindow):
                 self._follow_file = True
             elif any(isinstance(e, TaskStarted) for e in events):
                 self._follow_file = False  # the new task's rows are all in the queue
+            started = [e for e in events if isinstance(e, TaskStarted)]
+            if started:
+                self._show_task_request(started[-1].params)
             now = time.monotonic()
             if self._follow_file and (self.model.finished
                                       or now - self._resync_t >= RESYNC_PERIOD_S):
@@ -420,6 +423,16 @@ class MainWindow(QMainWindow):
         self._update_status()
         if drew:
             self.frames += 1
+
+    def _show_task_request(self, params: dict[str, Any]) -> None:
+        """A task started: its requested η and λ go into the live fields (unless the
+        operator is editing one), so request and applied value are side by side."""
+        for key, edit in (("eta", self.live_eta), ("lambda", self.live_lambda)):
+            value = params.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool) \
+                    and not edit.hasFocus():
+                edit.setText(f"{value:g}")
+                edit.setStyleSheet("")
 
     def _show_applied(self) -> None:
         """η and λ of the newest row of the task on display (as applied by the bench)."""

@@ -16,6 +16,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from labctl.network import Network
+from labctl.units import format_si
 
 MIN_WIDTH_PX = 1.0
 MAX_WIDTH_PX = 9.0
@@ -118,8 +119,8 @@ class NetworkView(QWidget):
             frac = 0.5 + 0.5 * dg / scale if scale > 0 else np.full(g.shape, 0.5)
             for item, width, f in zip(self.edge_items, self.widths, frac, strict=True):
                 item.setPen(pg.mkPen(self.edge_cmap.map(float(f), mode="qcolor"), width=width))
-            caption = (f"G: {np.nanmin(g) * 1e3:.3g}–{g_max * 1e3:.3g} mS;  "
-                       f"|ΔG| max {scale * 1e6:.3g} µS/s")
+            caption = (f"G: {format_si(float(np.nanmin(g)), 'S')} – {format_si(g_max, 'S')};  "
+                       f"|ΔG| max {format_si(scale, 'S/s')}")
         else:
             caption = ""
         if v_free is not None:
@@ -137,6 +138,7 @@ class NetworkView(QWidget):
             self.nodes.setData(pos=self.pos, brush=brushes, symbol=symbols)
             for label, f in zip(self.labels, frac, strict=True):
                 label.setColor("k" if f > 0.6 else "w")
-            caption += f"<br>V_free: {lo:.3g}–{hi:.3g} V (dark → bright); ■ source ◆ target"
+            caption += (f"<br>V_free: {format_si(lo, 'V')} – {format_si(hi, 'V')} (dark → "
+                        f"bright); ■ source ◆ target")
         self.caption.setText(caption)
         self.updates += 1

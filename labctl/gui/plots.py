@@ -93,10 +93,10 @@ def task_title(model: RunModel) -> str:
     lam, eta = model.series("lambda"), model.series("eta")
     applied_lam = float(lam[-1]) if len(lam) else float("nan")
     applied_eta = float(eta[-1]) if len(eta) else float("nan")
-    return (f"{task_label(task.index, task.n_tasks)}: {task.name}  ·  "
+    return (f"{task_label(task.index, task.n_tasks)}: {task.name} "
+            f"({len(model.series('time'))} rows)<br><span style='font-size: 9pt'>"
             f"λ {_requested_applied(task.params.get('lambda'), applied_lam)}  ·  "
-            f"η {_requested_applied(task.params.get('eta'), applied_eta)}  ·  "
-            f"{len(model.series('time'))} rows")
+            f"η {_requested_applied(task.params.get('eta'), applied_eta)}</span>")
 
 
 def _positive(y: np.ndarray) -> np.ndarray:
@@ -128,6 +128,8 @@ class LivePlots(pg.GraphicsLayoutWidget):
                 plot.setLabel("left", label)  # the unit is in each tick
             else:
                 plot.setLabel("left", label, units=unit or None)
+                if not unit:  # dimensionless: no "(x0.001)" scaling of the ticks
+                    plot.getAxis("left").enableAutoSIPrefix(False)
             plot.setLogMode(False, logy)
             if len(curves) > 1:
                 plot.addLegend(offset=(-5, 5), labelTextSize="9pt")
@@ -182,12 +184,30 @@ class LivePlots(pg.GraphicsLayoutWidget):
         return 0 if x is None else len(x)
 
 
+#: the summary plot always spans at least this many decades per axis, so a log axis has
+#: labelled ticks however close the points are
+MIN_DECADES = 1.0
+
+
+def _log_span(values: np.ndarray, pad: float = 0.12) -> tuple[float, float]:
+    """View range (log10 units) around positive ``values``: their span plus ``pad`` of it
+    on each side, widened about its centre to at least :data:`MIN_DECADES`."""
+    logs = np.log10(values)
+    lo, hi = float(np.min(logs)), float(np.max(logs))
+    margin = pad * (hi - lo)
+    lo, hi = lo - margin, hi + margin
+    if hi - lo < MIN_DECADES:
+        centre = 0.5 * (lo + hi)
+        lo, hi = centre - MIN_DECADES / 2, centre + MIN_DECADES / 2
+    return lo, hi
+
+
 class SummaryPlot(pg.PlotWidget):
     """Sweep summary: final error (V²) against final free power (W), one point per
     finished task, coloured by the applied λ (blue = smallest, red = largest of the run).
     Before the first task finishes, the axes show no ticks, only a note saying so."""
 
-    TITLE = "Sweep summary: final error vs final free power"
+    TITLE = "Sweep summary: final error vs power"
     EMPTY_NOTE = "one point per finished task"
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -201,6 +221,7 @@ class SummaryPlot(pg.PlotWidget):
         self.scatter = self.plot([], [], pen=None, symbol="o", symbolSize=11,
                                  symbolPen=pg.mkPen("k", width=0.8))
         self.getPlotItem().vb.setDefaultPadding(0.12)
+        self.getPlotItem().vb.disableAutoRange()  # ranges follow the points (_log_span)
         self.note = pg.TextItem(self.EMPTY_NOTE, color="#777777", anchor=(0.5, 0.5))
         self.note.setParentItem(self.getPlotItem().vb)
         self.getPlotItem().vb.sigResized.connect(self._place_note)
@@ -241,8 +262,11 @@ class SummaryPlot(pg.PlotWidget):
         lo, hi = float(np.nanmin(lam)), float(np.nanmax(lam))
         frac = (lam - lo) / (hi - lo) if hi > lo else np.full(lam.shape, 0.5)
         brushes = [pg.mkBrush(self.cmap.map(float(f), mode="qcolor")) for f in frac]
-        self.scatter.setData([p.power_free for p in pts], [p.error for p in pts],
-                             symbolBrush=brushes)
+        x = np.array([p.power_free for p in pts])
+        y = np.array([p.error for p in pts])
+        self.scatter.setData(x, y, symbolBrush=brushes)
+        vb = self.getPlotItem().vb
+        vb.setRange(xRange=_log_span(x), yRange=_log_span(y), padding=0)
         self._n = len(pts)
         n = f"{len(pts)} task{'s' if len(pts) > 1 else ''}"
         self._set_legend(f"{n}, applied λ {format_si(lo, digits=3)} (blue) … "

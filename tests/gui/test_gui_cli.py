@@ -8,9 +8,10 @@ import argparse
 import subprocess
 import sys
 
+import pytest
 from PySide6.QtGui import QImage
 
-from labctl.gui.cli import add_gui_arguments, cmd_gui
+from labctl.gui.cli import add_gui_arguments, cmd_gui, display_problem
 
 
 def _args(*argv):
@@ -42,3 +43,33 @@ def test_screenshot_needs_run_and_quit_after(capsys):
     assert cmd_gui(_args("--screenshot", "x.png", "--run", "p.toml",
                          "--quit-after", "-1")) == 2
     assert "--quit-after" in capsys.readouterr().err
+
+
+def test_without_a_display_one_line_and_exit_2(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run([sys.executable, "-m", "labctl.cli", "gui"], capture_output=True,
+                          text=True, env=env, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and proc.stdout == ""
+    assert "no display" in lines[0] and "QT_QPA_PLATFORM=offscreen" in lines[0]
+    assert "xvfb-run" in lines[0]
+
+
+@pytest.mark.parametrize(("env", "platform", "problem"), [
+    ({}, "linux", "no display"),
+    ({"DISPLAY": ":0"}, "linux", None),
+    ({"WAYLAND_DISPLAY": "wayland-0"}, "linux", None),
+    ({"QT_QPA_PLATFORM": "offscreen"}, "linux", None),
+    ({"QT_QPA_PLATFORM": "xcb", "WAYLAND_DISPLAY": "w"}, "linux", "QT_QPA_PLATFORM=xcb but "
+                                                                  "DISPLAY is not set"),
+    ({"QT_QPA_PLATFORM": "wayland"}, "linux", "WAYLAND_DISPLAY is not set"),
+    ({}, "darwin", None),
+    ({}, "win32", None),
+])
+def test_display_problem(env, platform, problem):
+    found = display_problem(env, platform)
+    assert (found is None) == (problem is None)
+    if problem is not None:
+        assert problem in found

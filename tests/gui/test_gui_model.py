@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labctl.gui.model import RunModel
+from labctl.gui.model import RunModel, TaskRow
 from labctl.gui.network_view import edge_segments
 from labctl.gui.params import format_value, parse_value
-from labctl.gui.plots import peak_decimate
+from labctl.gui.plots import peak_decimate, task_title
 from labctl.gui.ringbuffer import RingBuffer
 from labctl.gui.toml_text import dumps
 from labctl.network import periodic_lattice
@@ -113,3 +113,50 @@ def test_peak_decimation_keeps_spikes_and_bounds_the_point_count():
     assert dx[0] == x[0] and dx[-1] == x[-1] and np.all(np.diff(dx) >= 0)
     sx, sy = peak_decimate(x[:500], y[:500], 2000)
     assert sx is not None and len(sx) == 500 and np.array_equal(sy, y[:500])
+
+
+def test_task_rows_follow_the_plan_and_a_failed_task_gets_no_summary_point():
+    model = RunModel(capacity=100)
+    model.set_tasks([TaskRow(i, f"t{i}", params={"lambda": 0.03 * i}) for i in range(3)])
+    model.apply(TaskStarted(0, 3, "t0", {"lambda": 0.0}, 1.0))
+    assert [r.status for r in model.tasks.values()] == ["running", "pending", "pending"]
+    model.apply(TaskFinished(0, "completed", {"error": 1e-3, "power_free": 2e-4,
+                                              "lambda": 0.0}))
+    model.apply(TaskStarted(1, 3, "t1", {"lambda": 0.03}, 1.0))
+    model.apply(TaskFinished(1, "failed", {}))
+    assert [r.status for r in model.tasks.values()] == ["completed", "failed", "pending"]
+    assert [p.index for p in model.summary] == [0]
+
+
+def test_task_table_shows_accuracy_of_dataset_tasks_in_percent(qtbot):
+    from labctl.gui.task_table import TaskTable
+
+    table = TaskTable()
+    qtbot.addWidget(table)
+    plain = TaskRow(0, "allostery", "completed", {"lambda": 0.03, "eta": 0.22},
+                    {"lambda": 0.02983, "eta": 0.2171, "error": 2.7e-4, "power_free": 4.6e-4,
+                     "energy": 2.799e-4})
+    table.show_tasks([plain])
+    assert [table.value(0, c) for c in range(9)] == [
+        "0", "allostery", "completed", "0.03", "0.02983", "0.2171", "2.7×10⁻⁴ V²",
+        "460 µW", "280 µJ"]
+    assert table.isColumnHidden(9) and table.isColumnHidden(10)
+    iris = TaskRow(1, "iris", "completed", {"kind": "classification"},
+                   {"train_accuracy": 0.9583, "test_accuracy": 14 / 15})
+    table.show_tasks([plain, iris])
+    assert not table.isColumnHidden(9) and not table.isColumnHidden(10)
+    assert (table.value(1, 9), table.value(1, 10)) == ("95.8 %", "93.3 %")
+    assert (table.value(0, 9), table.value(1, 6)) == ("-", "-")
+
+
+def test_live_plot_title_numbers_tasks_from_0_and_tells_requested_from_applied(qtbot):
+    model = RunModel(capacity=100)
+    model.apply(TaskStarted(2, 6, "edge", {"lambda": 0.03, "eta": 0.22}, 1.0))
+    assert "task 2 of 0–5: edge" in task_title(model)
+    assert "λ requested 0.03 " in task_title(model) + " "
+    data = _rows(2, 0.0, 3).data
+    data = {**data, "lambda": np.full(3, 0.02983), "eta": np.full(3, 28 / 129)}
+    model.add_rows(2, data)
+    title = task_title(model)
+    assert "λ requested 0.03, applied 0.02983" in title
+    assert "η requested 0.22, applied 0.2171" in title

@@ -4,6 +4,7 @@ import os
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
+import signal
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from PySide6.QtCore import Qt
 
 from labctl.gui.main_window import MainWindow
 from labctl.store import open_run
+from labctl.units import format_si
 
 WAIT_MS = 60_000
 
@@ -246,3 +248,68 @@ def test_replay_follows_a_run_file_written_by_another_process(qtbot, make_window
         assert run.status == "completed"
     qtbot.waitUntil(lambda: window.plots.samples == rows, timeout=WAIT_MS)
     assert f"({rows} rows)" in window.replay.time_label.text()
+
+
+def test_run_shows_tasks_from_0_requested_and_applied_values_and_si_units(qtbot, make_window):
+    window = make_window()
+    session = window.start_run()
+    wait_finished(qtbot, window)
+    # the header numbers tasks as the run file does, and tells requested from applied
+    title = window.plots.title.text
+    assert "task 1 of 0–1: " in title
+    with open_run(session.path) as run:
+        applied = float(run.tasks[1]["lambda"][-1])
+        eta = float(run.tasks[1]["eta"][-1])
+        finals = [t.final for t in run.tasks]
+    assert applied != 0.03  # the gain stage quantises the request
+    assert "λ requested 0.03, applied " + f"{applied:.4g}" in title
+    assert "η requested" in title and f"applied {eta:.4g}" in title
+    assert f"η {eta:.4g}" in window.live_applied.text()
+    # the task table: every task of the plan, numbered from 0, finals with SI prefixes
+    table = window.tasks
+    assert table.rowCount() == 2
+    assert [table.value(i, 0) for i in range(2)] == ["0", "1"]
+    assert [table.value(i, 2) for i in range(2)] == ["completed", "completed"]
+    assert table.value(1, 3) == "0.03" and table.value(1, 4) == f"{applied:.4g}"
+    power = finals[1]["power_free"]
+    assert table.value(1, 7) == format_si(power, "W") and "µW" in table.value(1, 7)
+    assert table.value(1, 8).endswith("J") and table.value(1, 6).endswith("V²")
+    assert table.isColumnHidden(9) and table.isColumnHidden(10)  # no dataset task
+    # power and energy axes carry SI-prefixed units; the sweep summary's ticks too
+    power_axis = window.plots.plots["power"].getAxis("left")
+    assert power_axis.labelUnits == "W" and power_axis.labelUnitPrefix == "µ"
+    assert window.plots.plots["energy"].getAxis("left").labelUnits == "J"
+    assert window.plots.plots["lambda"].getAxis("left").autoSIPrefixScale == 1.0
+    window.grab()  # a paint: the view ranges follow the data
+    ticks = window.summary.tick_labels("bottom") + window.summary.tick_labels("left")
+    assert any(t.endswith("µW") for t in ticks) and any(t.endswith("V²") for t in ticks)
+    assert window.summary.n_points == 2 and "applied λ" in window.summary.legend_text
+
+
+def test_replay_of_an_interrupted_run_says_so(qtbot, make_window, tmp_path, write_protocol):
+    window = make_window()
+    protocol = write_protocol(duration=30.0, name="killed")
+    out = tmp_path / "killed.h5"
+    proc = subprocess.Popen([sys.executable, "-m", "labctl.cli", "run", str(protocol), "-o",
+                             str(out), "--clock", "paced", "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def has_rows():
+            try:
+                with open_run(out) as run:
+                    return run.tasks[0].n_rows > 0
+            except (OSError, ValueError, KeyError):
+                return False
+        qtbot.waitUntil(has_rows, timeout=WAIT_MS)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert window.replay.try_open(out)
+    state = window.status_labels["state"].text()
+    assert "interrupted (last wrote " in state and "UTC" in state
+    assert window.replay.time_label.text().startswith("interrupted: t = ")
+    assert [window.tasks.value(i, 2) for i in range(2)] == ["interrupted", "pending"]
+    assert window.tasks.value(0, 6).endswith("V²")  # the last row's values are shown
+    assert window.plots.samples > 0 and window.summary.n_points == 0
+    window.grab()
+    assert window.summary.tick_labels("bottom") == []
