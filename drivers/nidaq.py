@@ -20,16 +20,23 @@ Uses the real ``nidaqmx`` API (1.x):
 
 Every task is closed on :meth:`NidaqDaq.close` (outputs to 0 V first), also after errors.
 
+Argument checks, the bench's output limits and the owner-thread rule are the interface's
+(:class:`labctl.bench.interfaces.Daq`): this module only moves samples through NI-DAQmx.
+NI's own syntax (device names, ``ai<k>``/``ao<k>`` physical channels) is checked here, by
+:meth:`NidaqDaq.check_config`, when a bench file names this driver
+(``[daq] driver = "labctl.drivers.nidaq:NidaqDaq"``, the hardware default).
+
 Threading: the instance belongs to the thread that created it (the acquisition thread of
-the run engine); calls from any other thread raise :class:`BenchError`. Other threads send
-requests to the owner (the run engine queues operator commands in
+the run engine, or a notebook's thread: ``with NidaqDaq(config) as daq: ...``); calls from
+any other thread raise :class:`~labctl.bench.interfaces.ForeignThreadError`. Other threads
+send requests to the owner (the run engine queues operator commands in
 :class:`labctl.runner.control.RunControl`) instead of sharing the tasks.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -52,6 +59,10 @@ ERR_SAMPLES_NOT_AVAILABLE = -200284
 ERR_DEVICE_GONE = (-88705, -201003, -200220, -88709)
 #: seconds of samples the driver buffer holds (board side)
 BUFFER_SECONDS = 2.0
+#: NI's spelling of a device and of physical analog channels (checked by check_config)
+_DEVICE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_AI_RE = re.compile(r"ai\d{1,3}")
+_AO_RE = re.compile(r"ao\d{1,2}")
 
 
 def _nidaqmx() -> Any:
@@ -87,7 +98,8 @@ class NidaqDaq(Daq):
         self.channels = config.channel_names
         self.output_lines = config.output_lines
         self.sample_rate = config.sample_rate
-        self._owner = threading.get_ident()
+        self.output_max = {"source": config.limits.source_voltage_max,
+                           "target": config.limits.target_voltage_max}
         self._block = config.block_size
         self._buffer = np.zeros((len(self.channels), self._block))
         self._ai_task: Any = None
@@ -100,7 +112,6 @@ class NidaqDaq(Daq):
         self._last_row: np.ndarray | None = None
         self._ao_values = {ao.line.name: 0.0 for ao in config.ao_channels}
         self._routing = {line.name: line.nodes[0] for line in self.output_lines}
-        self._closed = False
         try:
             self._ao_task = nx.Task()
             for ao in config.ao_channels:
@@ -114,13 +125,34 @@ class NidaqDaq(Daq):
             self._close_tasks()
             raise translate_daq_error(exc, "opening the board") from exc
 
+    # -- plug-in -------------------------------------------------------------------------
+    config_role = "daq"
+
+    @classmethod
+    def check_config(cls, options: Mapping[str, Any], config: Any) -> list[tuple[str, str]]:
+        """NI syntax of a bench file's [daq] wiring: a device name such as "Dev1" and
+        physical channels ``ai<k>`` / ``ao<k>``; returns (key, problem) pairs."""
+        problems: list[tuple[str, str]] = []
+        if not _DEVICE_RE.fullmatch(config.device):
+            problems.append(("daq.device", f"{config.device!r}; allowed an NI device name "
+                                           'such as "Dev1"'))
+        for ch in config.ai_channels:
+            if not _AI_RE.fullmatch(ch.physical.split("/", 1)[-1]):
+                problems.append((f"daq.ai.{ch.copy}.{ch.node}",
+                                 f"{ch.physical!r} is not an NI analog input; allowed "
+                                 '"ai<k>"'))
+        for i, ao in enumerate(config.ao_channels):
+            if not _AO_RE.fullmatch(ao.physical.split("/", 1)[-1]):
+                problems.append((f"daq.ao[{i}].channel", f"{ao.physical!r} is not an NI "
+                                                          'analog output; allowed "ao<k>"'))
+        return problems
+
+    @classmethod
+    def from_config(cls, context: Any, options: Mapping[str, Any]) -> NidaqDaq:
+        """Open the board a bench file describes (its [daq] wiring)."""
+        return cls(context.config)
+
     # -- helpers -----------------------------------------------------------------------
-    def _check(self) -> None:
-        if self._closed:
-            raise InstrumentDisconnectedError("NI-DAQmx: board already closed")
-        if threading.get_ident() != self._owner:
-            raise BenchError("NI-DAQmx: called from a thread that does not own the board; "
-                             "marshal the call to the owning thread")
 
     def _make_ai_task(self) -> Any:
         nx = self._nidaqmx
@@ -148,7 +180,7 @@ class NidaqDaq(Daq):
         self._ai_task = self._ao_task = None
 
     # -- Instrument ----------------------------------------------------------------------
-    def identity(self) -> str:
+    def _identity_line(self) -> str:
         """Board product type and serial number, plus the nidaqmx version."""
         nx = self._nidaqmx
         try:
@@ -158,7 +190,7 @@ class NidaqDaq(Daq):
         except (nx.errors.DaqError, AttributeError) as exc:
             return f"NI-DAQmx device {self.config.device} (identity unavailable: {exc})"
 
-    def snapshot(self) -> dict[str, Any]:
+    def _snapshot(self) -> dict[str, Any]:
         """Wiring, ranges, sample rate (S/s), AO values (V) and routing."""
         return {
             "device": self.config.device,
@@ -172,9 +204,8 @@ class NidaqDaq(Daq):
             "routing": dict(self._routing),
         }
 
-    def safe_state(self) -> None:
+    def _safe_state(self) -> None:
         """All outputs to 0 V."""
-        self._check()
         for name in self._ao_values:
             self._ao_values[name] = 0.0
         try:
@@ -182,58 +213,37 @@ class NidaqDaq(Daq):
         except self._nidaqmx.errors.DaqError as exc:
             raise translate_daq_error(exc, "writing 0 V to the outputs") from exc
 
-    def close(self) -> None:
-        """Stop acquisition, outputs to 0 V, close every task (idempotent)."""
-        if self._closed:
-            return
+    def _close(self) -> None:
+        """Stop acquisition, outputs to 0 V, close every task."""
         errors: list[str] = []
-        for step in (self.stop_acquisition, self.safe_state):
+        for step in (self._stop_acquisition, self._safe_state):
             try:
                 step()
             except BenchError as exc:  # go on: the tasks must be closed in any case
                 errors.append(str(exc))
         self._close_tasks()
-        self._closed = True
         if errors:
             raise BenchError("; ".join(errors))
 
     # -- Daq -----------------------------------------------------------------------------
-    def route_outputs(self, routing: Mapping[str, int | None]) -> None:
-        """Fixed wiring: each line may only be routed to a node it reaches (bench file)."""
-        self._check()
-        lines = {line.name: line for line in self.output_lines}
-        for name, node in routing.items():
-            if name not in lines:
-                raise ValueError(f"routing: unknown line {name!r}; allowed {sorted(lines)}")
-            if node is not None and node not in lines[name].nodes:
-                raise ValueError(f"routing: line {name!r} cannot reach node {node}; "
-                                 f"allowed {list(lines[name].nodes)}")
+    def _route_outputs(self, routing: dict[str, int | None]) -> None:
+        """Fixed wiring: each line is routed to a node it reaches (checked by the
+        interface); unused lines cannot be opened and are held at 0 V."""
         unused = [k for k, v in routing.items() if v is None]
         if unused:  # fixed wires cannot be opened: hold the unused lines at 0 V
-            self.write_outputs(dict.fromkeys(unused, 0.0))
+            self._write_outputs(dict.fromkeys(unused, 0.0))
         self._routing.update({k: int(v) for k, v in routing.items() if v is not None})
 
-    def write_outputs(self, volts: Mapping[str, float]) -> None:
-        """Set output lines (V) within the bench's limits (0..source/target_voltage_max)."""
-        self._check()
-        lim = self.config.limits
-        roles = {line.name: line.role for line in self.output_lines}
-        for name, v in volts.items():
-            if name not in roles:
-                raise ValueError(f"volts: unknown line {name!r}; allowed {sorted(roles)}")
-            hi = lim.source_voltage_max if roles[name] == "source" else lim.target_voltage_max
-            if not 0.0 <= float(v) <= hi:
-                raise ValueError(f"volts[{name!r}]: {v} V outside the bench limit; "
-                                 f"allowed 0..{hi:g} V")
-        self._ao_values.update({k: float(v) for k, v in volts.items()})
+    def _write_outputs(self, volts: dict[str, float]) -> None:
+        """Set output lines (V, checked against the bench's limits by the interface)."""
+        self._ao_values.update(volts)
         try:
             self._write_all()
         except self._nidaqmx.errors.DaqError as exc:
             raise translate_daq_error(exc, "writing the outputs") from exc
 
-    def start_acquisition(self) -> None:
+    def _start_acquisition(self) -> None:
         """Continuous sample-clock acquisition at ``sample_rate`` S/s per channel."""
-        self._check()
         if self._running:
             return
         nx = self._nidaqmx
@@ -252,18 +262,16 @@ class NidaqDaq(Daq):
     def _restart_acquisition(self) -> tuple[int, int]:
         """Replace the overflowed AI task by a fresh one and start it again; the sample
         index goes on from the first start by the (monotonic) time that passed."""
-        self._check()
         first, t_start = self._next_index, self._t_start
         with contextlib.suppress(BenchError):  # the old task is discarded in any case
-            self.stop_acquisition()
-        self.start_acquisition()
+            self._stop_acquisition()
+        self._start_acquisition()
         lost = max(0, round((self._t_start - t_start) * self.sample_rate) - first)
         self._next_index, self._t_start = first + lost, t_start
         return first, lost
 
     def _read_block(self, timeout: float) -> SampleBlock:
         """The next ``block_duration`` of samples, volts, shape (n, C) (one attempt)."""
-        self._check()
         if not self._running:
             raise BenchError("NI-DAQmx: read_block before start_acquisition")
         nx = self._nidaqmx
@@ -281,9 +289,8 @@ class NidaqDaq(Daq):
             self._last_row = data[-1].copy()
         return SampleBlock(time=t, data=data, channels=self.channels, first_index=first)
 
-    def stop_acquisition(self) -> None:
+    def _stop_acquisition(self) -> None:
         """Stop the AI task (no error if not running)."""
-        self._check()
         if not self._running:
             return
         self._running = False
@@ -297,13 +304,12 @@ class NidaqDaq(Daq):
             old.close()
             self._ai_task = self._make_ai_task()
 
-    def read_once(self) -> np.ndarray:
+    def _read_once(self) -> np.ndarray:
         """One on-demand reading of every channel (V, shape (C,)).
 
         While acquiring, returns the last sample of the last block read (the channels are
         reserved by the running task).
         """
-        self._check()
         if self._running:
             if self._last_row is None:
                 raise BenchError("NI-DAQmx: read_once while acquiring needs one block read")

@@ -15,9 +15,20 @@ re-applies the remembered gates, watchdog, η, λ and learning switch
 (:meth:`GateController.restore_after_reset`). Each is recorded in :attr:`fault_log`; after
 ``1 + retries`` attempts the command fails with :class:`InstrumentFaultError`.
 
+Argument checks (edges, gate range, η, λ, the bool learning switch, window lengths) and
+the owner-thread rule are the interface's (:class:`labctl.bench.interfaces.GateController`);
+this module only speaks the line protocol.
+
 Threading: the controller belongs to the thread that created it (or that last called
-:meth:`SerialGateController.claim`). Calls from any other thread raise RuntimeError
-before anything is sent, so two threads can never interleave commands on the line.
+:meth:`~labctl.bench.interfaces.Instrument.claim`). Calls from any other thread raise
+:class:`~labctl.bench.interfaces.ForeignThreadError` before anything is sent, so two
+threads can never interleave commands on the line. From a notebook::
+
+    with SerialGateController("/dev/ttyACM0") as gates:
+        gates.set_gates(np.full(32, 2.5)); print(gates.status())
+
+In a bench file: ``[serial] driver = "labctl.drivers.serial_gates:SerialGateController"``
+(the hardware default) with its own keys (:data:`SERIAL_FIELDS`).
 """
 
 from __future__ import annotations
@@ -25,8 +36,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
-import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -40,11 +51,23 @@ from labctl.bench.interfaces import (
     GateController,
     InstrumentTimeoutError,
 )
+from labctl.fieldspec import Field
 
 #: protocol version this driver speaks
 PROTOCOL_VERSION = 1
 #: identity prefix every labctl gate firmware answers to ``*IDN?``
 IDENTITY_PREFIX = "LABCTL,GATEFW,"
+#: serial baud rates the gate controller's USB-serial bridge supports
+BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 250000, 500000, 1000000)
+#: bench-file keys of the [serial] section when this driver is named (declared once)
+SERIAL_FIELDS = (
+    Field("port", "string", "gate controller's serial port", max_length=256),
+    Field("baudrate", "integer", "serial baud rate (one of the bridge's rates: "
+          + ", ".join(str(b) for b in BAUD_RATES) + ")", default=115200,
+          ge=min(BAUD_RATES), le=max(BAUD_RATES)),
+    Field("timeout", "number", "serial read timeout", unit="s", default=0.5, ge=0.01,
+          le=10.0),
+)
 #: firmware limits (firmware/src/config.h); η, λ and gate encodings are in
 #: labctl.bench.gate_encoding, shared with the simulated bench
 FIRMWARE_GATE_RANGE = (1.0, 5.5)
@@ -68,6 +91,28 @@ class SerialGateController(GateController):
 
     #: largest λ (dimensionless) the gain trim can set; larger requests raise ValueError
     lambda_max: float = enc.LAMBDA_MAX
+    config_role = "gates"
+    config_fields = SERIAL_FIELDS
+
+    @classmethod
+    def check_config(cls, options: Mapping[str, Any], config: Any) -> list[tuple[str, str]]:
+        """The bridge's baud rates and the firmware's 32 gates; (key, problem) pairs."""
+        problems: list[tuple[str, str]] = []
+        if options["baudrate"] not in BAUD_RATES:
+            problems.append(("serial.baudrate", f"{options['baudrate']} not supported; "
+                                                f"allowed {BAUD_RATES}"))
+        if config.network.n_edges != 32:
+            problems.append(("network", f"{config.network.n_edges} edges; the firmware "
+                                        "drives 32 gates"))
+        return problems
+
+    @classmethod
+    def from_config(cls, context: Any, options: Mapping[str, Any]) -> SerialGateController:
+        """Open the controller a bench file's [serial] section names."""
+        lim = context.config.limits
+        return cls(options["port"], baudrate=options["baudrate"], timeout=options["timeout"],
+                   n_edges=context.config.network.n_edges,
+                   gate_range=(lim.gate_min, lim.gate_max))
 
     def __init__(self, port: str, *, baudrate: int = 115200, timeout: float = 0.5,
                  retries: int = 2, n_edges: int = 32,
@@ -87,11 +132,9 @@ class SerialGateController(GateController):
         self.attempts = 1 + retries
         self.port = port
         self.baudrate = baudrate
-        self._owner = threading.get_ident()
         self._reset_pending = False
         self._last_uptime = -1.0
         self._tokens = itertools.count(1)
-        self._closed = False
         self._link = SerialLineTransport(port, baudrate=baudrate, timeout=timeout)
         try:
             self._link.discard_input()
@@ -101,18 +144,6 @@ class SerialGateController(GateController):
         except BaseException:
             self._link.close()
             raise
-
-    # --- ownership -----------------------------------------------------------------------
-    def claim(self) -> None:
-        """Make the calling thread the owner (hand-over between threads, never concurrent)."""
-        self._owner = threading.get_ident()
-
-    def _check_owner(self) -> None:
-        if threading.get_ident() != self._owner:
-            raise RuntimeError("SerialGateController is owned by another thread; call it from "
-                               "its owning thread (or hand it over with claim())")
-        if self._closed:
-            raise BenchError(f"gate controller on {self.port} is closed")
 
     # --- line handling ---------------------------------------------------------------------
     def _next_body(self, timeout: float, *, initial: bool = False) -> str:
@@ -159,7 +190,7 @@ class SerialGateController(GateController):
         Transient faults are recovered by the shared retry loop (module docstring); a
         non-idempotent command is re-sent only after ERR 1/2/8 (it was not acted on).
         """
-        self._check_owner()
+        self._usable()
         return self._retrying(repr(body), lambda: self._exchange(body, work_time),
                               idempotent=idempotent)
 
@@ -197,7 +228,7 @@ class SerialGateController(GateController):
 
     def acknowledge_reset(self) -> None:
         """Accept a firmware restart: re-read the identity; settings must be sent again."""
-        self._check_owner()
+        self._usable()
         self._reset_pending = False
         self._last_uptime = -1.0
         self._resync(initial=True)
@@ -218,33 +249,19 @@ class SerialGateController(GateController):
                 continue
         self.acknowledge_reset()
 
-    # --- validation --------------------------------------------------------------------------
-    def _edge(self, edge: int) -> int:
-        if isinstance(edge, bool) or not isinstance(edge, int | np.integer) \
-                or not 0 <= int(edge) < self.n_edges:
-            raise ValueError(f"edge must be an int in [0, {self.n_edges - 1}], got {edge!r}")
-        return int(edge)
-
-    def _gate_mv(self, volts: float, name: str = "volts") -> int:
-        lo, hi = self.gate_range
-        if not (isinstance(volts, int | float | np.floating | np.integer)
-                and math.isfinite(volts) and lo <= float(volts) <= hi):
-            raise ValueError(f"{name} must be in [{lo}, {hi}] V, got {volts!r}")
-        return enc.volts_to_mv(volts, name)
-
     # --- GateController ---------------------------------------------------------------------
-    def identity(self) -> str:
+    def _identity_line(self) -> str:
         """Firmware identity line (maker, model, channels, version) and the port."""
         return f"{self._identity} on {self.port}"
 
-    def snapshot(self) -> dict[str, Any]:
+    def _snapshot(self) -> dict[str, Any]:
         """Port, identity, status and every gate voltage (V), JSON-serialisable."""
         stat = self.status()
         return {"port": self.port, "baudrate": self.baudrate, "identity": self._identity,
                 "gate_range": list(self.gate_range), **stat,
                 "gates": [float(v) for v in self.read_gates()]}
 
-    def safe_state(self) -> None:
+    def _safe_state(self) -> None:
         """Learning switch open, η = 0, both gains ×11 (λ = 0), charge line isolated.
 
         Gate capacitors keep their voltages (they hold the learned state).
@@ -253,49 +270,36 @@ class SerialGateController(GateController):
         self._remember(learning=False)
         self._expect_ok("SAFE")
 
-    def close(self) -> None:
-        """Safe state (best effort), then release the port. Idempotent."""
-        if self._closed:
-            return
+    def _close(self) -> None:
+        """Safe state (unless a restart is pending: the firmware came back safe), then
+        release the port."""
         try:
-            if threading.get_ident() == self._owner and not self._reset_pending:
-                self.safe_state()
+            if not self._reset_pending:
+                self._safe_state()
         finally:
-            self._closed = True
             self._link.close()
 
-    def set_gate(self, edge: int, volts: float) -> None:
+    def _set_gate(self, edge: int, volts: float) -> None:
         """Charge gate capacitor ``edge`` to ``volts`` (V, 1 mV resolution, verified)."""
-        e = self._edge(edge)
-        mv = self._gate_mv(volts)
-        if "gates" in self.remembered:
-            gates = np.array(self.remembered["gates"])
-            gates[e] = mv / 1000.0
-            self._remember(gates=gates)
-        self._expect_ok(f"GATE {e} {mv}", work_time=GATE_SET_TIME)
+        mv = enc.volts_to_mv(volts)
+        self._expect_ok(f"GATE {edge} {mv}", work_time=GATE_SET_TIME)
 
-    def set_gates(self, volts: np.ndarray) -> None:
-        """Charge all gate capacitors, ``volts`` (V) of shape (n_edges,), in one command."""
-        arr = np.asarray(volts, dtype=float)
-        if arr.shape != (self.n_edges,):
-            raise ValueError(f"volts must have shape ({self.n_edges},), got {arr.shape}")
-        mvs = [self._gate_mv(float(v), f"volts[{i}]") for i, v in enumerate(arr)]
-        self._remember(gates=np.array(mvs) / 1000.0)
+    def _set_gates(self, volts: np.ndarray) -> None:
+        """Charge all gate capacitors (V) in one command."""
+        mvs = [enc.volts_to_mv(float(v), f"volts[{i}]") for i, v in enumerate(volts)]
         self._expect_ok("GATES " + ",".join(map(str, mvs)),
                         work_time=GATE_SET_TIME * self.n_edges)
 
-    def read_gate(self, edge: int) -> float:
+    def _read_gate(self, edge: int) -> float:
         """Gate voltage of ``edge`` read back through the mux and ADC (V, 8 mV resolution)."""
-        e = self._edge(edge)
-        return self._parse_mv(self._query(f"GATE? {e}"))
+        return self._parse_mv(self._query(f"GATE? {edge}"))
 
-    def read_gates(self) -> np.ndarray:
-        """All gate voltages (V, shape (n_edges,))."""
+    def _read_gates(self) -> np.ndarray:
+        """All gate voltages (V)."""
         reply = self._query("GATES?")
         values = np.array([self._parse_mv(part) for part in reply.split(",")])
         if values.shape != (self.n_edges,):
             raise BenchError(f"gate controller: GATES? returned {values.size} values")
-        self._remember(gates=values)  # the learned state a restart must find again
         return values
 
     @staticmethod
@@ -304,36 +308,21 @@ class SerialGateController(GateController):
             raise BenchError(f"gate controller: expected millivolts, got {text!r}")
         return int(text) / 1000.0
 
-    def set_eta(self, eta: float) -> float:
-        """Set η (dimensionless) to the nearest n/129, n = 1..128; returns n/129."""
-        n = enc.eta_to_tap(eta)
-        self._remember(eta=enc.tap_to_eta(n))
-        self._expect_ok(f"ETA {n}")
-        return enc.tap_to_eta(n)
+    def _set_eta_tap(self, tap: int) -> None:
+        """η = tap/129 (the interface quantised and checked it)."""
+        self._expect_ok(f"ETA {tap}")
 
-    def set_lambda(self, lam: float) -> float:
-        """Set λ (dimensionless, 0 .. gate_encoding.LAMBDA_MAX ≈ 0.0652) through the gain
-        pots: the free amplifier's tap nearest to ``lam``, the clamped one at its nominal ×11.
-        Returns the λ actually set (the firmware's quantisation, to 1 ppm)."""
-        tap_free, tap_clamped = enc.lambda_to_taps(lam)
-        self._remember(**{"lambda": enc.taps_to_lambda(tap_free, tap_clamped)})
+    def _set_gain_taps(self, tap_free: int, tap_clamped: int) -> None:
+        """λ through the gain pots: the free amplifier's tap, the clamped one (nominal ×11)."""
         self._expect_ok(f"GAIN {tap_free} {tap_clamped}")
-        return enc.taps_to_lambda(tap_free, tap_clamped)
 
-    def set_learning(self, on: bool) -> None:
+    def _set_learning(self, on: bool) -> None:
         """Close (True) or open (False) the learning switch; the watchdog then runs."""
-        if not isinstance(on, bool | np.bool_):
-            raise ValueError(f"on must be a bool, got {on!r}")
-        self._remember(learning=bool(on))
         self._expect_ok(f"LEARN {1 if on else 0}")
 
-    def learning_window(self, seconds: float) -> None:
-        """Close the learning switch for ``seconds`` (10 µs..30 ms, 1 µs steps, timed by the
+    def _learning_window(self, seconds: float) -> None:
+        """Close the learning switch for ``seconds`` (1 µs steps, timed by the
         microcontroller's Timer1); returns after the window closed. Never retried."""
-        lo, hi = WINDOW_RANGE
-        if not (isinstance(seconds, int | float) and math.isfinite(seconds)
-                and lo <= seconds <= hi):
-            raise ValueError(f"seconds must be in [{lo}, {hi}] s, got {seconds!r}")
         self._expect_ok(f"WIN {round(seconds * 1e6)}", idempotent=False, work_time=seconds)
 
     def set_watchdog(self, seconds: float) -> None:
@@ -357,13 +346,12 @@ class SerialGateController(GateController):
             raise BenchError(f"gate controller: PING answered {reply!r}")
         return time.perf_counter() - t0
 
-    def status(self) -> dict[str, Any]:
+    def _status(self) -> dict[str, Any]:
         """Learning switch, η, λ, gain taps, watchdog timeout (s), faults and uptime (s).
 
         An uptime going backwards means the firmware restarted: its settings are restored
         (as after a boot banner) and the status is read again.
         """
-        self._check_owner()
         return self._retrying("STAT?", self._status_once)
 
     def _status_once(self) -> dict[str, Any]:

@@ -1,11 +1,15 @@
-"""Keithley 2450-class source-measure unit on the source line (SCPI over pyvisa).
+"""SCPI source-measure units on the source line (pyvisa): the shared driver and the
+Keithley 2400/2450 dialect.
 
 The SMU sources the source-line voltage (V) and measures the current (A) the network
-draws from it, so the run engine can compute the inference power P = V·I (W).
+draws from it, so the run engine records the measured supply power P = V·I (W).
 
 Layers: :class:`~labctl.drivers.visa_transport.VisaTransport` moves text;
-:class:`~labctl.drivers.scpi.ScpiProperty` declares the settings; :class:`Keithley2450`
-adds the bench's safe limit and the :class:`~labctl.bench.interfaces.PowerMeter` face.
+:class:`~labctl.drivers.scpi.ScpiProperty` declares a family's settings (its SCPI
+dialect); :class:`ScpiSmu` is the transport-only part every SCPI family shares;
+:class:`labctl.bench.interfaces.PowerMeter` holds the contract (limits ±voltage_max,
+compliance 1 nA..1.05 A, bool output switch, owner thread), checked before any SCPI is
+sent. A second family (``drivers/smu_keysight.py``) only spells the commands differently.
 
 Faults: every SCPI exchange runs through the interface's shared retry loop
 (:func:`labctl.bench.interfaces.retry_transient`): a query or command that times out is
@@ -13,18 +17,25 @@ repeated after a device clear (so a late answer cannot become the next reply), a
 ``attempts`` times, then :class:`~labctl.bench.interfaces.InstrumentFaultError`. Every
 SCPI message the driver sends is idempotent (settings and readings).
 
-Threading: one owning thread (the one that opened the transport) makes every call; other
-threads marshal requests to it (see :class:`labctl.runner.control.RunControl`).
+Ownership: the thread that opened the SMU owns it; others get
+:class:`~labctl.bench.interfaces.ForeignThreadError`. From a notebook::
+
+    with Keithley2450("USB0::0x05E6::0x2450::04096331::INSTR", voltage_max=0.5) as smu:
+        smu.set_voltage(0.3); smu.set_output(True); print(smu.measure_power())
+
+(the ``with`` block makes the calling thread the owner and leaves the SMU at 0 V, output
+off). In a bench file: ``[smu] driver = "labctl.drivers.smu:Keithley2450"``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
 
 from labctl.drivers.scpi import ScpiInstrument, ScpiProperty, Transport, scpi_bool
 
 from labctl.bench.interfaces import BenchError, PowerMeter
+from labctl.fieldspec import Field
 
 T = TypeVar("T")
 
@@ -32,38 +43,85 @@ T = TypeVar("T")
 HW_VOLTAGE_RANGE = (-210.0, 210.0)
 HW_CURRENT_LIMIT_RANGE = (1e-9, 1.05)
 
+#: bench-file keys of every SCPI SMU's [smu] section (declared once, checked by the loader)
+SCPI_SMU_FIELDS = (
+    Field("resource", "string", "VISA resource string", max_length=256),
+    Field("compliance", "number", "current compliance set at start-up", unit="A",
+          default=0.01, ge=1e-9, le=1.05),
+    Field("timeout", "number", "VISA I/O timeout", unit="s", default=2.0, ge=0.01, le=60.0),
+    Field("visa_library", "string", 'VISA backend ("" = system default, "file.yaml@sim" = '
+          "pyvisa-sim)", default="", max_length=512),
+)
 
-class Keithley2450(ScpiInstrument, PowerMeter):
-    """Keithley 2450 (or SCPI-compatible SMU) sourcing volts and measuring amps.
 
-    ``voltage_max`` (V) is the bench's safe limit on |source voltage|; ``compliance`` (A)
-    the current limit set at start-up.
+class ScpiSmu(ScpiInstrument, PowerMeter):
+    """An SCPI SMU sourcing volts and measuring amps; a subclass declares its dialect:
+    the ScpiProperties ``source_function``, ``source_voltage``, ``current_limit``,
+    ``output_enabled``, plus :attr:`measure_query` and :attr:`setup_commands`.
+
+    ``resource`` is a VISA resource string (opened here, owned by the caller) or an open
+    :class:`Transport`; ``voltage_max`` (V) is the bench's safe limit on |source voltage|;
+    ``compliance`` (A) the current limit set at start-up.
     """
 
-    source_function = ScpiProperty(":SOUR:FUNC?", ":SOUR:FUNC {}", str,
-                                   choices=("VOLT", "CURR"), doc="sourced quantity")
-    source_voltage = ScpiProperty(":SOUR:VOLT?", ":SOUR:VOLT {:.6e}", float,
-                                  limits=HW_VOLTAGE_RANGE, doc="source set-point, V")
-    current_limit = ScpiProperty(":SOUR:VOLT:ILIM?", ":SOUR:VOLT:ILIM {:.6e}", float,
-                                 limits=HW_CURRENT_LIMIT_RANGE, doc="current compliance, A")
-    output_enabled = ScpiProperty(":OUTP?", ":OUTP {:d}", scpi_bool, doc="output relay on")
+    #: query answering one current reading (A; the first comma-separated field)
+    measure_query: ClassVar[str] = ":MEAS:CURR?"
+    #: commands sent once after *IDN? (measurement function and the like)
+    setup_commands: ClassVar[tuple[str, ...]] = ()
+    #: what a *IDN? answer of this family contains (checked at open)
+    model_marker: ClassVar[str] = ""
+    #: hardware voltage span of the family (V)
+    hw_voltage_range: ClassVar[tuple[float, float]] = HW_VOLTAGE_RANGE
+    config_role = "smu"
+    config_fields = SCPI_SMU_FIELDS
 
-    def __init__(self, transport: Transport, *, voltage_max: float,
-                 compliance: float = 0.01) -> None:
-        if not 0 < voltage_max <= HW_VOLTAGE_RANGE[1]:
-            raise ValueError(f"voltage_max: {voltage_max} V; allowed (0, {HW_VOLTAGE_RANGE[1]}]")
+    source_function: Any
+    source_voltage: Any
+    current_limit: Any
+    output_enabled: Any
+
+    def __init__(self, resource: str | Transport, *, voltage_max: float,
+                 compliance: float = 0.01, timeout: float = 2.0,
+                 visa_library: str = "") -> None:
+        if not 0 < voltage_max <= self.hw_voltage_range[1]:
+            raise ValueError(f"voltage_max: {voltage_max} V; allowed "
+                             f"(0, {self.hw_voltage_range[1]:g}] V")
+        if isinstance(resource, str):
+            from labctl.drivers.visa_transport import VisaTransport
+
+            transport: Transport = VisaTransport(resource, timeout=timeout,
+                                                 visa_library=visa_library)
+        else:
+            transport = resource
         super().__init__(transport)
-        self.voltage_max = float(voltage_max)
-        self.voltage = 0.0
-        self._identity = self.ask("*IDN?")
-        if not self._identity:
-            raise BenchError("SMU: empty answer to *IDN?")
-        self.read_errors()  # start from an empty error queue
-        self.output_enabled = False
-        self.source_function = "VOLT"
-        self.command(':SENS:FUNC "CURR"')
-        self.source_voltage = 0.0
-        self.set_compliance(compliance)
+        try:
+            self.voltage_max = float(voltage_max)
+            self.voltage = 0.0
+            self._idn = self.ask("*IDN?")
+            if not self._idn:
+                raise BenchError("SMU: empty answer to *IDN?")
+            if self.model_marker and self.model_marker not in self._idn.upper():
+                raise BenchError(f"SMU: *IDN? answered {self._idn!r}, not a "
+                                 f"{type(self).__name__} ({self.model_marker})")
+            self.read_errors()  # start from an empty error queue
+            self.output_enabled = False
+            self.source_function = "VOLT"
+            for command in self.setup_commands:
+                self.command(command)
+            self.source_voltage = 0.0
+            self.set_compliance(compliance)
+        except BaseException:
+            transport.close()
+            raise
+
+    @classmethod
+    def from_config(cls, context: Any, options: Mapping[str, Any]) -> ScpiSmu:
+        """Open the SMU a bench file's [smu] section describes (its checked ``options``);
+        the bench's source_voltage_max is its voltage limit."""
+        return cls(options["resource"],
+                   voltage_max=context.config.limits.source_voltage_max,
+                   compliance=options["compliance"], timeout=options["timeout"],
+                   visa_library=options["visa_library"])
 
     def exchange(self, what: str, action: Callable[[], T]) -> T:
         """One SCPI exchange with bounded recovery (module docstring)."""
@@ -75,60 +133,61 @@ class Keithley2450(ScpiInstrument, PowerMeter):
         if clear is not None:
             clear()
 
-    def identity(self) -> str:
+    def _identity_line(self) -> str:
         """The instrument's *IDN? answer (maker, model, serial, firmware)."""
-        return self._identity
+        return self._idn
 
-    def snapshot(self) -> dict[str, Any]:
+    def _snapshot(self) -> dict[str, Any]:
         """Declared settings plus the bench limit (V)."""
         return {**self.settings(), "voltage_max": self.voltage_max}
 
-    def set_voltage(self, volts: float) -> None:
-        """Source ``volts`` (V); refuses |volts| above the bench's ``voltage_max``."""
-        if not abs(volts) <= self.voltage_max:
-            raise ValueError(f"volts: {volts} V beyond the bench limit; allowed "
-                             f"-{self.voltage_max:g}..{self.voltage_max:g} V")
-        self.source_voltage = float(volts)
-        self.voltage = float(volts)
+    def _set_voltage(self, volts: float) -> None:
+        self.source_voltage = volts
 
-    def set_compliance(self, amps: float) -> None:
-        """Current limit (A)."""
-        self.current_limit = float(amps)
+    def _set_compliance(self, amps: float) -> None:
+        self.current_limit = amps
 
-    def set_output(self, on: bool) -> None:
-        """Switch the output relay on or off."""
-        self.output_enabled = bool(on)
+    def _set_output(self, on: bool) -> None:
+        self.output_enabled = on
 
-    def measure_current(self) -> float:
-        """One current reading (A)."""
-        answer = self.ask(":MEAS:CURR?")
+    def _measure_current(self) -> float:
+        answer = self.ask(self.measure_query)
         try:
             return float(answer.split(",")[0])
         except ValueError as exc:
             raise BenchError(f"SMU: cannot parse current reading {answer!r}") from exc
 
-    def safe_state(self) -> None:
+    def _safe_state(self) -> None:
         """0 V, output off."""
         self.source_voltage = 0.0
         self.voltage = 0.0
         self.output_enabled = False
 
-    def close(self) -> None:
-        """Safe state, then release the VISA session (idempotent)."""
+    def _close(self) -> None:
+        """Safe state, then release the VISA session."""
         try:
-            self.safe_state()
+            self._safe_state()
         finally:
             self.transport.close()
 
 
+class Keithley2450(ScpiSmu):
+    """Keithley 2450 (2400-series SCPI dialect) sourcing volts and measuring amps."""
+
+    source_function = ScpiProperty(":SOUR:FUNC?", ":SOUR:FUNC {}", str,
+                                   choices=("VOLT", "CURR"), doc="sourced quantity")
+    source_voltage = ScpiProperty(":SOUR:VOLT?", ":SOUR:VOLT {:.6e}", float,
+                                  limits=HW_VOLTAGE_RANGE, doc="source set-point, V")
+    current_limit = ScpiProperty(":SOUR:VOLT:ILIM?", ":SOUR:VOLT:ILIM {:.6e}", float,
+                                 limits=HW_CURRENT_LIMIT_RANGE, doc="current compliance, A")
+    output_enabled = ScpiProperty(":OUTP?", ":OUTP {:d}", scpi_bool, doc="output relay on")
+    setup_commands = (':SENS:FUNC "CURR"',)
+    measure_query = ":MEAS:CURR?"
+
+
 def open_smu(resource: str, *, voltage_max: float, compliance: float = 0.01,
              timeout: float = 2.0, visa_library: str = "") -> Keithley2450:
-    """Open the SMU at VISA ``resource`` (``visa_library="x.yaml@sim"`` for pyvisa-sim)."""
-    from labctl.drivers.visa_transport import VisaTransport
-
-    transport = VisaTransport(resource, timeout=timeout, visa_library=visa_library)
-    try:
-        return Keithley2450(transport, voltage_max=voltage_max, compliance=compliance)
-    except BaseException:
-        transport.close()
-        raise
+    """Open the Keithley SMU at VISA ``resource`` (``visa_library="x.yaml@sim"`` for
+    pyvisa-sim)."""
+    return Keithley2450(resource, voltage_max=voltage_max, compliance=compliance,
+                        timeout=timeout, visa_library=visa_library)

@@ -3,16 +3,16 @@
 The transport only moves text lines and turns pyvisa failures into labctl's bench
 errors; it knows nothing about the instrument's commands (see :mod:`labctl.drivers.scpi`).
 
-Threading: a transport belongs to the thread that opened it. Every call checks the
-calling thread and refuses others, so a second thread (the GUI, a λ controller) must hand
-its request to the owning thread (the run engine queues them in
-:class:`labctl.runner.control.RunControl`) instead of sharing the VISA session.
+Threading: a transport belongs to the instrument that opened it; the instrument enforces
+the owner-thread rule (:class:`labctl.bench.interfaces.Instrument`, one exception type for
+every instrument), so a second thread (the GUI, a λ controller) hands its request to the
+owning thread (the run engine queues them in :class:`labctl.runner.control.RunControl`)
+instead of sharing the VISA session.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 from typing import Any
 
 from labctl.bench.interfaces import BenchError, InstrumentDisconnectedError, InstrumentTimeoutError
@@ -33,7 +33,6 @@ class VisaTransport:
             raise ValueError(f"timeout: must be > 0 s, got {timeout}")
         self._errors = pyvisa.errors
         self.resource = resource
-        self._owner = threading.get_ident()
         try:
             self._rm = resource_manager or pyvisa.ResourceManager(visa_library)
             self._session = self._rm.open_resource(resource)
@@ -47,9 +46,6 @@ class VisaTransport:
     def _check(self) -> None:
         if self._closed:
             raise InstrumentDisconnectedError(f"VISA {self.resource}: session already closed")
-        if threading.get_ident() != self._owner:
-            raise BenchError(f"VISA {self.resource}: called from a thread that does not own "
-                             "the session; marshal the call to the owning thread")
 
     def _translate(self, exc: Exception, what: str) -> BenchError:
         if isinstance(exc, self._errors.VisaIOError):

@@ -29,6 +29,8 @@ its :class:`FaultLog`; a fault that outlasts the retries becomes
 from __future__ import annotations
 
 import abc
+import math
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -237,8 +239,47 @@ class OutputLine:
     nodes: tuple[int, ...]
 
 
+class ForeignThreadError(RuntimeError):
+    """An instrument was called from a thread that does not own it.
+
+    The one exception of the owner-thread rule, for every instrument, simulated or real.
+    A programming error, not an instrument fault: it is not a :class:`BenchError`, so no
+    task-fault policy retries or skips it.
+    """
+
+
+def _number(name: str, value: Any, lo: float, hi: float, unit: str) -> float:
+    """``value`` as a finite float within [lo, hi]; ValueError naming it and the range."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating) \
+            or not math.isfinite(float(value)):
+        raise ValueError(f"{name}: {value!r} is not a finite number; allowed "
+                         f"{lo:g}..{hi:g} {unit}".rstrip())
+    if not lo <= float(value) <= hi:
+        raise ValueError(f"{name}: {value} {unit}; allowed {lo:g}..{hi:g} {unit}"
+                         .replace(" ;", ";").rstrip())
+    return float(value)
+
+
+def _flag(name: str, value: Any) -> bool:
+    """``value`` if it is a bool (numpy's too); ValueError otherwise (1, "yes" refused)."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name}: {value!r}; allowed True or False")
+    return bool(value)
+
+
 class Instrument(abc.ABC):
-    """Common face of every instrument.
+    """Common face of every instrument: the contract that drivers and simulated
+    instruments share.
+
+    Public methods are template methods defined here once: they enforce the owner-thread
+    rule, refuse a closed instrument, check arguments and the bench's limits, and only then
+    call the implementation's ``_xxx`` method, which supplies transport (drivers) or physics
+    (simulated instruments) and nothing else.
+
+    Ownership: an instrument belongs to the thread that created it (or that last called
+    :meth:`claim`); any other thread gets :class:`ForeignThreadError` before anything is
+    sent. Used alone (a notebook), ``with Driver(...) as inst:`` makes the calling thread the
+    owner and closes the instrument (safe state) at the end of the block.
 
     Transient faults are cured here, the same way for simulated and real instruments:
     implementations run each operation through :meth:`_retrying` (the shared
@@ -251,6 +292,48 @@ class Instrument(abc.ABC):
     #: the instrument's role in fault records and error messages
     role: str = "instrument"
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Instrument:
+        obj = super().__new__(cls)
+        obj.__dict__["_owner_thread"] = threading.get_ident()
+        obj.__dict__["_closed"] = False
+        return obj
+
+    # -- ownership -----------------------------------------------------------------------
+    @property
+    def owner_thread(self) -> int:
+        """``threading.get_ident()`` of the owning thread."""
+        return int(self.__dict__["_owner_thread"])
+
+    def claim(self) -> None:
+        """Make the calling thread the owner (a hand-over, never concurrent use)."""
+        self.__dict__["_owner_thread"] = threading.get_ident()
+
+    def _check_thread(self) -> None:
+        if threading.get_ident() != self.owner_thread:
+            raise ForeignThreadError(
+                f"{self.role}: called from thread {threading.current_thread().name!r}, which "
+                "does not own it; call it from its owning thread (or hand it over with "
+                "claim())")
+
+    def _usable(self) -> None:
+        """The owner-thread rule, then: a closed instrument refuses every operation."""
+        self._check_thread()
+        if self.closed:
+            raise InstrumentDisconnectedError(f"{self.role}: already closed")
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return bool(self.__dict__.get("_closed", False))
+
+    def __enter__(self) -> Instrument:
+        self.claim()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- faults --------------------------------------------------------------------------
     @property
     def fault_log(self) -> FaultLog:
         """Where this instrument records faults and recoveries (shared bench-wide by
@@ -274,21 +357,51 @@ class Instrument(abc.ABC):
         return retry_transient(action, instrument=self.role, what=what, attempts=self.attempts,
                                log=self.fault_log, recover=self.recover, idempotent=idempotent)
 
-    @abc.abstractmethod
+    # -- template methods ---------------------------------------------------------------
     def identity(self) -> str:
         """Maker, model, serial number and firmware/driver version, as one line."""
+        return self._identity_line()
 
-    @abc.abstractmethod
     def snapshot(self) -> dict[str, Any]:
-        """Every setting of the instrument (JSON-serialisable), stored with each run."""
+        """Every setting of the instrument (JSON-serialisable), stored with each run (a
+        closed instrument answers what it can)."""
+        self._check_thread()
+        return self._snapshot()
 
-    @abc.abstractmethod
     def safe_state(self) -> None:
-        """Put the instrument in its safe state (outputs 0 V / off, learning off)."""
+        """Put the instrument in its safe state (outputs 0 V / off, learning off).
+        Nothing to do once closed (closing left it safe)."""
+        if self.closed:
+            return
+        self._check_thread()
+        self._safe_state()
+
+    def close(self) -> None:
+        """Put the instrument in its safe state and release it. Idempotent; the owner
+        closes it (a foreign thread gets :class:`ForeignThreadError`)."""
+        if self.closed:
+            return
+        self._check_thread()
+        try:
+            self._close()
+        finally:
+            self.__dict__["_closed"] = True
 
     @abc.abstractmethod
-    def close(self) -> None:
-        """Put the instrument in its safe state and release it. Idempotent."""
+    def _identity_line(self) -> str:
+        """Implementation of :meth:`identity`."""
+
+    @abc.abstractmethod
+    def _snapshot(self) -> dict[str, Any]:
+        """Implementation of :meth:`snapshot`."""
+
+    @abc.abstractmethod
+    def _safe_state(self) -> None:
+        """Implementation of :meth:`safe_state` (instrument open, owner thread)."""
+
+    @abc.abstractmethod
+    def _close(self) -> None:
+        """Safe state, then release the transport (called once)."""
 
 
 class Daq(Instrument):
@@ -300,9 +413,14 @@ class Daq(Instrument):
     output_lines: tuple[OutputLine, ...]
     #: sample rate of the analog inputs, samples per second per channel
     sample_rate: float
+    #: largest voltage (V) a line of each role may be set to (the bench file's limits:
+    #: {"source": source_voltage_max, "target": target_voltage_max}); lines go 0..max
+    output_max: Mapping[str, float]
     role = "DAQ"
 
-    @abc.abstractmethod
+    def _lines(self) -> dict[str, OutputLine]:
+        return {line.name: line for line in self.output_lines}
+
     def route_outputs(self, routing: Mapping[str, int | None]) -> None:
         """Connect output lines to nodes (line name -> node; None = disconnect the line).
 
@@ -311,14 +429,39 @@ class Daq(Instrument):
         bench) reconnects, and a disconnected line holds no node. Raises ValueError for an
         unknown line or a node the line cannot reach.
         """
+        self._usable()
+        lines = self._lines()
+        checked: dict[str, int | None] = {}
+        for name, node in routing.items():
+            if name not in lines:
+                raise ValueError(f"routing: unknown line {name!r}; allowed {sorted(lines)}")
+            if node is not None:
+                if isinstance(node, bool) or not isinstance(node, int | np.integer) \
+                        or int(node) not in lines[name].nodes:
+                    raise ValueError(f"routing: line {name!r} cannot reach node {node!r}; "
+                                     f"allowed {list(lines[name].nodes)}")
+                node = int(node)
+            checked[name] = node
+        self._route_outputs(checked)
 
-    @abc.abstractmethod
     def write_outputs(self, volts: Mapping[str, float]) -> None:
-        """Set analog-output lines (line name -> volts). Lines not named keep their value."""
+        """Set analog-output lines (line name -> volts, 0..the role's limit). Lines not
+        named keep their value."""
+        self._usable()
+        lines = self._lines()
+        checked: dict[str, float] = {}
+        for name, v in volts.items():
+            if name not in lines:
+                raise ValueError(f"volts: unknown line {name!r}; allowed {sorted(lines)}")
+            hi = float(self.output_max[lines[name].role])
+            checked[name] = _number(f"volts[{name!r}]", v, 0.0, hi, "V")
+        self._write_outputs(checked)
 
-    @abc.abstractmethod
     def start_acquisition(self) -> None:
-        """Start hardware-timed continuous acquisition of all analog-input channels."""
+        """Start hardware-timed continuous acquisition of all analog-input channels
+        (nothing to do if running)."""
+        self._usable()
+        self._start_acquisition()
 
     def read_block(self, timeout: float = 2.0) -> SampleBlock:
         """Return the next block of samples (about 0.1 s worth), waiting up to ``timeout`` s.
@@ -328,7 +471,27 @@ class Daq(Instrument):
         :attr:`fault_log`); a block that did not arrive in time is waited for again. After
         :attr:`attempts` failures in a row: :class:`InstrumentFaultError`.
         """
-        return self._retrying("reading a block", lambda: self._read_block(timeout))
+        self._usable()
+        timeout = _number("timeout", timeout, 1e-3, 3600.0, "s")
+        block = self._retrying("reading a block", lambda: self._read_block(timeout))
+        if block.data.ndim != 2 or block.data.shape[1] != len(self.channels):
+            raise BenchError(f"{self.role}: block of shape {block.data.shape}; expected "
+                             f"(n, {len(self.channels)})")
+        return block
+
+    def stop_acquisition(self) -> None:
+        """Stop continuous acquisition (no error if not running)."""
+        self._usable()
+        self._stop_acquisition()
+
+    def read_once(self) -> np.ndarray:
+        """One on-demand reading of every analog-input channel (volts, shape (C,))."""
+        self._usable()
+        out = np.asarray(self._read_once(), dtype=float)
+        if out.shape != (len(self.channels),):
+            raise BenchError(f"{self.role}: reading of shape {out.shape}; expected "
+                             f"({len(self.channels)},)")
+        return out
 
     def recover(self, exc: TransientInstrumentError) -> str:
         """After an overflow restart the acquisition (the gap is said); else read again."""
@@ -337,6 +500,18 @@ class Daq(Instrument):
             return (f"acquisition restarted; samples {first}..{first + lost - 1} lost "
                     f"({lost / self.sample_rate:.6g} s)")
         return "block waited for again"
+
+    @abc.abstractmethod
+    def _route_outputs(self, routing: dict[str, int | None]) -> None:
+        """Apply checked routing (every line known, every node reachable)."""
+
+    @abc.abstractmethod
+    def _write_outputs(self, volts: dict[str, float]) -> None:
+        """Apply checked output voltages (V, within the limits)."""
+
+    @abc.abstractmethod
+    def _start_acquisition(self) -> None:
+        """Start the sample clock (no-op if running)."""
 
     @abc.abstractmethod
     def _read_block(self, timeout: float) -> SampleBlock:
@@ -349,16 +524,25 @@ class Daq(Instrument):
         lost sample, number of samples lost). Sample indices go on counting across the gap."""
 
     @abc.abstractmethod
-    def stop_acquisition(self) -> None:
-        """Stop continuous acquisition (no error if not running)."""
+    def _stop_acquisition(self) -> None:
+        """Stop the sample clock (no-op if stopped)."""
 
     @abc.abstractmethod
-    def read_once(self) -> np.ndarray:
-        """One on-demand reading of every analog-input channel (volts, shape (C,))."""
+    def _read_once(self) -> np.ndarray:
+        """One reading of every channel (V, shape (C,))."""
+
+
+#: learning windows the gate controller times (s): 10 µs .. 30 ms (firmware Timer1)
+WINDOW_RANGE_S = (10e-6, 30e-3)
 
 
 class GateController(Instrument):
-    """The microcontroller that owns the gate capacitors, η, λ and the learning switch."""
+    """The microcontroller that owns the gate capacitors, η, λ and the learning switch.
+
+    η and λ are set through the labctl firmware's potentiometer taps
+    (:mod:`labctl.bench.gate_encoding`): the interface quantises and checks them once;
+    implementations receive taps.
+    """
 
     #: number of edges (gate capacitors)
     n_edges: int
@@ -445,47 +629,152 @@ class GateController(Instrument):
         finally:
             self.__dict__["_restoring"] = False
 
-    @abc.abstractmethod
+    # -- checks, once ----------------------------------------------------------------------
+    def _edge(self, edge: Any) -> int:
+        if isinstance(edge, bool) or not isinstance(edge, int | np.integer) \
+                or not 0 <= int(edge) < self.n_edges:
+            raise ValueError(f"edge: {edge!r}; allowed an integer 0..{self.n_edges - 1}")
+        return int(edge)
+
+    def _gate(self, volts: Any, name: str = "volts") -> float:
+        lo, hi = self.gate_range
+        return _number(name, volts, lo, hi, "V")
+
+    # -- template methods -------------------------------------------------------------------
     def set_gate(self, edge: int, volts: float) -> None:
         """Charge one gate capacitor to ``volts`` (refuses values outside ``gate_range``)."""
+        self._usable()
+        e, v = self._edge(edge), self._gate(volts, f"volts (edge {edge})")
+        if "gates" in self.remembered:
+            gates = np.array(self.remembered["gates"], dtype=float)
+            gates[e] = v
+            self._remember(gates=gates)
+        self._set_gate(e, v)
 
-    @abc.abstractmethod
     def set_gates(self, volts: np.ndarray) -> None:
         """Charge all gate capacitors, ``volts`` of shape (n_edges,)."""
+        self._usable()
+        arr = np.asarray(volts, dtype=float) if not isinstance(volts, str) else None
+        if arr is None or arr.shape != (self.n_edges,):
+            shape = None if arr is None else arr.shape
+            raise ValueError(f"volts: shape {shape}; allowed ({self.n_edges},)")
+        checked = np.array([self._gate(float(v), f"volts[{i}]") for i, v in enumerate(arr)])
+        self._remember(gates=checked)
+        self._set_gates(checked)
 
-    @abc.abstractmethod
     def read_gate(self, edge: int) -> float:
         """Gate voltage of one edge (volts)."""
+        self._usable()
+        return float(self._read_gate(self._edge(edge)))
 
-    @abc.abstractmethod
     def read_gates(self) -> np.ndarray:
         """Gate voltages of all edges (volts, shape (n_edges,))."""
+        self._usable()
+        gates = np.asarray(self._read_gates(), dtype=float)
+        if gates.shape != (self.n_edges,):
+            raise BenchError(f"{self.role}: {gates.size} gate values read; expected "
+                             f"{self.n_edges}")
+        self._remember(gates=gates)  # the learned state a restart must find again
+        return gates
 
-    @abc.abstractmethod
     def set_eta(self, eta: float) -> float:
-        """Set the nudge amplitude η in (0, 1]; returns the value actually set (quantised)."""
+        """Set the nudge amplitude η in 1/129 .. 128/129; returns the value actually set
+        (quantised to the potentiometer's 1/129 steps)."""
+        from labctl.bench import gate_encoding as enc
 
-    @abc.abstractmethod
+        self._usable()
+        tap = enc.eta_to_tap(eta)
+        self._remember(eta=enc.tap_to_eta(tap))
+        self._set_eta_tap(tap)
+        return enc.tap_to_eta(tap)
+
     def set_lambda(self, lam: float) -> float:
-        """Set λ in [0, 1) via the free/clamped gain ratio; returns the value actually set."""
+        """Set λ in 0 .. :attr:`lambda_max` via the free/clamped gain taps; returns the
+        value actually set (the firmware's quantisation, 1 ppm)."""
+        from labctl.bench import gate_encoding as enc
 
-    @abc.abstractmethod
+        self._usable()
+        taps = enc.lambda_to_taps(lam)
+        value = enc.taps_to_lambda(*taps)
+        self._remember(**{"lambda": value})
+        self._set_gain_taps(*taps)
+        return value
+
     def set_learning(self, on: bool) -> None:
-        """Close (True) or open (False) the learning switch of every edge."""
+        """Close (True) or open (False) the learning switch of every edge (a bool only)."""
+        self._usable()
+        flag = _flag("on", on)
+        self._remember(learning=flag)
+        self._set_learning(flag)
 
-    @abc.abstractmethod
     def learning_window(self, seconds: float) -> None:
-        """Close the learning switch for a timed window (timed by the microcontroller)."""
+        """Close the learning switch for a timed window of ``seconds`` (10 µs..30 ms,
+        timed by the microcontroller). Never repeated after a lost reply."""
+        self._usable()
+        self._learning_window(_number("seconds", seconds, *WINDOW_RANGE_S, "s"))
 
-    @abc.abstractmethod
     def status(self) -> dict[str, Any]:
         """Learning switch, η, λ, watchdog and fault flags as reported by the controller."""
+        self._usable()
+        return self._status()
+
+    @abc.abstractmethod
+    def _set_gate(self, edge: int, volts: float) -> None:
+        """Charge gate ``edge`` (checked) to ``volts`` (V, within gate_range)."""
+
+    @abc.abstractmethod
+    def _set_gates(self, volts: np.ndarray) -> None:
+        """Charge every gate (V, checked, shape (n_edges,))."""
+
+    @abc.abstractmethod
+    def _read_gate(self, edge: int) -> float:
+        """Read back one gate (V)."""
+
+    @abc.abstractmethod
+    def _read_gates(self) -> np.ndarray:
+        """Read back every gate (V)."""
+
+    @abc.abstractmethod
+    def _set_eta_tap(self, tap: int) -> None:
+        """η potentiometer tap 1..128 (η = tap/129)."""
+
+    @abc.abstractmethod
+    def _set_gain_taps(self, tap_free: int, tap_clamped: int) -> None:
+        """Free/clamped gain taps (λ = 1 − (G_free/G_clamped)²)."""
+
+    @abc.abstractmethod
+    def _set_learning(self, on: bool) -> None:
+        """Learning switch of every edge."""
+
+    @abc.abstractmethod
+    def _learning_window(self, seconds: float) -> None:
+        """Timed learning window (s, checked)."""
+
+    @abc.abstractmethod
+    def _status(self) -> dict[str, Any]:
+        """The controller's status."""
+
+
+#: current limits a source-measure unit of either supported family sets (A)
+COMPLIANCE_RANGE_A = (1e-9, 1.05)
 
 
 class PowerMeter(Instrument):
-    """A source-measure unit on the source line: sources volts, measures amps."""
+    """A source-measure unit on the source line: sources volts, measures amps.
+
+    ``voltage_max`` (V) is the bench's safe limit on |source voltage| (the set-point may
+    be -voltage_max..+voltage_max); the current limit is :data:`COMPLIANCE_RANGE_A`.
+    """
 
     role = "SMU"
+    #: the bench's safe limit on |source voltage| (V)
+    voltage_max: float = 0.0
+    #: last sourced voltage (V)
+    voltage: float = 0.0
+    #: present current limit (A)
+    compliance: float = 0.0
+    #: allowed current limits (A), the same for every SMU family
+    compliance_range: tuple[float, float] = COMPLIANCE_RANGE_A
 
     def resync(self) -> None:
         """Drop a late answer after a lost reply (default: nothing to do)."""
@@ -495,28 +784,49 @@ class PowerMeter(Instrument):
         self.resync()
         return "session cleared, asked again"
 
-    @abc.abstractmethod
     def set_voltage(self, volts: float) -> None:
-        """Source voltage (V), within the bench's safe limit."""
+        """Source voltage (V), -voltage_max..voltage_max."""
+        self._usable()
+        v = _number("volts", volts, -self.voltage_max, self.voltage_max, "V")
+        self._set_voltage(v)
+        self.voltage = v
 
-    @abc.abstractmethod
     def set_compliance(self, amps: float) -> None:
-        """Current limit (A)."""
+        """Current limit (A), within :attr:`compliance_range`."""
+        self._usable()
+        a = _number("amps", amps, *self.compliance_range, "A")
+        self._set_compliance(a)
+        self.compliance = a
 
-    @abc.abstractmethod
     def set_output(self, on: bool) -> None:
-        """Switch the output on or off."""
+        """Switch the output on or off (a bool only)."""
+        self._usable()
+        self._set_output(_flag("on", on))
 
-    @abc.abstractmethod
     def measure_current(self) -> float:
         """Current delivered (A)."""
+        self._usable()
+        return float(self._measure_current())
 
     def measure_power(self) -> float:
         """Power delivered (W) = sourced voltage × measured current."""
         return self.voltage * self.measure_current()
 
-    #: last sourced voltage (V)
-    voltage: float = 0.0
+    @abc.abstractmethod
+    def _set_voltage(self, volts: float) -> None:
+        """Source set-point (V, checked)."""
+
+    @abc.abstractmethod
+    def _set_compliance(self, amps: float) -> None:
+        """Current limit (A, checked)."""
+
+    @abc.abstractmethod
+    def _set_output(self, on: bool) -> None:
+        """Output relay."""
+
+    @abc.abstractmethod
+    def _measure_current(self) -> float:
+        """One current reading (A), with the implementation's fault recovery."""
 
 
 @dataclass

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
@@ -56,7 +56,8 @@ BUFFER_SECONDS = 2.0
 #: current noise of the simulated SMU, A rms
 SMU_NOISE_A = 2e-9
 FIRMWARE_IDENTITY = "LABCTL,GATEFW,32CH,1.1.0"
-WINDOW_RANGE_S = (10e-6, 30e-3)
+#: what the simulated SMU answers to *IDN? (its own model, no vendor's)
+SIM_SMU_IDENTITY = "LABCTL,SIMSMU,SIM0001,labctl-sim"
 
 
 def _refuse_if_disconnected(core: SimCore, instrument: str) -> None:
@@ -315,7 +316,8 @@ class SimCore:
 
 
 class SimDaq(Daq):
-    """Simulated NI board on a :class:`SimCore` (see module docstring)."""
+    """Simulated NI board on a :class:`SimCore` (see module docstring). Argument checks,
+    limits and the owner-thread rule are the interface's (:class:`Daq`)."""
 
     def __init__(self, core: SimCore, clock: str = "fast") -> None:
         if clock not in ("fast", "paced"):
@@ -325,63 +327,54 @@ class SimDaq(Daq):
         self.clock = clock
         self.channels = cfg.channel_names
         self.output_lines = cfg.output_lines
+        self.output_max = {"source": cfg.limits.source_voltage_max,
+                           "target": cfg.limits.target_voltage_max}
         self.sample_rate = cfg.sample_rate
         self._block = cfg.block_size
         self._index = 0
         self._running = False
         self._wall0 = 0.0
         self._lost = 0  # samples the last overflow lost (counted at the restart)
-        self._closed = False
 
     def _check(self) -> None:
-        if self._closed:
-            raise InstrumentDisconnectedError("simulated DAQ: already closed")
         _refuse_if_disconnected(self.core, "daq")
 
-    def identity(self) -> str:
+    def _identity_line(self) -> str:
         """Simulated board identity."""
         n_ai, n_ao = len(self.channels), len(self.output_lines)
         return f"labctl simulated DAQ {self.core.config.device} ({n_ai} AI, {n_ao} AO)"
 
-    def snapshot(self) -> dict[str, Any]:
+    def _snapshot(self) -> dict[str, Any]:
         """Sample rate (S/s), clock, noise (V rms), AO values (V) and routing."""
         return {"device": self.core.config.device, "sample_rate": self.sample_rate,
                 "block_size": self._block, "clock": self.clock,
                 "noise_v": self.core.config.sim.noise_v,
                 "ao_values": dict(self.core.ao_values), "routing": dict(self.core.routing)}
 
-    def safe_state(self) -> None:
+    def _safe_state(self) -> None:
         """All outputs 0 V."""
         _refuse_if_disconnected(self.core, "daq")
         self.core.ao_values = dict.fromkeys(self.core.ao_values, 0.0)
         self.core.apply_outputs()
 
-    def close(self) -> None:
-        """Stop, outputs 0 V (idempotent)."""
-        if not self._closed:
-            self._running = False
-            self.safe_state()
-            self._closed = True
+    def _close(self) -> None:
+        """Stop, outputs 0 V."""
+        self._running = False
+        self._safe_state()
 
-    def route_outputs(self, routing: Mapping[str, int | None]) -> None:
+    def _route_outputs(self, routing: dict[str, int | None]) -> None:
         """Connect lines to nodes through the (simulated) switch matrix; None opens a line.
         Lines not named keep their node; two lines on one node are refused."""
         self._check()
         new = dict(self.core.routing)
         for name, node in routing.items():
-            if name not in self.core.lines:
-                raise ValueError(f"routing: unknown line {name!r}; "
-                                 f"allowed {sorted(self.core.lines)}")
             if node is None:
                 if len(self.core.lines[name].nodes) == 1:  # a fixed wire cannot open:
                     self.core.ao_values[name] = 0.0       # it holds its node at 0 V
                 else:  # switch matrix open: the line holds no node
                     new[name] = None
                 continue
-            if node not in self.core.lines[name].nodes:
-                raise ValueError(f"routing: line {name!r} cannot reach node {node}; allowed "
-                                 f"{list(self.core.lines[name].nodes)}")
-            new[name] = int(node)
+            new[name] = node
         old, self.core.routing = self.core.routing, new
         try:
             self.core.apply_outputs()
@@ -390,22 +383,13 @@ class SimDaq(Daq):
             self.core.apply_outputs()
             raise
 
-    def write_outputs(self, volts: Mapping[str, float]) -> None:
-        """Set output lines (V), 0..source/target_voltage_max of the bench file."""
+    def _write_outputs(self, volts: dict[str, float]) -> None:
+        """Set output lines (V, checked by the interface)."""
         self._check()
-        lim = self.core.config.limits
-        for name, v in volts.items():
-            if name not in self.core.lines:
-                raise ValueError(f"volts: unknown line {name!r}; allowed {sorted(self.core.lines)}")
-            role = self.core.lines[name].role
-            hi = lim.source_voltage_max if role == "source" else lim.target_voltage_max
-            if not 0.0 <= float(v) <= hi:
-                raise ValueError(f"volts[{name!r}]: {v} V outside the bench limit; "
-                                 f"allowed 0..{hi:g} V")
-        self.core.ao_values.update({k: float(v) for k, v in volts.items()})
+        self.core.ao_values.update(volts)
         self.core.apply_outputs()
 
-    def start_acquisition(self) -> None:
+    def _start_acquisition(self) -> None:
         """Start the sample clock (sample index 0 = now)."""
         self._check()
         if not self._running:
@@ -456,13 +440,14 @@ class SimDaq(Daq):
         self._running = True
         return first, lost
 
-    def stop_acquisition(self) -> None:
+    def _stop_acquisition(self) -> None:
         """Stop the sample clock."""
         self._running = False
 
     def configure_physics(self, **settings: float | int | None) -> None:
         """Simulated bench only: change the physics between tasks (see
         :meth:`SimCore.configure`; a protocol's ``[sim]`` section ends up here)."""
+        self._usable()
         self._check()
         self.core.configure(**settings)
 
@@ -470,11 +455,22 @@ class SimDaq(Daq):
         """Simulated bench only: a run's task ``index`` starts; the bench returns to its
         power-on physics and restarts its random streams from (run seed, ``index``) (see
         :meth:`SimCore.begin_task`). Not an instrument command: injected faults ignore it."""
-        if self._closed:
-            raise InstrumentDisconnectedError("simulated DAQ: already closed")
+        self._usable()
         self.core.begin_task(index)
 
-    def read_once(self) -> np.ndarray:
+    def advance(self, seconds: float) -> None:
+        """Simulated bench only: let ``seconds`` of bench time pass with nothing read (a
+        settling wait on the bench's own clock: instantaneous on the fast clock, in wall
+        time on the paced one)."""
+        self._usable()
+        self._check()
+        if seconds <= 0:
+            return
+        if self.clock == "paced":
+            time.sleep(seconds)
+        self.core.run(seconds, 1)
+
+    def _read_once(self) -> np.ndarray:
         """One noisy reading of every channel (V), no time advance."""
         self._check()
         f, c = self.core.state()
@@ -483,7 +479,8 @@ class SimDaq(Daq):
 
 
 class SimGateController(GateController):
-    """Simulated gate-controller firmware on a :class:`SimCore`."""
+    """Simulated gate-controller firmware on a :class:`SimCore`. Argument checks and the
+    owner-thread rule are the interface's (:class:`GateController`)."""
 
     def __init__(self, core: SimCore) -> None:
         self.core = core
@@ -492,7 +489,6 @@ class SimGateController(GateController):
         self.gate_range = (lim.gate_min, lim.gate_max)
         self.lambda_max = enc.LAMBDA_MAX
         self._taps = (enc.POT_MAX, enc.POT_MAX)
-        self._closed = False
         self._reset_settings()
 
     def _reset_settings(self) -> None:
@@ -506,8 +502,6 @@ class SimGateController(GateController):
         command before it acts (as a lost line would), a reset first brings the safe
         settings, as the firmware's power-on does."""
         def attempt() -> T:
-            if self._closed:
-                raise InstrumentDisconnectedError("simulated gate controller: port closed")
             try:
                 self.core.faults.raise_if_due("gate", self.core.t)
             except FirmwareResetError:
@@ -517,46 +511,27 @@ class SimGateController(GateController):
 
         return self._retrying(repr(what), attempt, idempotent=idempotent)
 
-    def _check_gate(self, edge: int, volts: float) -> None:
-        if isinstance(edge, bool) or not isinstance(edge, int | np.integer) or not (
-                0 <= edge < self.n_edges):
-            raise ValueError(f"edge: {edge!r}; allowed 0..{self.n_edges - 1}")
-        lo, hi = self.gate_range
-        if not lo <= float(volts) <= hi:
-            raise ValueError(f"volts: {volts} V for edge {edge} outside the gate range; "
-                             f"allowed {lo:g}..{hi:g} V")
-
-    def identity(self) -> str:
+    def _identity_line(self) -> str:
         """Firmware identity line (as the real controller answers ID?)."""
         return f"{FIRMWARE_IDENTITY} (simulated)"
 
-    def snapshot(self) -> dict[str, Any]:
+    def _snapshot(self) -> dict[str, Any]:
         """Gate range (V), η and gain taps, learning switch."""
-        return {"gate_range": list(self.gate_range), **self.status()}
+        return {"gate_range": list(self.gate_range), **self._status()}
 
-    def safe_state(self) -> None:
-        """Learning off, η tap 0, both gains at full scale (λ = 0); gates keep their charge.
-        Nothing to do once closed (closing left it safe)."""
-        if self._closed:
-            return
+    def _safe_state(self) -> None:
+        """Learning off, η tap 0, both gains at full scale (λ = 0); gates keep their charge."""
         self._forget("eta", "lambda")
         self._remember(learning=False)
         self._command("SAFE", self._reset_settings)
 
-    def close(self) -> None:
-        """Safe state, release (idempotent)."""
-        if not self._closed:
-            self.safe_state()
-            self._closed = True
+    def _close(self) -> None:
+        """Safe state, release."""
+        self._safe_state()
 
-    def set_gate(self, edge: int, volts: float) -> None:
+    def _set_gate(self, edge: int, volts: float) -> None:
         """Charge one gate to ``volts`` (V), DAC-quantised."""
-        self._check_gate(edge, volts)
         value = float(np.clip(enc.dac_quantise(volts), *self.gate_range))
-        if "gates" in self.remembered:
-            gates = np.array(self.remembered["gates"])
-            gates[edge] = value
-            self._remember(gates=gates)
 
         def charge() -> None:
             g = self.core.twin.gates
@@ -565,61 +540,39 @@ class SimGateController(GateController):
 
         self._command(f"GATE {edge}", charge)
 
-    def set_gates(self, volts: np.ndarray) -> None:
-        """Charge all gates (V), shape (n_edges,)."""
-        v = np.asarray(volts, dtype=float)
-        if v.shape != (self.n_edges,):
-            raise ValueError(f"volts: shape {v.shape}; allowed ({self.n_edges},)")
-        for edge, value in enumerate(v):
-            self._check_gate(edge, float(value))
-        values = np.clip(enc.dac_quantise(v), *self.gate_range)
-        self._remember(gates=values)
+    def _set_gates(self, volts: np.ndarray) -> None:
+        """Charge all gates (V), DAC-quantised."""
+        values = np.clip(enc.dac_quantise(volts), *self.gate_range)
         self._command("GATES", lambda: self.core.set_gates(values))
 
-    def read_gate(self, edge: int) -> float:
+    def _read_gate(self, edge: int) -> float:
         """Read-back of one gate (V)."""
-        self._check_gate(edge, self.gate_range[0])
-        return float(self.read_gates()[edge])
+        return float(self._read_gates()[edge])
 
-    def read_gates(self) -> np.ndarray:
+    def _read_gates(self) -> np.ndarray:
         """Read-back of all gates (V): 8 mV ADC, 4 readings averaged, read-out noise."""
-        gates = self._command("GATES?", lambda: enc.adc_readback(
+        return self._command("GATES?", lambda: enc.adc_readback(
             self.core.twin.gates, self.core.config.sim.gate_noise_v, self.core.rng))
-        self._remember(gates=gates)  # the learned state a restart must find again
-        return gates
 
-    def set_eta(self, eta: float) -> float:
-        """η in 1/129 steps; returns the value set."""
-        tap = enc.eta_to_tap(eta)
-        self._remember(eta=enc.tap_to_eta(tap))
+    def _set_eta_tap(self, tap: int) -> None:
+        """η in 1/129 steps."""
         self._command(f"ETA {tap}", lambda: self.core.set_eta_tap(tap))
-        return enc.tap_to_eta(tap)
 
-    def set_lambda(self, lam: float) -> float:
-        """λ through the free/clamped gain taps; returns the quantised value set."""
-        taps = enc.lambda_to_taps(lam)
-        value = enc.taps_to_lambda(*taps)
-        self._remember(**{"lambda": value})
-
+    def _set_gain_taps(self, tap_free: int, tap_clamped: int) -> None:
+        """λ through the free/clamped gain taps."""
         def gain() -> None:
-            self._taps = taps
-            self.core.twin.set_lambda(value)
+            self._taps = (tap_free, tap_clamped)
+            self.core.twin.set_lambda(enc.taps_to_lambda(tap_free, tap_clamped))
 
-        self._command(f"GAIN {taps[0]} {taps[1]}", gain)
-        return value
+        self._command(f"GAIN {tap_free} {tap_clamped}", gain)
 
-    def set_learning(self, on: bool) -> None:
+    def _set_learning(self, on: bool) -> None:
         """Learning switch of every edge."""
-        self._remember(learning=bool(on))
-        self._command(f"LEARN {int(bool(on))}", lambda: self.core.twin.set_learning(bool(on)))
+        self._command(f"LEARN {int(on)}", lambda: self.core.twin.set_learning(on))
 
-    def learning_window(self, seconds: float) -> None:
-        """Learning on for ``seconds`` (10 µs..30 ms) of bench time; busy if learning is on.
-        Not idempotent: never repeated after a lost reply (as the serial driver)."""
-        lo, hi = WINDOW_RANGE_S
-        if not lo <= seconds <= hi:
-            raise ValueError(f"seconds: {seconds} s; allowed {lo:g}..{hi:g} s")
-
+    def _learning_window(self, seconds: float) -> None:
+        """Learning on for ``seconds`` of bench time; busy if learning is on. Not
+        idempotent: never repeated after a lost reply (as the serial driver)."""
         def window() -> None:
             if self.core.twin.learning:
                 raise BenchError("simulated gate controller: busy (learning switch already on)")
@@ -627,7 +580,7 @@ class SimGateController(GateController):
 
         self._command(f"WIN {round(seconds * 1e6)}", window, idempotent=False)
 
-    def status(self) -> dict[str, Any]:
+    def _status(self) -> dict[str, Any]:
         """Learning switch, η (and tap), λ (and gain taps), fault flags."""
         return {"learning": bool(self.core.twin.learning), "eta_tap": self.core.eta_tap,
                 "eta": enc.tap_to_eta(self.core.eta_tap), "gain_taps": list(self._taps),
@@ -635,39 +588,46 @@ class SimGateController(GateController):
 
 
 class SimPowerMeter(PowerMeter):
-    """Simulated SMU in series with source line ``core.smu_line``."""
+    """Simulated SMU in series with source line ``core.smu_line``.
 
-    def __init__(self, core: SimCore) -> None:
+    With its output on it holds that line's node at its voltage; its current is the
+    twin's: the current the solved network draws out of that node, in both copies (the
+    edge currents of the physics engine at the present node voltages), plus
+    :data:`SMU_NOISE_A` of read-out noise, clipped at the compliance. It identifies as
+    itself (``LABCTL,SIMSMU,...``), not as any vendor's model. Argument checks, limits and
+    the owner-thread rule are the interface's (:class:`PowerMeter`).
+    """
+
+    def __init__(self, core: SimCore, *, voltage_max: float | None = None,
+                 compliance: float | None = None) -> None:
         self.core = core
         self.voltage = 0.0
-        self.compliance = core.config.smu_compliance
-        self._closed = False
+        self.voltage_max = float(core.config.limits.source_voltage_max
+                                 if voltage_max is None else voltage_max)
+        self.compliance = float(core.config.smu_compliance if compliance is None
+                                else compliance)
         self._command("*IDN?", lambda: None)  # as the real SMU, asked who it is at open
 
     def _command(self, what: str, action: Callable[[], T]) -> T:
         """One SCPI exchange through the shared retry loop (injected faults hit it first)."""
         def attempt() -> T:
-            if self._closed:
-                raise InstrumentDisconnectedError("simulated SMU: session closed")
             self.core.faults.raise_if_due("smu", self.core.t)
             return action()
 
         return self._retrying(repr(what), attempt)
 
-    def identity(self) -> str:
-        """Simulated SMU identity."""
-        return "KEITHLEY INSTRUMENTS,MODEL 2450,SIM0001,labctl-sim"
+    def _identity_line(self) -> str:
+        """Simulated SMU identity (its own model, not a vendor's)."""
+        return SIM_SMU_IDENTITY
 
-    def snapshot(self) -> dict[str, Any]:
+    def _snapshot(self) -> dict[str, Any]:
         """Voltage (V), compliance (A), output, line."""
-        return {"voltage": self.voltage, "compliance": self.compliance,
-                "output_enabled": self.core.smu_on, "line": self.core.smu_line}
+        return {"voltage": self.voltage, "voltage_max": self.voltage_max,
+                "compliance": self.compliance, "output_enabled": self.core.smu_on,
+                "line": self.core.smu_line}
 
-    def safe_state(self) -> None:
-        """0 V, output off (nothing to do once closed: closing left it safe)."""
-        if self._closed:
-            return
-
+    def _safe_state(self) -> None:
+        """0 V, output off."""
         def off() -> None:
             self.voltage = self.core.smu_voltage = 0.0
             self.core.smu_on = False
@@ -675,45 +635,38 @@ class SimPowerMeter(PowerMeter):
 
         self._command(":OUTP 0", off)
 
-    def close(self) -> None:
-        """Safe state (idempotent)."""
-        if not self._closed:
-            self.safe_state()
-            self._closed = True
+    def _close(self) -> None:
+        """Safe state."""
+        self._safe_state()
 
-    def set_voltage(self, volts: float) -> None:
-        """Source ``volts`` (V), 0..source_voltage_max."""
-        hi = self.core.config.limits.source_voltage_max
-        if not 0.0 <= float(volts) <= hi:
-            raise ValueError(f"volts: {volts} V beyond the bench limit; allowed 0..{hi:g} V")
-
+    def _set_voltage(self, volts: float) -> None:
+        """Source ``volts`` (V)."""
         def source() -> None:
-            self.voltage = self.core.smu_voltage = float(volts)
+            self.core.smu_voltage = volts
             self.core.apply_outputs()
 
         self._command(":SOUR:VOLT", source)
 
-    def set_compliance(self, amps: float) -> None:
-        """Current limit (A), 1 nA..0.1 A."""
-        if not 1e-9 <= float(amps) <= 0.1:
-            raise ValueError(f"amps: {amps} A; allowed 1e-09..0.1 A")
-        self._command(":SOUR:VOLT:ILIM", lambda: setattr(self, "compliance", float(amps)))
+    def _set_compliance(self, amps: float) -> None:
+        """Current limit (A)."""
+        self._command(":SOUR:VOLT:ILIM", lambda: None)
 
-    def set_output(self, on: bool) -> None:
+    def _set_output(self, on: bool) -> None:
         """Output relay on/off."""
         def relay() -> None:
-            self.core.smu_on = bool(on)
+            self.core.smu_on = on
             self.core.apply_outputs()
 
         self._command(":OUTP", relay)
 
-    def measure_current(self) -> float:
+    def _measure_current(self) -> float:
         """Current (A) out of the SMU's node into both copies, clipped at the compliance."""
         return self._command(":MEAS:CURR?", self._current)
 
     def _current(self) -> float:
-        if not self.core.smu_on:
-            return float(self.core.rng.standard_normal() * SMU_NOISE_A)
-        node = self.core.routing[self.core.smu_line]
-        amps = self.core.node_outflow(node) + float(self.core.rng.standard_normal() * SMU_NOISE_A)
+        noise = float(self.core.rng.standard_normal() * SMU_NOISE_A)
+        node = self.core.routing.get(self.core.smu_line)
+        if not self.core.smu_on or node is None:
+            return noise
+        amps = self.core.node_outflow(node) + noise
         return float(np.clip(amps, -self.compliance, self.compliance))

@@ -20,7 +20,7 @@ def test_check_passes_on_the_simulated_bench(capsys):
     args = parser.parse_args([])
     assert cmd_bench_check(args) == 0
     out = capsys.readouterr().out
-    assert "LABCTL,GATEFW" in out and "MODEL 2450" in out and "simulated DAQ" in out
+    assert "LABCTL,GATEFW" in out and "SIMSMU" in out and "simulated DAQ" in out
     assert "bench left safe" in out and out.rstrip().endswith("bench check: OK")
 
 

@@ -17,8 +17,8 @@ from nidaqmx.task.collections import AIChannelCollection, AOChannelCollection
 
 from labctl.bench.config import load_bench
 from labctl.bench.interfaces import (
-    BenchError,
     DaqOverflowError,
+    ForeignThreadError,
     InstrumentDisconnectedError,
     InstrumentFaultError,
     InstrumentTimeoutError,
@@ -208,7 +208,7 @@ def test_outputs_limits_routing_and_safe_close(ni: FakeNi):
     daq.write_outputs({"source1": 0.45, "target0": 0.09})
     np.testing.assert_allclose(ni.writers[0].write_one_sample.call_args.args[0],
                                [0.0, 0.45, 0.09, 0.0])
-    with pytest.raises(ValueError, match=r"volts\['source0'\]: 0.7 V outside .* 0..0.5 V"):
+    with pytest.raises(ValueError, match=r"volts\['source0'\]: 0.7 V; allowed 0\.\.0\.5 V"):
         daq.write_outputs({"source0": 0.7})
     with pytest.raises(ValueError, match="unknown line 'src'"):
         daq.write_outputs({"src": 0.1})
@@ -235,7 +235,7 @@ def test_wrong_thread_is_refused(ni: FakeNi):
     def other() -> None:
         try:
             daq.read_once()
-        except BenchError as exc:
+        except ForeignThreadError as exc:
             seen.append(exc)
 
     t = threading.Thread(target=other)

@@ -126,9 +126,9 @@ def test_learning_window_moves_gates_only_while_open(bench):
 
 def test_gate_controller_behaves_like_the_firmware(bench):
     gc = bench.gates
-    with pytest.raises(ValueError, match=r"outside the gate range; allowed 1\.\.5\.5 V"):
+    with pytest.raises(ValueError, match=r"volts \(edge 3\): 6.0 V; allowed 1\.\.5\.5 V"):
         gc.set_gate(3, 6.0)
-    with pytest.raises(ValueError, match=r"edge: 32; allowed 0\.\.31"):
+    with pytest.raises(ValueError, match=r"edge: 32; allowed an integer 0\.\.31"):
         gc.set_gate(32, 2.0)
     with pytest.raises(ValueError, match="eta"):
         gc.set_eta(1.0)  # tap 129 > 128
@@ -156,7 +156,7 @@ def test_routing_and_output_limits(bench):
         bench.daq.route_outputs({"target0": 10})
     routing = bench.daq.snapshot()["routing"]  # a refused routing leaves it unchanged
     assert {k: v for k, v in routing.items() if v is not None} == ROUTE
-    with pytest.raises(ValueError, match=r"volts\['source1'\]: 0.6 V outside"):
+    with pytest.raises(ValueError, match=r"volts\['source1'\]: 0.6 V; allowed 0\.\.0\.5 V"):
         bench.daq.write_outputs({"source1": 0.6})
     with pytest.raises(ValueError, match="cannot reach node 16"):
         bench.daq.route_outputs({"source0": 16})

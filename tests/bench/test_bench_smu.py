@@ -53,14 +53,16 @@ def test_source_voltage_round_trip_and_power(smu: Keithley2450):
 
 
 def test_bench_limit_refused_before_anything_is_sent(smu: Keithley2450):
-    with pytest.raises(ValueError, match=r"volts: 0\.6 V beyond the bench limit"):
+    with pytest.raises(ValueError, match=r"volts: 0\.6 V; allowed -0\.5\.\.0\.5 V"):
         smu.set_voltage(0.6)
     assert smu.source_voltage == 0.0
 
 
 def test_declared_limit_refused(smu: Keithley2450):
     with pytest.raises(ValueError, match="current_limit"):
-        smu.set_compliance(5.0)
+        smu.current_limit = 5.0  # the 2450's own span, declared on its property
+    with pytest.raises(ValueError, match=r"amps: 5\.0 A; allowed 1e-09\.\.1\.05 A"):
+        smu.set_compliance(5.0)  # the SMU contract, before any SCPI
 
 
 def test_instrument_refusal_read_from_error_queue(smu: Keithley2450):
