@@ -5,7 +5,11 @@ interfaces -> drivers | simulated bench -> physics engine; the store (HDF5 run f
 is used by the runner, the GUI and the analysis. See docs/ARCHITECTURE.md.
 """
 
+import logging
 from importlib.metadata import PackageNotFoundError, version
+
+# a library logs, the application configures (labctl.logsetup; ``labctl --log-level``)
+logging.getLogger("labctl").addHandler(logging.NullHandler())
 
 try:
     __version__ = version("labctl")

@@ -370,6 +370,11 @@ def scan(folder: str | Path, *, use_index: bool = True,
         else:
             todo.append(folder / name)
     fresh = _read_parallel(sorted(todo), timeout) if todo else []
+    log.debug("%s: %d run files, %d from the index, %d read", folder, len(files),
+              len(keep), len(fresh))
+    for e in fresh:
+        if e.status == "damaged":
+            log.warning("%s: listed as damaged: %s", folder / e.name, e.reason)
     keep.update({e.name: e for e in fresh})
     if use_index and (fresh or set(index) != set(keep)):
         _save_index(folder, keep.values())

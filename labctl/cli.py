@@ -27,6 +27,7 @@ from types import FrameType
 
 from labctl import __version__
 from labctl.extras import MissingExtraError, extra_of_module, require_extra
+from labctl.logsetup import add_logging_arguments, configure_logging
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -120,6 +121,8 @@ COMMANDS = (
             "labctl.analysis.cli", "add_analyze_arguments", "cmd_analyze", extra="analysis"),
     Command("info", "summary table of a run file", "labctl.store.info_cmd",
             "add_info_arguments", "cmd_info"),
+    Command("runs", "list the run files of a folder: status, protocol, start, duration, "
+            "tasks, results", "labctl.catalog", "add_runs_arguments", "cmd_runs"),
     Command("reproduce", "run one shipped protocol per claim of the papers: claim table and "
             "Markdown report", "labctl.reproduce.cli", "add_reproduce_arguments",
             "cmd_reproduce", extra="analysis"),
@@ -162,6 +165,7 @@ def build_parser(load_all: bool = False) -> argparse.ArgumentParser:
         prog="labctl", description="Run, watch and analyse coupled-learning experiments on a "
         "real or simulated twin-transistor bench.")
     parser.add_argument("--version", action="version", version=f"labctl {__version__}")
+    add_logging_arguments(parser)
     sub = _subparsers(parser, "command", "COMMAND")
     groups = {"bench": _subparsers(sub.add_parser("bench", help="bench commands"),
                                    "bench_command", "BENCH_COMMAND", required=True)}
@@ -202,7 +206,8 @@ def _main(argv: list[str] | None) -> int:
         extra = spec.extra(args) if callable(spec.extra) else None
         if extra:
             require_extra(extra, what=f"labctl {spec.title}")
-        return int(args.func(args))
+        with configure_logging(args.log_level, args.log_file):
+            return int(args.func(args))
     except MissingExtraError as exc:
         _say(str(exc))
         return EXIT_USAGE
