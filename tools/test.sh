@@ -25,10 +25,9 @@ python3 -m ruff check .
 # The wheel alone (core dependencies only, no extras) in a fresh virtual environment runs
 # the demo from an unrelated folder: shipped bench files come from the package, the run
 # lands in the per-user data folder, a command needing an extra says which one.
-wheel_check() {
-    local tmp labctl runs
+wheel_check() (  # a subshell: its EXIT trap removes the scratch folder on any exit
     tmp="$(mktemp -d)"
-    trap 'rm -rf "$tmp"' RETURN
+    trap 'rm -rf "$tmp"' EXIT
     rm -rf build  # setuptools' scratch folder: stale files there would enter the wheel
     python3 -m pip wheel -q --no-deps -w "$tmp/dist" .
     python3 -m venv "$tmp/venv"
@@ -53,7 +52,7 @@ wheel_check() {
     runs=("$tmp"/home/.local/share/labctl/runs/demo-*.h5)
     [ -f "${runs[0]}" ] || { echo "wheel check: no run file in the per-user folder"; exit 1; }
     echo "wheel check: ok (demo run from an unrelated folder: ${runs[0]#"$tmp/"})"
-}
+)
 wheel_check
 
 export QT_QPA_PLATFORM=offscreen
