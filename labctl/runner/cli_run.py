@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import signal
 import sys
 from pathlib import Path
@@ -19,8 +20,15 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from labctl.bench.config import BenchFileError, load_bench
+from labctl.logsetup import terminal_logging
 from labctl.protocol import ProtocolError, load_protocol
-from labctl.runner.events import LogMessage, Progress, TaskFinished, TaskStarted
+from labctl.runner.events import (
+    LogMessage,
+    Progress,
+    TaskFinished,
+    TaskStarted,
+    event_to_json,
+)
 from labctl.runner.resume import ResumeSource, read_resume_source
 
 if TYPE_CHECKING:
@@ -65,6 +73,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="connect to a remote scheduler over plain TCP (no encryption, "
                         "no authentication; results are unpickled here): trusted networks only")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--events", choices=("jsonl",), default=None,
+                        help="for scripts: one JSON object per line on stdout (progress, "
+                        "task start/end, faults, finished with the run file and status; "
+                        "docs/ARCHITECTURE.md) instead of the progress bar and table")
 
 
 def parse_meta(items: list[str]) -> dict[str, str]:
@@ -164,7 +176,8 @@ def _cmd_run(args: argparse.Namespace, received: list[int]) -> int:
     except (ProtocolError, BenchFileError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return _run_with_progress(session, quiet=args.quiet, received=received)
+    return _run_with_progress(session, quiet=args.quiet, received=received,
+                              events=getattr(args, "events", None))
 
 
 def _note_signals() -> list[int]:
@@ -193,9 +206,11 @@ def _exit_code(received: list[int]) -> int:
     return EXIT_SIGINT if received[0] == signal.SIGINT else EXIT_SIGTERM
 
 
-def _run_with_progress(session: RunSession, quiet: bool, received: list[int]) -> int:
+def _run_with_progress(session: RunSession, quiet: bool, received: list[int],
+                       events: str | None = None) -> int:
     """Start the run with Ctrl-C/SIGTERM as clean aborts, show its progress, summarise;
-    ``received`` records signals (also those that came before)."""
+    ``received`` records signals (also those that came before); ``events`` "jsonl":
+    JSON lines on stdout for scripts instead of the bar and the summary table."""
     from tqdm import tqdm
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -214,23 +229,32 @@ def _run_with_progress(session: RunSession, quiet: bool, received: list[int]) ->
     print(f"labctl run: {session.protocol.name}: {n_tasks} tasks, about "
           f"{session.total_s:.0f} s of learning on the {session.config.backend} bench "
           f"'{session.config.name}' -> {session.path}", file=sys.stderr)
-    bar = tqdm(total=round(session.total_s, 1), unit="s", disable=quiet or None,
+    bar = tqdm(total=round(session.total_s, 1), unit="s",
+               disable=quiet or events is not None or None,
                mininterval=0.5, file=sys.stderr, dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
+    feed = session.subscribe(name="labctl run")  # this front end reads its own queue
+    session.events.close()
+
+    def show(batch: list[Any]) -> None:
+        if events == "jsonl":
+            _write_jsonl(batch)
+        else:
+            for event in batch:
+                _show(event, bar, n_tasks, quiet)
+
     try:
         session.start()
         while not session.finished:
-            for event in session.events.drain():
-                _show(event, bar, n_tasks, quiet)
+            show(feed.drain())
             session.wait_quietly(0.2)
-        for event in session.events.drain():
-            _show(event, bar, n_tasks, quiet)
+        show(feed.drain())
     finally:
         bar.close()
         for s, handler in old.items():
             signal.signal(s, handler)
     result = session.wait()
-    _summary(result)
+    _summary(result, table=events is None)
     if result.status == "completed":
         return EXIT_OK
     if received:
@@ -247,11 +271,29 @@ def _show(event: object, bar: Any, n_tasks: int, quiet: bool) -> None:
     elif isinstance(event, TaskFinished) and quiet:
         print(f"task {event.index}: L/L0 = {event.final.get('error_normalized', 0):.3g}, "
               f"P_F = {event.final.get('power_free', 0):.3g} W", file=sys.stderr)
-    elif isinstance(event, LogMessage) and (event.level != "info" or not quiet):
+    elif isinstance(event, LogMessage) and (event.level != "info" or not quiet) \
+            and not terminal_logging():  # with --log-level, logging shows these lines
         bar.write(f"[{event.level}] {event.text}", file=sys.stderr)
 
 
-def _summary(result: RunResult) -> None:
+def _write_jsonl(batch: list[Any]) -> None:
+    """One JSON object per event on stdout (only the newest progress of the batch); a
+    reader that went away (closed pipe) is ignored: the run goes on into its file."""
+    last_progress = max((i for i, e in enumerate(batch) if isinstance(e, Progress)),
+                        default=-1)
+    lines = []
+    for i, event in enumerate(batch):
+        if isinstance(event, Progress) and i != last_progress:
+            continue
+        obj = event_to_json(event)
+        if obj is not None:
+            lines.append(json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n")
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.write("".join(lines))
+        sys.stdout.flush()
+
+
+def _summary(result: RunResult, table: bool = True) -> None:
     from labctl.store.info_cmd import print_info
 
     print(f"run {result.status}{': ' + result.reason if result.reason else ''}",
@@ -261,7 +303,8 @@ def _summary(result: RunResult) -> None:
         print(f"WARNING: safe state not confirmed: {failure}", file=sys.stderr)
     if result.path.exists():
         try:
-            print_info(str(result.path), sys.stdout)
+            if table:
+                print_info(str(result.path), sys.stdout)
         except Exception as exc:  # a damaged file (disk full) must not hide the status
             print(f"(cannot summarise {result.path}: {exc})", file=sys.stderr)
         if result.status != "completed":

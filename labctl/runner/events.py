@@ -17,6 +17,7 @@ import logging
 import math
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,6 +206,9 @@ class EventQueue(Subscription):
 
 
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+#: operator lines that repeat a run-file event (an instrument's fault or recovery): the
+#: run-file writer logs those already (``labctl.store.writer``), so they are not logged twice
+FILE_EVENT_PREFIXES = ("fault: ", "recovered: ")
 
 
 def log_event(event: Event) -> None:
@@ -230,7 +234,8 @@ def log_event(event: Event) -> None:
                 event.index, event.status, _get(f, "error"), _get(f, "error_normalized"),
                 _get(f, "power_free"), _get(f, "lambda"))
     elif isinstance(event, LogMessage):
-        log.log(_LEVELS.get(event.level, logging.INFO), "%s", event.text)
+        if not event.text.startswith(FILE_EVENT_PREFIXES):
+            log.log(_LEVELS.get(event.level, logging.INFO), "%s", event.text)
     elif isinstance(event, StateChanged):
         log.info("run state %s%s", event.state, f": {event.reason}" if event.reason else "")
     elif isinstance(event, RunFinished):
@@ -248,3 +253,64 @@ def _get(final: dict[str, float], key: str) -> float:
 
 def _nan0(value: float) -> float:
     return 0.0 if math.isnan(value) else value
+
+
+def event_to_json(event: Event) -> dict[str, Any] | None:
+    """``event`` as one JSON object for scripts (``labctl run --events jsonl``); None
+    for rows (scripts read them from the run file). Every object has ``event`` (its
+    kind) and ``t`` (unix time, s); values are in SI units, NaN and infinities become
+    null:
+
+    * ``progress``: ``done_s``, ``total_s`` (bench time, s), ``fraction``,
+      ``sample_rate`` (S/s), ``dropped_events``, ``elapsed_s`` (wall time);
+    * ``task_started``: ``task`` (index, from 0), ``n_tasks``, ``name``, ``params``,
+      ``expected_duration_s``;
+    * ``task_finished``: ``task``, ``status``, ``final`` (error V², error_normalized,
+      power_free W, energy J, lambda, eta, duration s, ...);
+    * ``fault`` / ``recovered``: ``text`` (instrument, kind, operation, cause);
+    * ``log``: ``level``, ``text``;  ``state``: ``state``, ``reason``;
+    * ``finished``: ``status``, ``reason``, ``path`` (the run file),
+      ``safe_state_failures``.
+    """
+    out: dict[str, Any]
+    if isinstance(event, Rows):
+        return None
+    if isinstance(event, Progress):
+        fraction = min(1.0, event.done_s / event.total_s) if event.total_s > 0 else math.nan
+        out = {"event": "progress", "done_s": event.done_s, "total_s": event.total_s,
+               "fraction": fraction, "sample_rate": event.sample_rate,
+               "dropped_events": event.dropped_events, "elapsed_s": event.elapsed_wall_s}
+    elif isinstance(event, TaskStarted):
+        out = {"event": "task_started", "task": event.index, "n_tasks": event.n_tasks,
+               "name": event.name, "params": event.params,
+               "expected_duration_s": event.expected_duration_s}
+    elif isinstance(event, TaskFinished):
+        out = {"event": "task_finished", "task": event.index, "status": event.status,
+               "final": dict(event.final)}
+    elif isinstance(event, LogMessage):
+        kind = next((p[:-2] for p in FILE_EVENT_PREFIXES if event.text.startswith(p)), None)
+        out = ({"event": kind, "text": event.text[len(kind) + 2:]} if kind else
+               {"event": "log", "level": event.level, "text": event.text})
+    elif isinstance(event, StateChanged):
+        out = {"event": "state", "state": event.state, "reason": event.reason}
+    elif isinstance(event, RunFinished):
+        out = {"event": "finished", "status": event.status, "reason": event.reason,
+               "path": event.path, "safe_state_failures": list(event.safe_state_failures)}
+    else:
+        return None
+    return {"t": round(time.time(), 3), **_plain(out)}
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with NumPy scalars and arrays as Python values, non-finite floats as None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -3,6 +3,7 @@ consumer that never reads can neither block nor slow acquisition nor lose file r
 
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
@@ -119,3 +120,48 @@ def test_publishing_reaches_every_open_subscriber_in_order():
 def test_a_subscription_size_must_be_a_positive_integer(maxsize):
     with pytest.raises(ValueError, match="maxsize"):
         EventQueue().subscribe(maxsize)
+
+
+def test_run_events_jsonl_gives_scripts_one_json_object_per_line(protocols, tmp_path,
+                                                                  capsys):
+    from labctl import cli
+
+    path = protocols.write(tmp_path / "p.toml", name="scripted", duration=1.0,
+                           tasks=protocols.random_tasks(2))
+    out = tmp_path / "r.h5"
+    assert cli.main(["run", str(path), "-o", str(out), "--events", "jsonl"]) == 0
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]  # nothing else
+    kinds = [x["event"] for x in lines]
+    assert all(isinstance(x["t"], float) for x in lines)
+    task_level = [(x["event"], x.get("task")) for x in lines
+                  if x["event"] in ("task_started", "task_finished")]
+    assert task_level == [("task_started", 0), ("task_finished", 0),
+                          ("task_started", 1), ("task_finished", 1)]
+    assert kinds[-1] == "finished"
+    assert (lines[-1]["status"], lines[-1]["path"]) == ("completed", str(out))
+    progress = [x for x in lines if x["event"] == "progress"]
+    assert progress and all(0 <= x["fraction"] <= 1 for x in progress)
+    assert progress[-1]["done_s"] == pytest.approx(progress[-1]["total_s"])
+    done = next(x for x in lines if x["event"] == "task_finished")
+    assert done["status"] == "completed" and 0 < done["final"]["error"] < 1
+    assert {"state", "running"} <= {v for x in lines for v in (x["event"], x.get("state"))}
+    assert "\r" not in captured.err  # no progress bar
+
+
+def test_events_as_json_objects():
+    from labctl.runner.events import event_to_json
+
+    assert event_to_json(Rows(0, {"time": np.zeros(2)})) is None
+    fault = event_to_json(LogMessage("fault: gate controller: timeout: no reply", "warning"))
+    assert fault is not None and (fault["event"], fault["text"]) == (
+        "fault", "gate controller: timeout: no reply")
+    rec = event_to_json(LogMessage("recovered: gate controller: resynchronised", "info"))
+    assert rec is not None and rec["event"] == "recovered"
+    line = event_to_json(TaskFinished(3, "completed", {"error": np.float64(2e-4),
+                                                       "lambda": float("nan")}))
+    assert line is not None
+    assert line["final"] == {"error": 2e-4, "lambda": None}
+    json.dumps(line, allow_nan=False)
+    prog = event_to_json(Progress(5.0, 0.0, float("nan"), 0, 1.0))
+    assert prog is not None and prog["fraction"] is None and prog["sample_rate"] is None
