@@ -138,13 +138,13 @@ class NidaqDaq(Daq):
                                            'such as "Dev1"'))
         for ch in config.ai_channels:
             if not _AI_RE.fullmatch(ch.physical.split("/", 1)[-1]):
-                problems.append((f"daq.ai.{ch.copy}.{ch.node}",
-                                 f"{ch.physical!r} is not an NI analog input; allowed "
-                                 '"ai<k>"'))
+                problems.append((f"daq.ai.{ch.copy}.{ch.node}.channel",
+                                 f"{ch.physical!r} is not an analog input of an NI board; "
+                                 'allowed "ai<k>"'))
         for i, ao in enumerate(config.ao_channels):
             if not _AO_RE.fullmatch(ao.physical.split("/", 1)[-1]):
-                problems.append((f"daq.ao[{i}].channel", f"{ao.physical!r} is not an NI "
-                                                          'analog output; allowed "ao<k>"'))
+                problems.append((f"daq.ao[{i}].channel", f"{ao.physical!r} is not an analog "
+                                                          'output of an NI board; allowed "ao<k>"'))
         return problems
 
     @classmethod

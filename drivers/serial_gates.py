@@ -51,7 +51,7 @@ from labctl.bench.interfaces import (
     GateController,
     InstrumentTimeoutError,
 )
-from labctl.fieldspec import Field
+from labctl.bench.plugins import SERIAL_FIELDS
 
 #: protocol version this driver speaks
 PROTOCOL_VERSION = 1
@@ -59,15 +59,6 @@ PROTOCOL_VERSION = 1
 IDENTITY_PREFIX = "LABCTL,GATEFW,"
 #: serial baud rates the gate controller's USB-serial bridge supports
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 250000, 500000, 1000000)
-#: bench-file keys of the [serial] section when this driver is named (declared once)
-SERIAL_FIELDS = (
-    Field("port", "string", "gate controller's serial port", max_length=256),
-    Field("baudrate", "integer", "serial baud rate (one of the bridge's rates: "
-          + ", ".join(str(b) for b in BAUD_RATES) + ")", default=115200,
-          ge=min(BAUD_RATES), le=max(BAUD_RATES)),
-    Field("timeout", "number", "serial read timeout", unit="s", default=0.5, ge=0.01,
-          le=10.0),
-)
 #: firmware limits (firmware/src/config.h); η, λ and gate encodings are in
 #: labctl.bench.gate_encoding, shared with the simulated bench
 FIRMWARE_GATE_RANGE = (1.0, 5.5)
@@ -92,7 +83,7 @@ class SerialGateController(GateController):
     #: largest λ (dimensionless) the gain trim can set; larger requests raise ValueError
     lambda_max: float = enc.LAMBDA_MAX
     config_role = "gates"
-    config_fields = SERIAL_FIELDS
+    config_fields = SERIAL_FIELDS  # port, baudrate, timeout
 
     @classmethod
     def check_config(cls, options: Mapping[str, Any], config: Any) -> list[tuple[str, str]]:

@@ -35,7 +35,7 @@ from typing import Any, ClassVar, TypeVar
 from labctl.drivers.scpi import ScpiInstrument, ScpiProperty, Transport, scpi_bool
 
 from labctl.bench.interfaces import BenchError, PowerMeter
-from labctl.fieldspec import Field
+from labctl.bench.plugins import SMU_FIELDS
 
 T = TypeVar("T")
 
@@ -43,15 +43,6 @@ T = TypeVar("T")
 HW_VOLTAGE_RANGE = (-210.0, 210.0)
 HW_CURRENT_LIMIT_RANGE = (1e-9, 1.05)
 
-#: bench-file keys of every SCPI SMU's [smu] section (declared once, checked by the loader)
-SCPI_SMU_FIELDS = (
-    Field("resource", "string", "VISA resource string", max_length=256),
-    Field("compliance", "number", "current compliance set at start-up", unit="A",
-          default=0.01, ge=1e-9, le=1.05),
-    Field("timeout", "number", "VISA I/O timeout", unit="s", default=2.0, ge=0.01, le=60.0),
-    Field("visa_library", "string", 'VISA backend ("" = system default, "file.yaml@sim" = '
-          "pyvisa-sim)", default="", max_length=512),
-)
 
 
 class ScpiSmu(ScpiInstrument, PowerMeter):
@@ -73,7 +64,7 @@ class ScpiSmu(ScpiInstrument, PowerMeter):
     #: hardware voltage span of the family (V)
     hw_voltage_range: ClassVar[tuple[float, float]] = HW_VOLTAGE_RANGE
     config_role = "smu"
-    config_fields = SCPI_SMU_FIELDS
+    config_fields = SMU_FIELDS  # resource, compliance, timeout, visa_library
 
     source_function: Any
     source_voltage: Any

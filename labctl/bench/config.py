@@ -17,19 +17,29 @@ Layout (all voltages in volts, rates in samples per second; see
     [daq.ai.free]  <node> = "ai<k>"  or  { channel = "ai<k>", range = [lo, hi], terminal = "DIFF" }
     [daq.ai.clamped]  same, for the clamped copy
     [[daq.ao]]     name, channel = "ao<k>", role = "source" | "target", nodes = [..] | "all"
-    [serial]       port, baudrate, timeout
-    [smu]          resource (VISA resource string), compliance (A), timeout, line (the
-                   source line the SMU sits on; default the last source line)
+    [serial]       driver, then the driver's keys (the firmware driver: port, baudrate,
+                   timeout)
+    [smu]          driver, line (the source line the SMU sits on; default the last source
+                   line), then the driver's keys (SCPI SMUs: resource, compliance (A),
+                   timeout, visa_library)
     [limits]       source_voltage_max, target_voltage_max, node_voltage_max, gate_min, gate_max
     [calibration]  S (A/V², scalar or one per edge), V_T (V, scalar or one per edge)
     [sim]          noise_v, gate_noise_v, clock, mismatch
 
 Physical channel names are stored without the device prefix in the file and with it in
-:class:`AiChannel` / :class:`AoChannel` (``"Dev1/ai0"``), as NI-DAQmx expects them.
+:class:`AiChannel` / :class:`AoChannel` (``"Dev1/ai0"``); their vendor syntax (NI's
+``ai<k>``) is checked by the DAQ's driver.
+
+Drivers are plug-ins (:mod:`labctl.bench.plugins`): ``driver`` in an instrument section
+names the class ("package.module:Class" or an entry point of ``labctl.drivers``; default:
+the backend's own), which declares the rest of its section's keys and checks its vendor
+syntax; an unknown driver, an import failure or a driver's field error is a bench-file
+error like any other, reported with the others before anything opens.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import re
@@ -39,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from labctl.bench import plugins
 from labctl.bench.interfaces import OutputLine
 from labctl.fieldspec import REQUIRED, Field, Ref, check
 from labctl.network import Network, periodic_lattice
@@ -54,8 +65,6 @@ DAQ_HARDWARE_RANGE = (-10.0, 10.0)
 GATE_HARDWARE_RANGE = (1.0, 5.5)
 #: sample rates (S/s per channel) a multiplexed board supports for 32 channels
 SAMPLE_RATE_RANGE = (1.0, 30_000.0)
-#: serial baud rates the gate controller's USB-serial bridge supports
-BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 250000, 500000, 1000000)
 TERMINAL_CONFIGS = ("DEFAULT", "RSE", "NRSE", "DIFF", "PSEUDO_DIFF")
 COPIES = ("free", "clamped")
 ROLES = ("source", "target")
@@ -75,26 +84,24 @@ BENCH_FIELDS = (
     Field("network.kind", "string", "network layout", choices=("periodic_lattice",)),
     Field("network.rows", "integer", "lattice rows", ge=3, le=64),
     Field("network.cols", "integer", "lattice columns", ge=3, le=64),
-    Field("daq.device", "string", 'NI device name such as "Dev1"', max_length=32,
-          chars="A-Za-z0-9_"),
+    Field("daq.driver", "string", "DAQ driver: \"package.module:Class\" or an entry point of "
+          "labctl.drivers", default="the backend's", max_length=200),
+    Field("daq.device", "string", 'device name such as "Dev1" (the driver checks its '
+          "syntax)", max_length=32, chars="A-Za-z0-9_"),
     Field("daq.sample_rate", "number", "AI samples per second and channel (32 channels "
           "multiplexed)", unit="S/s", ge=SAMPLE_RATE_RANGE[0], le=SAMPLE_RATE_RANGE[1]),
     Field("daq.block_duration", "number", "one delivered block of samples (at least one "
           "sample: ≥ 1 / sample_rate)", unit="s", default=0.1, ge=0.01, le=1.0),
     Field("daq.terminal_config", "string", "AI terminal configuration", default="RSE",
           choices=TERMINAL_CONFIGS),
-    Field("serial.port", "string", "gate controller's serial port", max_length=256),
-    Field("serial.baudrate", "integer", "serial baud rate (one of the bridge's rates: "
-          + ", ".join(str(b) for b in BAUD_RATES) + ")", default=115200,
-          ge=min(BAUD_RATES), le=max(BAUD_RATES)),
-    Field("serial.timeout", "number", "serial read timeout", unit="s", default=0.5,
-          ge=0.01, le=10.0),
-    Field("smu.resource", "string", 'VISA resource string ("" = no SMU)', default="",
-          max_length=256),
-    Field("smu.compliance", "number", "SMU current compliance", unit="A", default=0.01,
-          ge=1e-9, le=0.1),
-    Field("smu.timeout", "number", "SMU I/O timeout", unit="s", default=2.0, ge=0.01,
-          le=60.0),
+    Field("serial.driver", "string", "gate-controller driver (its keys follow: those of "
+          "the shipped drivers below)", default="the backend's", max_length=200),
+    *(dataclasses.replace(f, path=f"serial.{f.path}") for f in plugins.SERIAL_FIELDS),
+    Field("smu.driver", "string", "SMU driver (its keys follow: those of the shipped "
+          "drivers below)", default="the backend's", max_length=200),
+    Field("smu.line", "string", "source line the SMU supplies", default="the last source line",
+          max_length=64),
+    *(dataclasses.replace(f, path=f"smu.{f.path}") for f in plugins.SMU_FIELDS),
     Field("limits.source_voltage_max", "number", "largest source voltage", unit="V",
           gt=0.0, le=Ref("ao_source_hi", "the source lines' AO range")),
     Field("limits.target_voltage_max", "number", "largest target set-point", unit="V",
@@ -219,6 +226,8 @@ class BenchConfig:
     limits: Limits
     calibration: Calibration
     sim: SimSettings = field(default_factory=SimSettings)
+    #: role ("daq", "gates", "smu") -> the driver named (or defaulted) and its options
+    drivers: dict[str, plugins.DriverChoice] = field(default_factory=dict)
 
     @property
     def output_lines(self) -> tuple[OutputLine, ...]:
@@ -388,8 +397,8 @@ def _network(sec: _Section) -> Network:
     return periodic_lattice(rows, cols)
 
 
-_AI_RE = re.compile(r"ai\d{1,3}")
-_AO_RE = re.compile(r"ao\d{1,2}")
+#: a physical channel name in a bench file (its vendor syntax is the driver's to check)
+_CHANNEL_RE = re.compile(r"[A-Za-z0-9_]{1,32}")
 
 
 def _ai_copy(sec: _Section, copy: str, net: Network, device: str,
@@ -411,8 +420,9 @@ def _ai_copy(sec: _Section, copy: str, net: Network, device: str,
             raise sec.fail(key, f"wrong type {type(value).__name__}; allowed \"ai<k>\" or a "
                                 "table {channel, range, terminal}")
         channel = entry.string("channel")
-        if not _AI_RE.fullmatch(channel):
-            raise entry.fail("channel", f"{channel!r} is not an analog input; allowed \"ai<k>\"")
+        if not _CHANNEL_RE.fullmatch(channel):
+            raise entry.fail("channel", f"{channel!r} is not a channel name; allowed letters, "
+                                        "digits and _ (the driver checks its syntax)")
         if channel in used_channels:
             other = used_channels[channel]
             raise entry.fail("channel", f"{channel!r} used twice (also by {other}); "
@@ -444,8 +454,9 @@ def _ao_lines(daq: _Section, net: Network, device: str,
             raise sec.fail("name", f"{name!r} invalid or used twice; allowed a unique identifier")
         names.add(name)
         channel = sec.string("channel")
-        if not _AO_RE.fullmatch(channel):
-            raise sec.fail("channel", f"{channel!r} is not an analog output; allowed \"ao<k>\"")
+        if not _CHANNEL_RE.fullmatch(channel):
+            raise sec.fail("channel", f"{channel!r} is not a channel name; allowed letters, "
+                                      "digits and _ (the driver checks its syntax)")
         if channel in used:
             raise sec.fail("channel", f"{channel!r} used twice (also by {used[channel]}); "
                                       "allowed: each channel drives one line")
@@ -502,8 +513,7 @@ class _Daq:
 
 def _daq(daq: _Section, net: Network) -> _Daq:
     device = daq.field("device")
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", device):
-        raise daq.fail("device", f"{device!r}; allowed an NI device name such as \"Dev1\"")
+    daq.used.add("driver")  # the driver's name: checked by labctl.bench.plugins
     sample_rate = daq.field("sample_rate")
     block_duration = daq.field("block_duration")
     if block_duration * sample_rate < 1.0:
@@ -527,24 +537,19 @@ def _daq(daq: _Section, net: Network) -> _Daq:
     return _Daq(device, sample_rate, block_duration, tuple(ai_channels), tuple(ao_channels))
 
 
-def _serial(serial: _Section) -> tuple[str, int, float]:
-    port = serial.field("port")
-    baud = serial.field("baudrate")
-    if baud not in BAUD_RATES:
-        raise serial.fail("baudrate", f"{baud} not supported; allowed {BAUD_RATES}")
-    timeout = serial.field("timeout")
-    serial.check_unknown()
-    return port, baud, timeout
+def _driver(role: str, backend: str, sec: _Section) -> plugins.DriverChoice:
+    """The driver of ``role`` named in ``sec`` and its checked options; every problem of
+    the section in one BenchFileError (one line each)."""
+    choice, problems = plugins.choose(role, backend, sec.data, sec.prefix)
+    if problems:
+        raise BenchFileError("\n".join(f"{sec.file}: {key}: {msg}" for key, msg in problems))
+    assert choice is not None
+    return choice
 
 
-def _smu(smu: _Section, daq: _Daq) -> tuple[str | None, float, float, str]:
-    resource = smu.field("resource") or None
-    compliance = smu.field("compliance")
-    timeout = smu.field("timeout")
+def _smu_line(smu: _Section, daq: _Daq) -> str:
     source_names = tuple(a.line.name for a in daq.ao_channels if a.line.role == "source")
-    line = smu.string("line", source_names[-1], source_names)
-    smu.check_unknown()
-    return resource, compliance, timeout, line
+    return smu.string("line", source_names[-1], source_names)
 
 
 def _limits(lim: _Section, daq: _Daq) -> Limits:
@@ -598,25 +603,52 @@ def _parse(path: Path, text: str, doc: dict[str, Any]) -> BenchConfig:
     backend = attempt(lambda: top.field("backend"))
     net = attempt(lambda: _network(top.table("network")))
     daq = attempt(lambda: _daq(top.table("daq"), net)) if net is not None else None
-    serial = attempt(lambda: _serial(top.table("serial")))
-    smu = attempt(lambda: _smu(top.table("smu", required=False), daq)) if daq else None
+    drivers: dict[str, plugins.DriverChoice] = {}
+    if backend is not None:
+        for role, section, required in (("daq", "daq", True), ("gates", "serial", True),
+                                        ("smu", "smu", False)):
+            sec = attempt(lambda s=section, r=required: top.table(s, required=r))
+            if sec is None or (role == "smu" and not sec.data):
+                continue
+            choice = attempt(lambda r=role, s=sec: _driver(r, backend, s))
+            if choice is not None:
+                drivers[role] = choice
+    if "smu" in drivers and drivers["smu"].options.get("resource", "x") == "":
+        del drivers["smu"]  # resource = "": no SMU on this bench
+    smu_line = (attempt(lambda: _smu_line(top.table("smu", required=False), daq))
+                if daq else None)
+    serial = drivers["gates"].options if "gates" in drivers else None
     limits = attempt(lambda: _limits(top.table("limits"), daq)) if daq else None
     calibration = (attempt(lambda: _calibration(top.table("calibration", required=False),
                                                 net)) if net is not None else None)
     sim = attempt(lambda: _sim(top.table("sim", required=False)))
-    top.used.update(("daq", "smu", "limits", "calibration"))  # checked, or not checkable
+    top.used.update(("daq", "serial", "smu", "limits", "calibration"))  # checked above
     attempt(top.check_unknown)
     if problems:
         raise BenchFileError("\n".join(problems))
-    assert net is not None and daq is not None and serial is not None and smu is not None
-    return BenchConfig(
+    assert net is not None and daq is not None and serial is not None
+    assert smu_line is not None
+    smu = drivers["smu"].options if "smu" in drivers else {}
+    config = BenchConfig(
         path=path, text=text, name=name, backend=backend, network=net, device=daq.device,
         ai_channels=daq.ai_channels, ao_channels=daq.ao_channels,
         sample_rate=daq.sample_rate, block_duration=daq.block_duration,
-        serial_port=serial[0], serial_baudrate=serial[1], serial_timeout=serial[2],
-        visa_resource=smu[0], smu_compliance=smu[1], smu_timeout=smu[2], smu_line=smu[3],
-        limits=limits, calibration=calibration, sim=sim,
+        serial_port=str(serial.get("port", "")), serial_baudrate=int(serial.get("baudrate", 0)),
+        serial_timeout=float(serial.get("timeout", 0.0)),
+        visa_resource=(str(smu.get("resource", "")) or "(no address)") if smu else None,
+        smu_compliance=float(smu.get("compliance", 0.01)),
+        smu_timeout=float(smu.get("timeout", 2.0)), smu_line=smu_line,
+        limits=limits, calibration=calibration, sim=sim, drivers=drivers,
     )
+    # the drivers' own checks of the bench (vendor syntax such as NI channel names)
+    for choice in drivers.values():
+        section = plugins.ROLES[choice.role][0]
+        for key, msg in plugins.check_choice(choice, config):
+            problems.append(f"{path}: {key}: {msg} (checked by {choice.spec}, "
+                            f"[{section}] driver)")
+    if problems:
+        raise BenchFileError("\n".join(problems))
+    return config
 
 
 def load_bench(path: str | Path | None = None) -> BenchConfig:

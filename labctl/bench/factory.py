@@ -1,4 +1,5 @@
-"""Open a bench described by a bench file: the simulated one or the real instruments."""
+"""Open a bench described by a bench file: each instrument through the driver its section
+names (simulated or real; :mod:`labctl.bench.plugins`). No driver class is named here."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import TypeVar
 
 from labctl.bench.config import BenchConfig
 from labctl.bench.faults import SimFaults
-from labctl.bench.interfaces import Bench, InstrumentOpenError
+from labctl.bench.interfaces import Bench, Instrument, InstrumentOpenError
+from labctl.bench.plugins import OpenContext
 
 T = TypeVar("T")
 
@@ -26,55 +28,49 @@ CLOCKS = ("fast", "paced")
 
 def open_bench(config: BenchConfig, *, clock: str = "fast", seed: int = 0,
                faults: SimFaults | None = None) -> Bench:
-    """Open every instrument of ``config`` and return them as a :class:`Bench`.
+    """Open every instrument of ``config`` through the drivers its bench file names
+    (:mod:`labctl.bench.plugins`) and return them as a :class:`Bench`.
 
     Simulated benches: ``clock`` "fast" (bench time advances only as blocks are read, as
     fast as possible) or "paced" (blocks delivered at wall-clock pace); ``seed`` (the run
     seed, 0..2**63-1) fixes the transistor mismatch, and with each task's index
     (``SimDaq.begin_task``) every noise stream of that task; ``faults`` injects
     instrument failures.
-    Hardware benches ignore ``clock``/``seed`` and refuse ``faults``. If any instrument
-    fails to open, the ones already open are closed (left safe) before the error propagates.
+    Hardware benches ignore ``clock``/``seed`` and refuse ``faults``. The gate controller
+    opens first, then the DAQ, then the SMU; if any fails to open, the ones already open
+    are closed (left safe) before the error (naming the instrument and its address)
+    propagates. The calling thread owns every instrument.
     """
     if clock not in CLOCKS:
         raise ValueError(f"clock: {clock!r}; allowed {CLOCKS}")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise ValueError(f"seed: {seed!r}; allowed an integer 0..2**63-1")
-    if config.backend == "sim":
-        from labctl.bench.simulated import SimCore, SimDaq, SimGateController, SimPowerMeter
-
-        core = SimCore(config, seed=seed, faults=faults)
-        power = (_opening("SMU", config.visa_resource, lambda: SimPowerMeter(core))
-                 if config.visa_resource else None)
-        return Bench(daq=SimDaq(core, clock), gates=SimGateController(core), power=power,
-                     backend="sim", name=config.name)
-    if faults is not None:
+    if faults is not None and config.backend != "sim":
         raise ValueError("faults: fault injection exists only for simulated benches")
-    return _open_hardware(config)
-
-
-def _open_hardware(config: BenchConfig) -> Bench:
-    from labctl.drivers.nidaq import NidaqDaq
-    from labctl.drivers.serial_gates import SerialGateController
-    from labctl.drivers.smu import open_smu
-
-    opened: list = []
+    context = OpenContext(config, clock=clock, seed=seed, faults=faults)
+    opened: dict[str, Instrument] = {}
     try:
-        lim = config.limits
-        gates = _opening("gate controller", config.serial_port, lambda: SerialGateController(
-            config.serial_port, baudrate=config.serial_baudrate, timeout=config.serial_timeout,
-            n_edges=config.network.n_edges, gate_range=(lim.gate_min, lim.gate_max)))
-        opened.append(gates)
-        daq = _opening("DAQ", config.device, lambda: NidaqDaq(config))
-        opened.append(daq)
-        power = None
-        if config.visa_resource:
-            power = _opening("SMU", config.visa_resource, lambda: open_smu(
-                config.visa_resource, voltage_max=lim.source_voltage_max,
-                compliance=config.smu_compliance, timeout=config.smu_timeout))
+        for role, label in (("gates", "gate controller"), ("daq", "DAQ"), ("smu", "SMU")):
+            choice = config.drivers.get(role)
+            if choice is None:
+                continue
+            opened[role] = _opening(label, _address(config, role),
+                                    lambda c=choice: c.cls.from_config(context, c.options))
     except BaseException:
-        for inst in reversed(opened):
+        for inst in reversed(list(opened.values())):
             with contextlib.suppress(Exception):  # already failing: keep the original error
                 inst.close()
         raise
-    return Bench(daq=daq, gates=gates, power=power, backend="hardware", name=config.name)
+    return Bench(daq=opened["daq"], gates=opened["gates"], power=opened.get("smu"),
+                 backend=config.backend, name=config.name)
+
+
+def _address(config: BenchConfig, role: str) -> str:
+    """Where an instrument is, for messages: port, device or VISA resource."""
+    options = config.drivers[role].options
+    if role == "daq":
+        return config.device
+    for key in ("port", "resource", "address"):
+        if options.get(key):
+            return str(options[key])
+    return config.drivers[role].spec

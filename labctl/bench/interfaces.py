@@ -291,6 +291,14 @@ class Instrument(abc.ABC):
     attempts: int = 3
     #: the instrument's role in fault records and error messages
     role: str = "instrument"
+    #: as a plug-in (labctl.bench.plugins): the kind of bench it belongs to ("sim" or
+    #: "hardware"), the role it fills in a bench file ("daq", "gates", "smu") and the keys
+    #: of its bench-file section (labctl.fieldspec.Field, names relative to the section);
+    #: a driver usable from a bench file also defines ``from_config(context, options)``
+    #: and may define ``check_config(options, config)`` (vendor syntax)
+    backend: str = "hardware"
+    config_role: str = ""
+    config_fields: tuple[Any, ...] = ()
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Instrument:
         obj = super().__new__(cls)

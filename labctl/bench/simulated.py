@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
@@ -48,6 +48,7 @@ from labctl.bench.interfaces import (
     PowerMeter,
     SampleBlock,
 )
+from labctl.bench.plugins import SERIAL_FIELDS, SMU_FIELDS, OpenContext
 
 T = TypeVar("T")
 
@@ -319,6 +320,14 @@ class SimDaq(Daq):
     """Simulated NI board on a :class:`SimCore` (see module docstring). Argument checks,
     limits and the owner-thread rule are the interface's (:class:`Daq`)."""
 
+    backend = "sim"
+    config_role = "daq"
+
+    @classmethod
+    def from_config(cls, context: OpenContext, options: Mapping[str, Any]) -> SimDaq:
+        """The simulated board of a bench file, on the bench's shared twin."""
+        return cls(context.sim_core(), context.clock)
+
     def __init__(self, core: SimCore, clock: str = "fast") -> None:
         if clock not in ("fast", "paced"):
             raise ValueError(f"clock: {clock!r}; allowed 'fast' or 'paced'")
@@ -482,8 +491,20 @@ class SimGateController(GateController):
     """Simulated gate-controller firmware on a :class:`SimCore`. Argument checks and the
     owner-thread rule are the interface's (:class:`GateController`)."""
 
-    def __init__(self, core: SimCore) -> None:
+    backend = "sim"
+    config_role = "gates"
+    config_fields = SERIAL_FIELDS  # the serial driver's layout, so files differ by backend
+
+    @classmethod
+    def from_config(cls, context: OpenContext,
+                    options: Mapping[str, Any]) -> SimGateController:
+        """The simulated controller of a bench file; its [serial] keys are recorded in
+        its snapshot (as the hardware's would be)."""
+        return cls(context.sim_core(), line=dict(options))
+
+    def __init__(self, core: SimCore, *, line: Mapping[str, Any] | None = None) -> None:
         self.core = core
+        self.line = dict(line or {})
         lim = core.config.limits
         self.n_edges = core.config.network.n_edges
         self.gate_range = (lim.gate_min, lim.gate_max)
@@ -517,7 +538,7 @@ class SimGateController(GateController):
 
     def _snapshot(self) -> dict[str, Any]:
         """Gate range (V), η and gain taps, learning switch."""
-        return {"gate_range": list(self.gate_range), **self._status()}
+        return {"gate_range": list(self.gate_range), **self.line, **self._status()}
 
     def _safe_state(self) -> None:
         """Learning off, η tap 0, both gains at full scale (λ = 0); gates keep their charge."""
@@ -598,9 +619,20 @@ class SimPowerMeter(PowerMeter):
     the owner-thread rule are the interface's (:class:`PowerMeter`).
     """
 
+    backend = "sim"
+    config_role = "smu"
+    config_fields = SMU_FIELDS  # the SCPI drivers' layout, so files differ by backend
+
+    @classmethod
+    def from_config(cls, context: OpenContext, options: Mapping[str, Any]) -> SimPowerMeter:
+        """The simulated SMU of a bench file (its resource string is only recorded)."""
+        return cls(context.sim_core(), compliance=options["compliance"],
+                   resource=options["resource"])
+
     def __init__(self, core: SimCore, *, voltage_max: float | None = None,
-                 compliance: float | None = None) -> None:
+                 compliance: float | None = None, resource: str = "") -> None:
         self.core = core
+        self.resource = resource
         self.voltage = 0.0
         self.voltage_max = float(core.config.limits.source_voltage_max
                                  if voltage_max is None else voltage_max)
@@ -622,7 +654,8 @@ class SimPowerMeter(PowerMeter):
 
     def _snapshot(self) -> dict[str, Any]:
         """Voltage (V), compliance (A), output, line."""
-        return {"voltage": self.voltage, "voltage_max": self.voltage_max,
+        return {"resource": self.resource, "voltage": self.voltage,
+                "voltage_max": self.voltage_max,
                 "compliance": self.compliance, "output_enabled": self.core.smu_on,
                 "line": self.core.smu_line}
 
