@@ -28,7 +28,7 @@ SEED = 11
 #: bench seconds of learning per task; the paced clock makes the run last at least
 #: N_TASKS × (DURATION + 0.2) wall seconds (with the initial and final readings) after
 #: its file appears, whatever the load of the machine
-N_TASKS, DURATION = 4, 0.4
+N_TASKS, DURATION = 3, 0.3
 
 
 @pytest.fixture(scope="module")
