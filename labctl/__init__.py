@@ -6,15 +6,13 @@ is used by the runner, the GUI and the analysis. See docs/ARCHITECTURE.md.
 """
 
 import logging
-from importlib.metadata import PackageNotFoundError, version
 
 # a library logs, the application configures (labctl.logsetup; ``labctl --log-level``)
 logging.getLogger("labctl").addHandler(logging.NullHandler())
 
-try:
-    __version__ = version("labctl")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+#: the package version, also the wheel's (pyproject.toml reads it from here); a constant,
+#: so ``import labctl`` does not load importlib.metadata (start-up time)
+__version__ = "0.1.0"
 
 __all__ = ["__version__", "open_run"]
 

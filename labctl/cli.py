@@ -22,7 +22,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import FrameType
 
 from labctl import __version__
@@ -81,20 +80,22 @@ def _run_extra(args: argparse.Namespace) -> str | None:
         else None
 
 
-@dataclass(frozen=True)
 class Command:
     """A subcommand, imported only when it is the one being run (so ``labctl --help``
     and a light command start fast): ``module`` provides ``add`` (adds its options to
     the subparser) and ``handler`` (runs it, returns the exit code); ``extra`` is the
-    labctl extra it needs (or a function of the parsed arguments giving it, or None)."""
+    labctl extra it needs (or a function of the parsed arguments giving it, or None).
+    A plain class, not a dataclass: importing dataclasses costs start-up time."""
 
-    name: str
-    help: str
-    module: str
-    add: str
-    handler: str
-    extra: str | Callable[[argparse.Namespace], str | None] | None = None
-    group: str | None = None  # "bench" for ``labctl bench check``
+    __slots__ = ("add", "extra", "group", "handler", "help", "module", "name")
+
+    def __init__(self, name: str, help: str, module: str, add: str, handler: str,
+                 extra: str | Callable[[argparse.Namespace], str | None] | None = None,
+                 group: str | None = None) -> None:
+        self.name, self.help, self.module, self.add, self.handler = (
+            name, help, module, add, handler)
+        self.extra = extra
+        self.group = group  # "bench" for ``labctl bench check``
 
     def load(self, parser: argparse.ArgumentParser) -> None:
         """Import the command's module and add its options to ``parser``."""
