@@ -144,6 +144,26 @@ def test_bad_output_paths_are_refused_before_any_instrument_opens(
     assert not os.path.isfile(out)
 
 
+def test_a_read_only_file_system_is_refused(write_protocol, tmp_path, capsys,
+                                            forbid_instruments):
+    """A read-only mount stops root too: refused before any instrument opens."""
+    import subprocess
+
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        out = mount / "run.h5"
+        code, err = _run([str(write_protocol()), "-o", str(out)], capsys)
+        assert code == 2 and str(out) in err and "read-only" in err
+        assert "Traceback" not in err
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; the "
                     "/proc case covers a folder root cannot write")
 def test_a_read_only_folder_is_refused(write_protocol, tmp_path, capsys, forbid_instruments):
