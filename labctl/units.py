@@ -21,15 +21,15 @@ significant digits::
 
 A unit with an exponent (``V²``, ``m³``) never gets a prefix: by SI rules the exponent
 applies to the prefixed unit (1 mV² = (1 mV)² = 10⁻⁶ V²), which people misread as
-10⁻³ V². Such values, and dimensionless ones outside 10⁻³ … 10⁴, are written in
-scientific notation with a real exponent::
+10⁻³ V². Such values outside 0.1 … 10⁴, and dimensionless ones outside 10⁻³ … 10⁴, are
+written in scientific notation with a real exponent::
 
     >>> format_si(2.7e-4, "V²")
     '2.7×10⁻⁴ V²'
-    >>> format_si(0.012, "V²")
-    '0.012 V²'
-    >>> format_si(5e-5)
-    '5×10⁻⁵'
+    >>> format_si(0.012, "V²"), format_si(0.25, "V²")
+    ('1.2×10⁻² V²', '0.25 V²')
+    >>> format_si(5e-5), format_si(0.0298)
+    ('5×10⁻⁵', '0.0298')
 
 Tasks are numbered from 0 everywhere, as the run file names them (``/tasks/task_00003``
 is task 3, ``labctl info``'s ``#`` column, logs, events, analysis tables, the GUI). Where
@@ -50,8 +50,11 @@ PREFIXES = {-10: "q", -9: "r", -8: "y", -7: "z", -6: "a", -5: "f", -4: "p", -3: 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 #: characters that mark a unit with an exponent (no prefix for those)
 _EXPONENT_MARKS = ("²", "³", "^", "⁻")
-#: dimensionless or exponent-unit values inside [low, high) are written plainly
-_PLAIN_RANGE = (1e-3, 1e4)
+#: dimensionless values inside [low, high) are written plainly
+PLAIN_RANGE = (1e-3, 1e4)
+#: values in a unit with an exponent inside [low, high) are written plainly (errors in V²
+#: span many decades below 0.1: one notation for all of them)
+PLAIN_RANGE_EXPONENT_UNIT = (0.1, 1e4)
 
 
 def _rounded(value: float, digits: int) -> tuple[float, int]:
@@ -104,10 +107,10 @@ def format_si(value: float, unit: str = "", digits: int = 3) -> str:
         return "0" + suffix
     prefixed = bool(unit) and not any(m in unit for m in _EXPONENT_MARKS)
     if not prefixed:
-        low, high = _PLAIN_RANGE
+        low, high = PLAIN_RANGE_EXPONENT_UNIT if unit else PLAIN_RANGE
         r, _ = _rounded(v, digits)
         if low <= abs(r) < high:
-            return _plain(r, digits) + suffix
+            return plain(r, digits) + suffix
         return sci(v, digits) + suffix
     r, exp10 = _rounded(v, digits)
     power = max(min(exp10 // 3, max(PREFIXES)), min(PREFIXES))
@@ -117,8 +120,10 @@ def format_si(value: float, unit: str = "", digits: int = 3) -> str:
     return f"{_mantissa(scaled, digits)} {PREFIXES[power]}{unit}"
 
 
-def _plain(value: float, digits: int) -> str:
-    """A rounded value between 10⁻³ and 10⁴ without an exponent: ``0.0123``, ``4560``."""
+def plain(value: float, digits: int = 3) -> str:
+    """``value`` (non-zero) to ``digits`` significant digits without an exponent, trailing
+    zeros dropped: ``0.0123``, ``4560``."""
+    value, _ = _rounded(value, digits)
     exp10 = math.floor(math.log10(abs(value)))
     decimals = max(0, digits - 1 - exp10)
     text = f"{value:.{decimals}f}"
@@ -143,4 +148,5 @@ def task_label(index: int, n_tasks: int | None = None) -> str:
     return f"task {index} of 0–{n_tasks - 1}"
 
 
-__all__ = ["PREFIXES", "format_si", "sci", "si_prefix", "task_label"]
+__all__ = ["PLAIN_RANGE", "PLAIN_RANGE_EXPONENT_UNIT", "PREFIXES", "format_si", "plain", "sci",
+           "si_prefix", "task_label"]

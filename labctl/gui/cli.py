@@ -3,7 +3,8 @@
 ``labctl gui [--bench FILE] [--protocol FILE] [--clock fast|paced]`` opens the window;
 ``--screenshot PATH --run PROTOCOL --quit-after SECONDS`` runs PROTOCOL on the selected
 (default: simulated) bench, grabs the window after SECONDS of wall time, saves it as PNG,
-aborts the run if it is still going (the bench ends safe) and exits 0.
+aborts the run if it is still going (the bench ends safe) and exits 0; ``--replay FILE.h5``
+opens a run file for replay instead (also without ``--screenshot``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,9 +30,13 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs-dir", metavar="DIR", default=None,
                         help="folder for run files (default data/runs)")
     parser.add_argument("--screenshot", metavar="PATH", default=None,
-                        help="save a PNG of the window and quit (needs --run and --quit-after)")
+                        help="save a PNG of the window and quit (needs --run or --replay, "
+                             "and --quit-after)")
     parser.add_argument("--run", metavar="PROTOCOL", default=None,
                         help="start this protocol at once (with --screenshot)")
+    parser.add_argument("--replay", metavar="FILE.h5", default=None,
+                        help="open this run file (finished, interrupted or live) for replay "
+                             "at start")
     parser.add_argument("--quit-after", metavar="SECONDS", type=float, default=None,
                         help="wall seconds after start to take the screenshot and quit")
     parser.add_argument("--size", metavar="WxH", default="1600x1000",
@@ -75,9 +81,13 @@ def display_problem(env: dict[str, str] | os._Environ[str], platform: str) -> st
 def cmd_gui(args: argparse.Namespace) -> int:
     """Run the GUI; returns the process exit code (0 ok, 2 bad arguments or inputs)."""
     shot = args.screenshot
-    if shot and (not args.run or args.quit_after is None):
-        print("labctl gui: --screenshot needs --run PROTOCOL and --quit-after SECONDS",
-              file=sys.stderr)
+    if shot and (not (args.run or args.replay) or args.quit_after is None):
+        print("labctl gui: --screenshot needs --run PROTOCOL or --replay FILE.h5, and "
+              "--quit-after SECONDS", file=sys.stderr)
+        return 2
+    if args.run and args.replay:
+        print("labctl gui: --run and --replay exclude each other (the display shows either "
+              "the new run or the file)", file=sys.stderr)
         return 2
     if args.quit_after is not None and not 0 < args.quit_after <= 3600:
         print(f"labctl gui: --quit-after: {args.quit_after}; allowed 0 < s <= 3600",
@@ -98,7 +108,6 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
     try:
         import shiboken6
-        from PySide6.QtCore import QTimer
         from PySide6.QtWidgets import QApplication
 
         from labctl.gui.main_window import MainWindow, apply_app_style
@@ -113,6 +122,20 @@ def cmd_gui(args: argparse.Namespace) -> int:
     if shot and runs_dir is None:
         runs_dir = tempfile.mkdtemp(prefix="labctl-gui-")
     window = MainWindow(clock=args.clock, runs_dir=runs_dir)
+    try:
+        return _drive(app, window, args, width, height)
+    finally:
+        # destroy the window's Qt objects now, in Qt's order, not in whatever order the
+        # interpreter's exit collects the Python wrappers (that crashed at exit, rc 139)
+        shiboken6.delete(window)
+        gc.collect()
+
+
+def _drive(app: Any, window: Any, args: argparse.Namespace, width: int, height: int) -> int:
+    """Set up ``window`` as the arguments ask, run the event loop; the exit code."""
+    from PySide6.QtCore import QTimer
+
+    shot = args.screenshot
     window.resize(width, height)
     if args.bench and window.bench_panel.select(args.bench) is None:
         print(f"labctl gui: {window.bench_panel.info.text()}", file=sys.stderr)
@@ -126,6 +149,9 @@ def cmd_gui(args: argparse.Namespace) -> int:
         return 2
     window.show()
     exit_code = [0]
+    if args.replay and not window.replay.try_open(args.replay):
+        print(f"labctl gui: {window.replay.time_label.text()}", file=sys.stderr)
+        return 2
     if args.run and window.start_run() is None:
         print("labctl gui: the run could not be started (see the log)", file=sys.stderr)
         return 1
@@ -144,10 +170,6 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
         QTimer.singleShot(int(args.quit_after * 1000), finish)
     app.exec()
-    # destroy the window's Qt objects now, in Qt's order, not in whatever order the
-    # interpreter's exit collects the Python wrappers (that crashed at exit, rc 139)
-    shiboken6.delete(window)
-    gc.collect()
     return exit_code[0]
 
 

@@ -136,6 +136,7 @@ class MainWindow(QMainWindow):
         self.log_pane.setMaximumBlockCount(5000)
         self.replay = ReplayPanel(self.model)
         self.replay.replay_changed.connect(self._replay_changed)
+        self.replay.file_opened.connect(self._replay_opened)
         self._build_layout()
         self._build_status_bar()
 
@@ -443,6 +444,12 @@ class MainWindow(QMainWindow):
         else:
             self.live_applied.setText("applied on the bench: –")
 
+    def _replay_opened(self, path: str) -> None:
+        status = self.model.status.run_status
+        n = self.replay.source.n_tasks if self.replay.source is not None else 0
+        self.log("warning" if status.startswith(("interrupted", "aborted")) else "info",
+                 f"replay of {path}: {n} task{'' if n == 1 else 's'}, run {status}")
+
     def _replay_changed(self) -> None:
         if self.session is not None and self.session.finished and self.model.finished:
             self._run_ended()
@@ -494,8 +501,11 @@ class MainWindow(QMainWindow):
         s = self.model.status
         labels = self.status_labels
         state = s.state + (f" ({s.reason})" if s.reason else "")
-        if s.run_status:  # a replayed file: its status as the store reports it
+        replaying = bool(s.run_status)
+        if replaying:  # a replayed file: its status as the store reports it
             state = f"{s.state}, run {s.run_status}"
+        for key in ("rate", "dropped", "elapsed", "eta"):  # statistics of a live run only
+            labels[key].setVisible(not replaying)
         labels["state"].setText(f"state: {state}")
         labels["state"].setStyleSheet("color: #c62828;" if "interrupted" in state
                                       or "aborted" in state else "")

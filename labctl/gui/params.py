@@ -35,6 +35,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from labctl.bench.gate_encoding import (
+    eta_to_tap,
+    lambda_to_taps,
+    tap_to_eta,
+    taps_to_lambda,
+)
 from labctl.gui.toml_text import dumps
 from labctl.protocol import load_protocol
 from labctl.protocol.errors import ProtocolError
@@ -42,8 +48,8 @@ from labctl.protocol.model import Protocol
 
 #: editable fields per λ mode: (key in [lambda], label with unit)
 LAMBDA_FIELDS = {
-    "fixed": (("value", "λ"),),
-    "sweep": (("values", "λ values"),),
+    "fixed": (("value", "λ requested"),),
+    "sweep": (("values", "λ requested"),),
     "control": (("target_error", "target error L̃ (V²)"), ("rho", "ρ (s)"), ("p", "p"),
                 ("lam0", "λ₀"), ("lam_max", "λ max"), ("update_rate", "update rate (Hz)")),
 }
@@ -76,6 +82,30 @@ def format_value(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(format_value(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def applied_text(protocol: Protocol) -> str:
+    """What the bench will apply for the requested η and λ of ``protocol`` (quantised by
+    the gate controller, :mod:`labctl.bench.gate_encoding`), e.g.
+    ``applied on the bench: η 0.2171; λ 0, 0.02983``."""
+    from labctl.units import format_si
+
+    parts = []
+    with contextlib.suppress(ValueError):  # the loader already refused an η out of range
+        parts.append(f"η {format_si(tap_to_eta(eta_to_tap(protocol.eta)), digits=4)}")
+    lam = protocol.lam
+    values = getattr(lam, "values", None) or tuple(
+        v for v in (getattr(lam, "value", None), getattr(lam, "lam0", None)) if v is not None)
+    shown = []
+    for v in values[:8]:
+        try:
+            shown.append(format_si(taps_to_lambda(*lambda_to_taps(float(v))), digits=4))
+        except ValueError:
+            shown.append("-")
+    if shown:
+        label = "λ₀" if hasattr(lam, "lam0") else "λ"
+        parts.append(f"{label} {', '.join(shown)}{' …' if len(values) > 8 else ''}")
+    return "applied on the bench: " + "; ".join(parts) if parts else ""
 
 
 class _Field:
@@ -148,6 +178,13 @@ class ParameterPanel(QWidget):
         self.general_error.hide()
         self.validate_button = QPushButton("Validate")
         self.validate_button.clicked.connect(self.validate)
+        self.applied = QLabel("")
+        self.applied.setObjectName("applied")
+        self.applied.setWordWrap(True)
+        self.applied.setStyleSheet("color: #555555;")
+        self.applied.setToolTip("the gate controller quantises requests: η in steps of "
+                                "1/129 (potentiometer), λ to the gain-trim steps (~5e-4)")
+        outer.addWidget(self.applied)
         outer.addWidget(self.general_error)
         outer.addWidget(self.validate_button)
         self._rebuild_form()
@@ -200,7 +237,7 @@ class ParameterPanel(QWidget):
         learning = self.doc.get("learning", {})
         lmode = str(learning.get("mode", "continuous"))
         init = self.doc.get("init", {})
-        specs: list[tuple[str, str, Any]] = [("eta", "η", self.doc.get("eta", ""))]
+        specs: list[tuple[str, str, Any]] = [("eta", "η requested", self.doc.get("eta", ""))]
         for key, label in LAMBDA_FIELDS[mode]:
             specs.append((f"lambda.{key}", label, lam.get(key, "")))
         for key, label in LEARNING_FIELDS.get(lmode, ()):
@@ -283,6 +320,7 @@ class ParameterPanel(QWidget):
             self._show_general(str(exc))
             return None
         self.protocol = protocol
+        self.applied.setText(applied_text(protocol))
         self.protocol_changed.emit(protocol)
         return protocol
 
@@ -305,6 +343,7 @@ class ParameterPanel(QWidget):
         return dataclasses.replace(protocol, path=str(self.path))
 
     def _clear_errors(self) -> None:
+        self.applied.setText("")
         for f in self.fields.values():
             f.set_error("")
         self.task_error.hide()

@@ -13,7 +13,13 @@ from PySide6.QtWidgets import QWidget
 
 from labctl.bench.gate_encoding import LAMBDA_MAX
 from labctl.gui.model import RunModel
-from labctl.units import format_si, task_label
+from labctl.units import (
+    PLAIN_RANGE,
+    PLAIN_RANGE_EXPONENT_UNIT,
+    format_si,
+    sci,
+    task_label,
+)
 
 #: per plot: (key, title, y label, y unit, log y, curves as (model field, legend name,
 #: pen colour)). Units go through pyqtgraph's SI prefixes on linear axes (µW, mJ) and
@@ -48,8 +54,26 @@ class LogAxis(pg.AxisItem):
             keep.append(any(abs(mant - m) < 0.05 * m for m in (1.0, 2.0, 5.0)))
         if sum(keep) < 2:  # less than a decade on display: label every other tick
             keep = [i % 2 == 0 for i in range(len(values))]
-        return [format_si(10 ** v, self.unit, digits=2) if k else ""
-                for v, k in zip(values, keep, strict=True)]
+        # pyqtgraph asks for each tick level separately: the notation follows the
+        # axis's whole range, so the levels agree
+        lo, hi = (10.0 ** float(r) for r in self.range)
+        return tick_texts([10 ** v if k else None for v, k in zip(values, keep, strict=True)],
+                          self.unit, (lo, hi))
+
+
+def tick_texts(values: list[float | None], unit: str,
+               span: tuple[float, float] | None = None) -> list[str]:
+    """Labels of log-axis ticks (None: unlabelled) in one notation for the whole axis:
+    plain (``0.5``, ``0.25 V²``) or SI-prefixed (``200 µW``) when every labelled value and
+    the ends of ``span`` (the axis range) allow it, else scientific for all (``1``,
+    ``10⁻¹``, ``10⁻² V²``), never mixed."""
+    shown = [v for v in values if v is not None] + list(span or ())
+    prefixed = bool(unit) and not any(m in unit for m in "²³^")
+    low, high = PLAIN_RANGE_EXPONENT_UNIT if unit else PLAIN_RANGE
+    if prefixed or all(low <= v < high for v in shown):
+        return [format_si(v, unit, digits=2) if v is not None else "" for v in values]
+    suffix = f" {unit}" if unit else ""
+    return [sci(v, 2) + suffix if v is not None else "" for v in values]
 
 
 def peak_decimate(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray,

@@ -124,6 +124,8 @@ class ReplayPanel(QWidget):
     """Open-run-file button, task selector and a time slider over the chosen task."""
 
     replay_changed = Signal()
+    #: a run file was opened for replay (its path)
+    file_opened = Signal(str)
 
     def __init__(self, model: RunModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -177,6 +179,7 @@ class ReplayPanel(QWidget):
         self.slider.setEnabled(True)
         self.slider.setValue(SLIDER_STEPS)
         self.show_time()
+        self.file_opened.emit(str(source.path))
 
     def follow_live(self) -> bool:
         """If the open file is still being written and the slider is at its end, show the

@@ -73,3 +73,18 @@ def test_display_problem(env, platform, problem):
     assert (found is None) == (problem is None)
     if problem is not None:
         assert problem in found
+
+
+def test_replay_option_refuses_a_damaged_file_and_excludes_run(tmp_path, capsys):
+    assert cmd_gui(_args("--run", "p.toml", "--replay", "x.h5")) == 2
+    assert "--replay" in capsys.readouterr().err
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"not a run file\n" * 100)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-m", "labctl.gui.cli", "--replay", str(junk),
+                           "--screenshot", str(tmp_path / "s.png"), "--quit-after", "1"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if "propagateSizeHints" not in line]
+    assert len(errors) == 1 and "replay refused" in errors[0] and str(junk) in errors[0]
+    assert not (tmp_path / "s.png").exists()

@@ -13,7 +13,7 @@ import pytest
 from labctl.gui.model import RunModel, TaskRow
 from labctl.gui.network_view import edge_segments
 from labctl.gui.params import format_value, parse_value
-from labctl.gui.plots import peak_decimate, task_title
+from labctl.gui.plots import peak_decimate, task_title, tick_texts
 from labctl.gui.ringbuffer import RingBuffer
 from labctl.gui.toml_text import dumps
 from labctl.network import periodic_lattice
@@ -160,3 +160,14 @@ def test_live_plot_title_numbers_tasks_from_0_and_tells_requested_from_applied(q
     title = task_title(model)
     assert "λ requested 0.03, applied 0.02983" in title
     assert "η requested 0.22, applied 0.2171" in title
+
+
+def test_log_axis_ticks_use_one_notation_per_axis():
+    decades = [1.0, 0.1, 0.01, 0.001, 1e-4]
+    assert tick_texts(decades, "") == ["1", "10⁻¹", "10⁻²", "10⁻³", "10⁻⁴"]
+    assert tick_texts([0.5, None, 0.2], "") == ["0.5", "", "0.2"]
+    # a level of ticks inside the plain range still follows the axis's whole span
+    assert tick_texts([0.1, 0.001], "", span=(5e-5, 1.2)) == ["10⁻¹", "10⁻³"]
+    assert tick_texts([0.01, 0.1], "V²") == ["10⁻² V²", "10⁻¹ V²"]
+    assert tick_texts([0.2, 0.5], "V²") == ["0.2 V²", "0.5 V²"]
+    assert tick_texts([1e-4, 2e-4, 1e-3], "W") == ["100 µW", "200 µW", "1 mW"]
