@@ -2,7 +2,8 @@
 
 Runs each command ``--repeat`` times, interleaved (so machine load hits all alike), and
 prints for each the median and the fastest wall time (s), the median's ratio to bare
-Python's and the goal (``labctl --help`` ≤ 0.2 s, ``labctl validate protocols/demo.toml``
+Python's, the median CPU time (user + system, s: what load on a shared machine changes
+least) and the goal (``labctl --help`` ≤ 0.2 s, ``labctl validate protocols/demo.toml``
 ≤ 0.5 s). Then it lists which heavy modules building the parser and importing the λ
 controller load (the goal: none), with the number of modules each loads.
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,12 +43,16 @@ def labctl_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "labctl.cli"]
 
 
-def time_once(argv: list[str]) -> float:
-    """Wall time (s) of one run of ``argv``; its output is discarded, failure raises."""
+def time_once(argv: list[str]) -> tuple[float, float]:
+    """Wall and CPU time (s) of one run of ``argv``; its output is discarded, failure
+    raises."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    cwd=ROOT)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def loaded_modules(code: str) -> tuple[int, list[str]]:
@@ -72,18 +79,22 @@ def main() -> None:
     for argv, _goal in cases.values():  # warm the file cache and the .pyc files
         time_once(argv)
     times: dict[str, list[float]] = {name: [] for name in cases}
+    cpu: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(args.repeat):
         for name, (argv, _goal) in cases.items():
-            times[name].append(time_once(argv))
+            wall, used = time_once(argv)
+            times[name].append(wall)
+            cpu[name].append(used)
     bare = statistics.median(times["python -c pass"])
     print(f"interpreter {sys.executable}, labctl as {' '.join(labctl)}, "
-          f"{args.repeat} runs each, interleaved")
-    print(f"{'command':40s} {'median s':>9s} {'min s':>7s} {'× bare':>7s}  goal")
+          f"{args.repeat} runs each, interleaved; load average {os.getloadavg()[0]:.1f}")
+    print(f"{'command':40s} {'median s':>9s} {'min s':>7s} {'× bare':>7s} {'CPU s':>6s}  goal")
     for name, (_argv, goal) in cases.items():
         med, low = statistics.median(times[name]), min(times[name])
         verdict = "" if goal is None else (f"≤ {goal} s: " + ("met" if med <= goal else
                                                                 "NOT met (median)"))
-        print(f"{name:40s} {med:9.3f} {low:7.3f} {med / bare:7.1f}  {verdict}")
+        print(f"{name:40s} {med:9.3f} {low:7.3f} {med / bare:7.1f} "
+              f"{statistics.median(cpu[name]):6.3f}  {verdict}")
     print()
     for what, code in PROBES.items():
         count, heavy = loaded_modules(code)
