@@ -28,7 +28,7 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
                         help="simulated bench clock: paced = real time (default), fast = as "
                              "fast as the simulation runs")
     parser.add_argument("--runs-dir", metavar="DIR", default=None,
-                        help="folder for run files (default data/runs)")
+                        help="folder for run files (default: the one labctl run writes to)")
     parser.add_argument("--screenshot", metavar="PATH", default=None,
                         help="save a PNG of the window and quit (needs --run or --replay, "
                              "and --quit-after)")

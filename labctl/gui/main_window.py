@@ -68,8 +68,8 @@ def _fmt_duration(seconds: float | None) -> str:
 
 class MainWindow(QMainWindow):
     """The operator window. ``clock`` is the simulated bench's clock ("paced" = real time,
-    "fast" = as fast as the simulation goes); run files go to ``runs_dir`` (default
-    ``data/runs``)."""
+    "fast" = as fast as the simulation goes); run files go to ``runs_dir`` (default: the
+    runs folder of ``labctl run``, :func:`labctl.paths.runs_dir`)."""
 
     def __init__(self, *, clock: str = "paced", runs_dir: str | Path | None = None,
                  seed: int = 0) -> None:

@@ -44,7 +44,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         "optional with --resume, which remembers it")
     parser.add_argument("--bench", help="bench file (default: the protocol's bench)")
     parser.add_argument("-o", "--output", help="new run file to write; an existing file "
-                        "is refused (default data/runs/<protocol>-<UTC time>-<random>.h5)")
+                        "is refused (default <runs>/<protocol>-<UTC time>-<random>.h5, <runs>: "
+                        "$LABCTL_DATA_DIR/runs, else data/runs of the project folder you are "
+                        "in, else the per-user one)")
     parser.add_argument("--resume", metavar="FILE", help="continue a crashed or aborted "
                         "run file at its first task not completed, with its seed and clock "
                         "(writes a new file next to it)")
