@@ -197,3 +197,13 @@ def test_every_extra_is_declared_in_pyproject():
     declared = PYPROJECT["project"]["optional-dependencies"]
     assert set(extras.EXTRAS) <= set(declared)
     assert declared["all"] == [f"labctl[{','.join(extras.EXTRAS)}]"]
+
+
+def test_library_calls_needing_an_extra_name_it(monkeypatch):
+    from labctl.store import tables
+
+    _block(monkeypatch, "pandas", "xarray")
+    with pytest.raises(extras.MissingExtraError, match=r"^Run\.summary\(\) needs the 'analysis'"):
+        tables.run_summary(None)
+    with pytest.raises(extras.MissingExtraError, match=r"labctl\[analysis\]"):
+        tables.run_dataset(None)

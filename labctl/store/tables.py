@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from labctl.extras import require_extra
 from labctl.store import layout as lay
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def _param_units(key: str) -> str:
 def run_dataset(run: Run, fields: Sequence[str] | None = None) -> Any:
     """``run`` as one ``xarray.Dataset`` (see the module docstring); ``fields`` picks the
     row variables (default all; ``time`` is always loaded as the coordinate)."""
+    require_extra("analysis", ("xarray",), what="Run.to_xarray()")
     import xarray as xr
 
     names = list(lay.TASK_FIELDS) if fields is None else list(fields)
@@ -111,6 +113,7 @@ def run_dataset(run: Run, fields: Sequence[str] | None = None) -> Any:
 
 def run_summary(run: Run) -> Any:
     """``run`` as a pandas DataFrame, one row per task (see the module docstring)."""
+    require_extra("analysis", ("pandas",), what="Run.summary()")
     import pandas as pd
 
     run.refresh()
