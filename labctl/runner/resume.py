@@ -36,8 +36,9 @@ def read_resume_source(path: str | Path) -> ResumeSource:
     """Check ``path`` completely (in a child process, at most 10 s:
     :func:`labctl.store.verify_run_file`), then read what resuming it needs.
 
-    Raises :class:`ResumeError` (naming the file) for a missing, damaged or foreign file
-    or one that does not record its seed and clock. Opens no instrument.
+    Raises :class:`ResumeError` (naming the file) for a missing, damaged or foreign file,
+    one whose run is still being written by a live process, or one that does not record
+    its seed and clock. Opens no instrument.
     """
     from labctl.store import RunFileError, open_run, verify_run_file
 
@@ -46,11 +47,15 @@ def read_resume_source(path: str | Path) -> ResumeSource:
         summary = verify_run_file(p)
         with open_run(p, verify=False) as run:  # verified just above
             attrs: dict[str, Any] = dict(run.attrs)
-            seed, clock = run.seed, run.clock
+            seed, clock, status = run.seed, run.clock, run.status
     except (RunFileError, OSError) as exc:
         raise ResumeError(f"--resume: {exc}") from None
     except Exception as exc:  # a foreign HDF5 file: missing attributes, wrong types
         raise ResumeError(f"--resume {p}: cannot read it as a run file: {exc}") from None
+    if status == "running":
+        raise ResumeError(f"--resume {p}: its run is still going (a live writer process); "
+                          "resume a run only once it has ended: completed, aborted or "
+                          "interrupted")
     snapshots = attrs.get("instrument_snapshots") or {}
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ResumeError(f"--resume {p}: the file records no valid run seed ({seed!r})")

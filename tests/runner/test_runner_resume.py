@@ -168,3 +168,25 @@ def test_a_signal_ends_a_resume_at_any_moment(tmp_path, protocols):
         if new.exists():
             with open_run(new) as run:
                 assert run.status == "aborted"
+
+
+def test_a_run_still_being_written_is_not_resumed(tmp_path, protocols, capsys,
+                                                  forbid_instruments):
+    protocol = tmp_path / "live.toml"
+    protocol.write_text(protocols.toml(name="live", duration=60.0))
+    live = tmp_path / "live.h5"
+    proc = subprocess.Popen([sys.executable, "-m", "labctl.cli", "run", str(protocol), "-o",
+                             str(live), "--clock", "paced", "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not live.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.01)
+        code = cli.main(["run", "--resume", str(live), "-o", str(tmp_path / "twin.h5"), "-q"])
+        err = capsys.readouterr().err
+        assert code == 2 and str(live) in err and "still going" in err
+        assert not (tmp_path / "twin.h5").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
