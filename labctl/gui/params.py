@@ -1,17 +1,18 @@
 """The protocol loader and parameter panel.
 
 The operator loads a protocol file, then edits the task selection, η, λ (fixed, sweep or
-the λ controller), the learning duration and the initial gates. Every edit is validated by
-writing the edited document next to the original file and loading it with
-:func:`labctl.protocol.load_protocol`, the CLI's own loader: the GUI accepts exactly what
-``labctl run`` accepts, and a refusal is shown in red next to the offending field.
+the λ controller), the learning duration and the initial gates. Every edit is validated in
+memory by :func:`labctl.protocol.load_protocol_text`, the CLI's own validation (no file is
+written for it): the GUI accepts exactly what ``labctl run`` accepts, and a refusal is
+shown in red next to the offending field. Edits are applied to the file's own TOML
+document (:mod:`tomlkit`), so **Save** writes the protocol back with the user's comments,
+order and layout kept, changing only the edited values (atomically: a new file renamed
+over the old one).
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import dataclasses
 import os
 import re
 import tempfile
@@ -19,6 +20,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import tomlkit
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -41,10 +43,11 @@ from labctl.bench.gate_encoding import (
     tap_to_eta,
     taps_to_lambda,
 )
-from labctl.gui.toml_text import dumps
-from labctl.protocol import load_protocol
+from labctl.protocol import load_protocol_text
 from labctl.protocol.errors import ProtocolError
 from labctl.protocol.model import Protocol
+from labctl.tomlread import TomlFileError, read_text
+from labctl.tomlread import parse as parse_toml
 
 #: editable fields per λ mode: (key in [lambda], label with unit)
 LAMBDA_FIELDS = {
@@ -178,6 +181,12 @@ class ParameterPanel(QWidget):
         self.general_error.hide()
         self.validate_button = QPushButton("Validate")
         self.validate_button.clicked.connect(self.validate)
+        self.save_button = QPushButton("Save protocol")
+        self.save_button.setToolTip("write the edited values into the protocol file "
+                                    "(comments and layout kept)")
+        self.save_button.clicked.connect(self.save)
+        self.text = ""  # the protocol file's text as loaded or last saved
+        self.edited_text = ""  # the text last validated
         self.applied = QLabel("")
         self.applied.setObjectName("applied")
         self.applied.setWordWrap(True)
@@ -187,6 +196,7 @@ class ParameterPanel(QWidget):
         outer.addWidget(self.applied)
         outer.addWidget(self.general_error)
         outer.addWidget(self.validate_button)
+        outer.addWidget(self.save_button)
         self._rebuild_form()
 
     # ---------------------------------------------------------------- loading
@@ -199,13 +209,13 @@ class ParameterPanel(QWidget):
     def load(self, path: str | Path) -> Protocol | None:
         """Load protocol file ``path`` into the panel and validate it."""
         p = Path(path)
-        try:
-            with p.open("rb") as fh:
-                doc = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            self._show_general(f"{p}: {exc}")
+        try:  # the loader's own bounds (size, encoding, nesting) before any parsing
+            text = read_text(p)
+            doc = parse_toml(text)
+        except TomlFileError as exc:
+            self._show_general(f"{p}: {exc.problem}")
             return None
-        self.path, self.doc = p, doc
+        self.path, self.doc, self.text = p, doc, text
         self.path_label.setText(str(p))
         self.tasks.clear()
         for i, task in enumerate(doc.get("task", [])):
@@ -272,29 +282,49 @@ class ParameterPanel(QWidget):
 
     # ---------------------------------------------------------------- validation
     def edited_document(self) -> dict[str, Any]:
-        """The protocol document with the panel's edits applied (raises ValueError naming
-        the field whose text is not a value)."""
-        doc = copy.deepcopy(self.doc)
-        keep = [i for i in range(self.tasks.count())
-                if self.tasks.item(i).checkState() == Qt.CheckState.Checked]
-        tasks = [t for i, t in enumerate(doc.get("task", [])) if i in keep]
-        if tasks:
-            doc["task"] = tasks
-        else:
-            doc.pop("task", None)
+        """The protocol document with the panel's edits applied, as plain values (raises
+        ValueError naming the field whose text is not a value)."""
+        return self.edited_toml().unwrap()
+
+    def edited_toml(self) -> tomlkit.TOMLDocument:
+        """The protocol file's own TOML document (comments, order, layout) with the
+        panel's edits applied in place: unchecked tasks removed, the λ table emptied when
+        its mode changes, each field's value replaced (an empty field removes its key).
+        Raises ValueError naming the field whose text is not a value."""
+        doc = tomlkit.parse(self.text)
+        keep = {i for i in range(self.tasks.count())
+                if self.tasks.item(i).checkState() == Qt.CheckState.Checked}
+        tasks = doc.get("task")
+        if isinstance(tasks, list):
+            for i in reversed(range(len(tasks))):
+                if i not in keep:
+                    del tasks[i]
+            if not tasks:
+                del doc["task"]
         mode = self.lambda_mode.currentText()
-        lam = doc.get("lambda", {})
-        if lam.get("mode", "fixed") != mode:
-            lam = {}
+        lam = doc.get("lambda")
+        if not isinstance(lam, dict):
+            doc["lambda"] = lam = tomlkit.table()
+        elif lam.get("mode", "fixed") != mode:
+            for key in list(lam):
+                del lam[key]
         lam["mode"] = mode
-        doc["lambda"] = lam
         for path, f in self.fields.items():
             section, _, key = path.rpartition(".")
-            target = doc.setdefault(section, {}) if section else doc
-            if f.edit.text().strip():
-                target[key] = parse_value(f.edit.text(), path)
-            else:  # an empty field is an absent key: the loader's default or its refusal
-                target.pop(key, None)
+            if section and not isinstance(doc.get(section), dict):
+                doc[section] = tomlkit.table()
+            target = doc[section] if section else doc
+            text = f.edit.text().strip()
+            old = target.get(key)
+            current = None if old is None else getattr(old, "unwrap", lambda o=old: o)()
+            if text and current is not None and text == format_value(current).strip():
+                continue  # untouched: the file's value and spelling stay (0.0, a range)
+            if text:
+                value = parse_value(text, path)
+                if value != current:
+                    target[key] = value
+            elif key in target:  # an empty field is an absent key: the default or a refusal
+                del target[key]
         return doc
 
     def validate(self) -> Protocol | None:
@@ -307,7 +337,7 @@ class ParameterPanel(QWidget):
             self._show_general("no protocol loaded")
             return None
         try:
-            doc = self.edited_document()
+            doc = self.edited_toml()
         except ValueError as exc:
             self._show_error(str(exc).split(":", 1)[0], str(exc))
             return None
@@ -324,23 +354,44 @@ class ParameterPanel(QWidget):
         self.protocol_changed.emit(protocol)
         return protocol
 
-    def _load_edited(self, doc: dict[str, Any]) -> Protocol:
-        """Write ``doc`` next to the original file, load it there, remove it."""
+    def _load_edited(self, doc: tomlkit.TOMLDocument) -> Protocol:
+        """Validate the edited document in memory, as the protocol file it would be (a
+        relative bench path resolves from the file's folder); keeps its text for
+        :meth:`save`."""
         assert self.path is not None
-        text = dumps(doc)
+        text = tomlkit.dumps(doc)
+        protocol = load_protocol_text(text, source_name=self.path, bench=self.bench)
+        self.edited_text = text
+        return protocol
+
+    def save(self, path: str | Path | None = None) -> Path | None:
+        """Validate the edits and write them into the protocol file (or ``path``), with
+        the user's comments and layout kept; the file is replaced atomically (a new file
+        in the same folder, renamed over it). Returns the path written, or None if the
+        edits are refused (the error is on display) or the file cannot be written."""
+        if self.validate() is None:
+            return None
+        assert self.path is not None
+        target = Path(path) if path is not None else self.path
         try:
-            fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}-edit-", suffix=".toml",
-                                        dir=self.path.parent)
-        except OSError:  # read-only folder: relative bench paths resolve from the bench arg
-            fd, name = tempfile.mkstemp(prefix=f"{self.path.stem}-edit-", suffix=".toml")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            protocol = load_protocol(name, bench=self.bench)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(name)
-        return dataclasses.replace(protocol, path=str(self.path))
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                       dir=target.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                    fh.write(self.edited_text)
+                if target.exists():
+                    os.chmod(tmp, target.stat().st_mode & 0o7777)
+                os.replace(tmp, target)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except OSError as exc:
+            self._show_general(f"cannot save {target}: {exc.strerror or exc}")
+            return None
+        self.path, self.text, self.doc = target, self.edited_text, parse_toml(self.edited_text)
+        self.path_label.setText(str(target))
+        return target
 
     def _clear_errors(self) -> None:
         self.applied.setText("")

@@ -1,13 +1,15 @@
 """Protocol files: parsing, validation and compilation into plans.
 
 ``load_protocol(path, bench=None)`` reads and validates a TOML protocol (raising
-:class:`ProtocolError`), ``compile_plan(protocol)`` expands it into :class:`TaskPlan` s,
+:class:`ProtocolError`); ``load_protocol_text(text, source_name=...)`` and
+``load_protocol_dict(d, ...)`` validate the same way without a file;
+``compile_plan(protocol)`` expands it into :class:`TaskPlan` s,
 ``validate_files(paths)`` collects problems for ``labctl validate``. The file format is
 documented in ``docs/PROTOCOLS.md``.
 """
 
 from labctl.protocol.errors import ProtocolError
-from labctl.protocol.loader import load_protocol
+from labctl.protocol.loader import load_protocol, load_protocol_dict, load_protocol_text
 from labctl.protocol.model import FAULT_POLICIES, FaultPolicy, Protocol
 from labctl.protocol.plan import (
     ConfigureSim,
@@ -49,5 +51,7 @@ __all__ = [
     "cmd_validate",
     "compile_plan",
     "load_protocol",
+    "load_protocol_dict",
+    "load_protocol_text",
     "validate_files",
 ]

@@ -11,7 +11,7 @@ bounded (:func:`labctl.protocol.plan.check_plan_size`) before anything is expand
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from labctl.protocol.model import (
 )
 from labctl.protocol.reader import Problems, Section
 from labctl.protocol.routing import reachable, route
-from labctl.tomlread import TomlFileError, display, read_toml
+from labctl.tomlread import MAX_FILE_BYTES, TomlFileError, display, parse, read_text
 
 TASK_KINDS = decl.TASK_KINDS
 MAX_SWEEP = decl.MAX_SWEEP
@@ -57,9 +57,29 @@ def load_protocol(path: str | Path, bench: Any = None) -> Protocol:
     or absent: the default simulated bench; otherwise a path relative to the protocol
     file). Raises :class:`ProtocolError` listing every problem; opens no instrument.
     """
-    file = display(path)
     try:
-        text, doc = read_toml(path)
+        text = read_text(path)
+    except TomlFileError as exc:
+        raise ProtocolError(display(path), "", exc.problem) from None
+    return load_protocol_text(text, source_name=path, bench=bench)
+
+
+def load_protocol_text(text: str, source_name: str | Path = "<text>",
+                       bench: Any = None) -> Protocol:
+    """Validate protocol ``text`` (TOML) exactly as :func:`load_protocol` validates a
+    file: ``source_name`` names it in messages and in the Protocol (``path``), and a
+    relative ``bench`` path in it is resolved from ``source_name``'s folder (so a GUI
+    edit of ``protocols/x.toml`` validates in memory as that file would). Same bounds as
+    a file (at most :data:`labctl.tomlread.MAX_FILE_BYTES` UTF-8 bytes, nesting).
+    Raises :class:`ProtocolError` listing every problem; opens no instrument."""
+    file = display(source_name)
+    try:
+        if not isinstance(text, str):
+            raise TomlFileError(f"expected text (str), got {type(text).__name__}")
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_FILE_BYTES:
+            raise TomlFileError(f"{size} bytes; allowed at most {MAX_FILE_BYTES} bytes")
+        doc = parse(text)
     except TomlFileError as exc:
         raise ProtocolError(file, "", exc.problem) from None
     try:
@@ -67,6 +87,59 @@ def load_protocol(path: str | Path, bench: Any = None) -> Protocol:
     except (RecursionError, MemoryError, ArithmeticError) as exc:  # never a traceback
         raise ProtocolError(file, "", f"cannot be checked: {type(exc).__name__}: "
                                       f"{str(exc)[:200]}") from None
+
+
+def load_protocol_dict(doc: Mapping[str, Any], source_name: str | Path = "<dict>",
+                       bench: Any = None) -> Protocol:
+    """Validate a protocol given as a dict (as ``tomllib`` would read the file): it is
+    written as TOML text (:mod:`tomlkit`; that text is what a run file stores) and
+    validated by :func:`load_protocol_text`. A value TOML cannot hold (None, an object)
+    is a :class:`ProtocolError` naming its dotted field."""
+    import tomlkit
+
+    file = display(source_name)
+    problems = list(_non_toml(doc, ""))
+    if problems:
+        raise ProtocolError(file, *problems[0], problems=problems[:50])
+    try:
+        text = tomlkit.dumps(_toml_ready(doc))
+    except (ValueError, TypeError) as exc:  # tomlkit's refusals are ValueError subclasses
+        raise ProtocolError(file, "", f"cannot be written as TOML: {exc}") from None
+    return load_protocol_text(text, source_name=source_name, bench=bench)
+
+
+_TOML_SCALARS = (str, bool, int, float)
+
+
+def _non_toml(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(dotted field, problem) for every key or value TOML cannot hold."""
+    import datetime as dt
+
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            sub = f"{path}.{key}" if path else str(key)
+            if not isinstance(key, str):
+                yield sub, f"key {key!r} is a {type(key).__name__}; allowed text keys"
+            else:
+                yield from _non_toml(item, sub)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _non_toml(item, f"{path}[{i}]")
+    elif isinstance(value, np.generic) and isinstance(value.item(), _TOML_SCALARS):
+        return
+    elif not isinstance(value, (*_TOML_SCALARS, dt.date, dt.time)):
+        yield path, (f"{value!r:.60} ({type(value).__name__}) cannot be written in TOML; "
+                     "allowed text, numbers, booleans, dates, arrays and tables (leave an "
+                     "unset field out)")
+
+
+def _toml_ready(value: Any) -> Any:
+    """``value`` with NumPy scalars as Python ones and tuples as lists."""
+    if isinstance(value, Mapping):
+        return {k: _toml_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_toml_ready(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def parse_protocol(file: str, text: str, doc: dict[str, Any], bench: Any = None) -> Protocol:

@@ -1,11 +1,8 @@
-"""Display state without widgets: ring buffers, the run model, TOML writing, edge layout."""
+"""Display state without widgets: ring buffers, the run model, edge layout."""
 
 import os
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
-
-import tomllib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,11 +12,8 @@ from labctl.gui.network_view import edge_segments
 from labctl.gui.params import format_value, parse_value
 from labctl.gui.plots import peak_decimate, task_title, tick_texts
 from labctl.gui.ringbuffer import RingBuffer
-from labctl.gui.toml_text import dumps
 from labctl.network import periodic_lattice
 from labctl.runner.events import Rows, TaskFinished, TaskStarted
-
-PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"
 
 
 def test_ring_buffer_keeps_newest_in_order_across_wraps():
@@ -68,14 +62,6 @@ def test_run_model_tracks_task_rows_change_and_summary():
     model.apply(_rows(0, 9.0, 5))  # late rows of another task are counted, not drawn
     assert len(model.series("error")) == 0 and model.rows_seen[0] == 125
     assert [(p.index, p.lam) for p in model.summary] == [(0, 0.03)]
-
-
-def test_toml_writer_round_trips_every_shipped_protocol():
-    files = sorted(PROTOCOLS.glob("*.toml"))
-    assert files
-    for path in files:
-        doc = tomllib.loads(path.read_text())
-        assert tomllib.loads(dumps(doc)) == doc, path.name
 
 
 def test_field_values_parse_numbers_and_lists_and_refuse_text():
