@@ -31,6 +31,7 @@ from __future__ import annotations
 import abc
 import math
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -491,6 +492,19 @@ class Daq(Instrument):
         """Stop continuous acquisition (no error if not running)."""
         self._usable()
         self._stop_acquisition()
+
+    def settle(self, seconds: float) -> None:
+        """Let ``seconds`` (0..60 s) of bench time pass with nothing read: a settling wait
+        on the bench's own clock (the wall clock on hardware; instantaneous on the
+        simulated fast clock, which integrates the physics over it)."""
+        self._usable()
+        seconds = _number("seconds", seconds, 0.0, 60.0, "s")
+        if seconds > 0:
+            self._settle(seconds)
+
+    def _settle(self, seconds: float) -> None:
+        """Hardware: the bench's clock is the wall clock."""
+        time.sleep(seconds)
 
     def read_once(self) -> np.ndarray:
         """One on-demand reading of every analog-input channel (volts, shape (C,))."""

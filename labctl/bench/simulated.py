@@ -467,14 +467,10 @@ class SimDaq(Daq):
         self._usable()
         self.core.begin_task(index)
 
-    def advance(self, seconds: float) -> None:
-        """Simulated bench only: let ``seconds`` of bench time pass with nothing read (a
-        settling wait on the bench's own clock: instantaneous on the fast clock, in wall
-        time on the paced one)."""
-        self._usable()
+    def _settle(self, seconds: float) -> None:
+        """``seconds`` of bench time pass with nothing read: the physics is integrated
+        over them (instantaneous on the fast clock, in wall time on the paced one)."""
         self._check()
-        if seconds <= 0:
-            return
         if self.clock == "paced":
             time.sleep(seconds)
         self.core.run(seconds, 1)

@@ -13,6 +13,18 @@ on). A task that still fails follows the protocol's ``on_task_fault`` policy
 (:meth:`TaskExecutor.run_task_with_policy`): bench safe first, then abort, skip (task
 marked failed) or retry (the failed attempt's rows are discarded, see
 docs/ARCHITECTURE.md "Safe state").
+
+Steps are dispatched through a registry (:data:`STEP_HANDLERS`, filled by the
+:func:`handles` decorator): adding a step kind is one plan type in
+:mod:`labctl.protocol.plan` and one handler here. Every field of a step is what its handler
+uses (a learning step's ``record_rate_hz`` is the rows' rate).
+
+Supply power: where the bench has an SMU on a source line, writing that line's voltage
+also sources it from the SMU (output on), and the SMU is read between DAQ blocks every
+:data:`SMU_READ_INTERVAL_S` of bench time while learning (one SCPI query between two
+blocks; the DAQ's buffer holds 2 s, so the reading never loses samples unless the SMU
+itself stalls, which the overflow recovery then records as a gap). The reading is the
+rows' ``power_supply`` (W) beside ``power_supply_model`` (observe.py).
 """
 
 from __future__ import annotations
@@ -38,6 +50,22 @@ from labctl.runner.observe import EdgeLaw, RowBuilder
 
 #: smallest λ the closed-loop controller goes down to (dimensionless)
 LAMBDA_FLOOR = 5e-5
+#: bench time between two SMU readings while learning (s): 2 Hz, above the 1 Hz asked for
+SMU_READ_INTERVAL_S = 0.5
+
+#: plan step type -> the TaskExecutor method that executes it (see :func:`handles`)
+STEP_HANDLERS: dict[type, Callable[[Any, Any], None]] = {}
+
+
+def handles(step_type: type) -> Callable[[Callable[[Any, Any], None]],
+                                         Callable[[Any, Any], None]]:
+    """Register the decorated TaskExecutor method as the handler of ``step_type``."""
+    def register(method: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+        if step_type in STEP_HANDLERS:
+            raise TypeError(f"{step_type.__name__}: two handlers")
+        STEP_HANDLERS[step_type] = method
+        return method
+    return register
 
 
 class RowSink(Protocol):
@@ -210,9 +238,10 @@ class TaskExecutor:
         self.lam = float("nan")
         self.gates_now = np.full(self.network.n_edges, np.nan)
         self.line_of: dict[tuple[str, int], str] = {}
+        self.node_of: dict[str, int] = {}
+        # each learning step sets its own record rate; until then a row per DAQ block
         self.rows = RowBuilder(self.network, self.law, self.bench.daq.channels,
-                               self.bench.daq.sample_rate,
-                               1.0 / float(plan.params.get("record_rate", 50.0)),
+                               self.bench.daq.sample_rate, self.config.block_duration,
                                dict(plan.targets))
         self.last: dict[str, float] = {}
         self.final: dict[str, float] = {}
@@ -237,52 +266,82 @@ class TaskExecutor:
         return self.final
 
     def _step(self, step: Any) -> None:
-        daq, gates = self.bench.daq, self.bench.gates
-        if isinstance(step, pl.RouteOutputs):
-            routing = dict(step.routing)
-            # lines this task does not use are opened, so no earlier task's line keeps
-            # holding a node (a fixed wire cannot open: it is held at 0 V instead)
-            daq.route_outputs({line: routing.get(line) for line in self.roles})
-            self.line_of = {(self.roles[line], node): line for line, node in routing.items()}
-        elif isinstance(step, pl.ConfigureSim):
-            self._configure_sim(step)
-        elif isinstance(step, pl.SetGates):
-            if step.volts is not None:
-                gates.set_gates(np.full(self.network.n_edges, step.volts))
-            else:  # uniform conductance κ: each edge's gate from its own calibration
-                assert step.kappa is not None
-                gates.set_gates(self.config.gates_for_conductance(step.kappa))
-            self.gates_now = gates.read_gates()
-        elif isinstance(step, pl.SetEta):
-            self.eta = gates.set_eta(step.eta)
-        elif isinstance(step, pl.SetLambda):
-            self.lam = gates.set_lambda(step.lam)
-        elif isinstance(step, pl.SetOutputs):
-            daq.write_outputs(dict(step.volts))
-        elif isinstance(step, pl.Measure):
-            self._measure()
-        elif isinstance(step, pl.Learn):
-            self._learn(step.duration_s)
-        elif isinstance(step, pl.ControlLambda):
-            lam_max = min(step.lam_max, gates.lambda_max)
-            lam0 = min(step.lam0, lam_max)
-            # below a tenth of the gain stage's resolution (5e-4) λ is 0 on the bench;
-            # a floor there lets the controller climb back within seconds
-            controller = LambdaController(step.target_error, step.rho, step.p, lam0=lam0,
-                                          lam_min=min(LAMBDA_FLOOR, lam0), lam_max=lam_max)
-            self._learn(step.duration_s, controller, 1.0 / step.update_rate_hz)
-        elif isinstance(step, pl.StepwiseTrain):
-            self._stepwise(step.steps, step.window_s, step.settle_s)
-        elif isinstance(step, pl.TrainOnDataset):
-            self._train_dataset(step)
-        elif isinstance(step, pl.SafeState):  # the bench's one safe state, between tasks
-            failures = self.bench.safe_state()
-            if failures:
-                raise BenchError(f"safe state not confirmed: {'; '.join(failures)}")
-        else:  # pragma: no cover - the plan compiler only makes the steps above
-            raise TypeError(f"unknown plan step {step!r}")
+        """Run one plan step through its registered handler."""
+        handler = STEP_HANDLERS.get(type(step))
+        if handler is None:
+            raise TypeError(f"unknown plan step {step!r}; registered: "
+                            f"{', '.join(t.__name__ for t in STEP_HANDLERS)}")
+        handler(self, step)
 
-    # ------------------------------------------------------------------ settings
+    @handles(pl.RouteOutputs)
+    def _route(self, step: pl.RouteOutputs) -> None:
+        routing = dict(step.routing)
+        # lines this task does not use are opened, so no earlier task's line keeps
+        # holding a node (a fixed wire cannot open: it is held at 0 V instead)
+        self.bench.daq.route_outputs({line: routing.get(line) for line in self.roles})
+        self.line_of = {(self.roles[line], node): line for line, node in routing.items()}
+        self.node_of = dict(routing)
+
+    @handles(pl.SetGates)
+    def _set_gates(self, step: pl.SetGates) -> None:
+        gates = self.bench.gates
+        if step.volts is not None:
+            gates.set_gates(np.full(self.network.n_edges, step.volts))
+        else:  # uniform conductance κ: each edge's gate from its own calibration
+            assert step.kappa is not None
+            gates.set_gates(self.config.gates_for_conductance(step.kappa))
+        self.gates_now = gates.read_gates()
+
+    @handles(pl.SetEta)
+    def _set_eta(self, step: pl.SetEta) -> None:
+        self.eta = self.bench.gates.set_eta(step.eta)
+
+    @handles(pl.SetLambda)
+    def _set_lambda(self, step: pl.SetLambda) -> None:
+        self.lam = self.bench.gates.set_lambda(step.lam)
+
+    @handles(pl.SetOutputs)
+    def _set_outputs(self, step: pl.SetOutputs) -> None:
+        self._write_outputs(dict(step.volts))
+
+    @handles(pl.Measure)
+    def _measure_step(self, step: pl.Measure) -> None:
+        self._measure()
+
+    @handles(pl.Learn)
+    def _learn_step(self, step: pl.Learn) -> None:
+        self.rows.set_record_interval(1.0 / step.record_rate_hz)
+        self._learn(step.duration_s)
+
+    @handles(pl.ControlLambda)
+    def _control_lambda(self, step: pl.ControlLambda) -> None:
+        lam_max = min(step.lam_max, self.bench.gates.lambda_max)
+        lam0 = min(step.lam0, lam_max)
+        # below a tenth of the gain stage's resolution (5e-4) λ is 0 on the bench;
+        # a floor there lets the controller climb back within seconds
+        controller = LambdaController(step.target_error, step.rho, step.p, lam0=lam0,
+                                      lam_min=min(LAMBDA_FLOOR, lam0), lam_max=lam_max)
+        self.rows.set_record_interval(1.0 / step.record_rate_hz)
+        self._learn(step.duration_s, controller, 1.0 / step.update_rate_hz)
+
+    @handles(pl.StepwiseTrain)
+    def _stepwise_step(self, step: pl.StepwiseTrain) -> None:
+        self._stepwise(step.steps, step.window_s, step.settle_s)
+
+    @handles(pl.TrainOnDataset)
+    def _train_dataset_step(self, step: pl.TrainOnDataset) -> None:
+        self.rows.set_record_interval(1.0 / step.record_rate_hz)
+        self._train_dataset(step)
+
+    @handles(pl.SafeState)
+    def _safe_state_step(self, step: pl.SafeState) -> None:
+        """The bench's one safe state, between tasks (the SMU's output goes off too)."""
+        failures = self.bench.safe_state()
+        self.rows.set_supply(None)
+        if failures:
+            raise BenchError(f"safe state not confirmed: {'; '.join(failures)}")
+
+    @handles(pl.ConfigureSim)
     def _configure_sim(self, step: pl.ConfigureSim) -> None:
         configure = getattr(self.bench.daq, "configure_physics", None)
         if configure is None:
@@ -290,6 +349,19 @@ class TaskExecutor:
         configure(alpha=step.alpha, gamma=step.gamma, noise=step.noise,
                   label_noise=step.label_noise, seed=step.seed)
 
+    def _write_outputs(self, volts: dict[str, float]) -> None:
+        """Set output lines (V); the SMU's line is also sourced by the SMU (output on), so
+        the supply power it measures is that line's."""
+        self.bench.daq.write_outputs(volts)
+        power, line = self.bench.power, self.config.smu_line
+        if power is None or line not in volts:
+            return
+        node = self.node_of.get(line)
+        power.set_voltage(volts[line])
+        power.set_output(node is not None)
+        self.rows.set_supply(node, volts[line])
+
+    # ------------------------------------------------------------------ settings
     def _apply_live_settings(self) -> None:
         for name, value in self.control.pending_settings():
             try:
@@ -348,6 +420,8 @@ class TaskExecutor:
         finally:
             daq.stop_acquisition()
         self.gates_now = self.bench.gates.read_gates()
+        if self.rows.supply is not None:
+            self._read_supply()
         rows = self.rows.from_voltages(np.array([self.clock]), reading[None, :], self.gates_now,
                                        self.lam, self.eta, 0.0)
         self._emit(rows)
@@ -362,6 +436,7 @@ class TaskExecutor:
         rate = daq.sample_rate
         end = self.clock + duration
         since_update = 0.0
+        since_smu = SMU_READ_INTERVAL_S  # read the SMU after the first block
         expected = 0  # sample index the next block starts at
         daq.start_acquisition()
         gates.set_learning(True)
@@ -382,6 +457,10 @@ class TaskExecutor:
                 if self._raw:  # the full-rate stream, on the task clock (gaps included)
                     cast(RawSink, self.sink).append_raw(self.index, t, block.data)
                 self.gates_now = gates.read_gates()
+                since_smu += n / rate + gap
+                if self.rows.supply is not None and since_smu >= SMU_READ_INTERVAL_S - 0.5 / rate:
+                    self._read_supply()
+                    since_smu = 0.0
                 self._emit(self.rows.rows(t, block.data, self.gates_now, self.lam, self.eta))
                 since_update += n / rate
                 if (self._controller is not None and "error" in self.last
@@ -397,15 +476,29 @@ class TaskExecutor:
                 daq.stop_acquisition()
 
     def _stepwise(self, steps: int, window: float, settle: float) -> None:
-        """``steps`` × (settle, read both copies, learning window of ``window`` s)."""
+        """``steps`` × (free measurement, clamped measurement, learning window of
+        ``window`` s), every wait on the bench's clock (:meth:`Daq.settle`: the wall clock
+        on hardware, fast-forwarded on the simulated fast clock).
+
+        The clamp circuit sets the clamped copy's targets from the free copy's outputs,
+        so the free copy settles first: after ``settle`` s its node voltages are the free
+        measurement; after another ``settle`` s the clamped copy's are the clamped
+        measurement; then the update window. One row per step (both measurements, time
+        at the clamped one); the SMU, if on, is read with the clamped measurement.
+        """
         daq, gates = self.bench.daq, self.bench.gates
+        clamped = self.rows.clamped_cols
         for _ in range(steps):
             self.control.check_abort()
             self._pause_if_asked(learning=False)
             self._apply_live_settings()
-            if settle > 0:
-                time.sleep(settle)
-            reading = daq.read_once()
+            daq.settle(settle)
+            reading = daq.read_once()  # free copy's columns: the free measurement
+            daq.settle(settle)
+            reading[clamped] = daq.read_once()[clamped]  # then the clamped measurement
+            self.clock += 2 * settle
+            if self.rows.supply is not None:
+                self._read_supply()
             self.gates_now = gates.read_gates()
             self._emit(self.rows.from_voltages(np.array([self.clock]), reading[None, :],
                                                self.gates_now, self.lam, self.eta, window))
@@ -413,12 +506,18 @@ class TaskExecutor:
             self.clock += window
             self._progress(window + 2 * settle, 0)
 
+    def _read_supply(self) -> None:
+        """One SMU reading: the measured supply power (W) of the rows that follow."""
+        assert self.bench.power is not None
+        self.rows.supply_power = self.bench.power.measure_power()
+
     # ------------------------------------------------------------------ datasets
     def _present(self, example: Example) -> None:
         """Hold an example's inputs on the source lines and its desired outputs as
         target set-points."""
         daq = self.bench.daq
-        daq.write_outputs({self.line_of[("source", n)]: v for n, v in example.sources.items()})
+        self._write_outputs({self.line_of[("source", n)]: v
+                             for n, v in example.sources.items()})
         targets = dict(example.targets)
         if example.output_edges:
             # desired drops D across output edges (c, d): set-points symmetric about the

@@ -9,7 +9,11 @@ record interval (a boxcar, which also lowers the measurement noise), then comput
   the bench calibration (per-edge S, V_T) and the latest gate reading, through the same
   MOSFET law as the physics engine (:func:`labctl.physics.edges.mosfet_current`);
 * the edges' chord conductance I/ΔV (S) in the free copy;
-* training energy ∫ P^F dt (J), accumulated over the task.
+* training energy ∫ P^F dt (J), accumulated over the task;
+* where an SMU supplies a source line: the measured supply power ``power_supply`` = V_SMU ×
+  I_SMU (W, the newest SMU reading, held until the next) beside the model's supply power
+  ``power_supply_model`` = V_SMU × the current the edge law sends out of the SMU's node
+  into both copies (W), so their residual tests the calibration against the instrument.
 """
 
 from __future__ import annotations
@@ -44,6 +48,14 @@ class EdgeLaw:
         current, _, _ = mosfet_current(va, vb, gates, self.S, self.V_T, self.smoothing)
         return np.sum(current * (va - vb), axis=-1)
 
+    def node_outflow(self, v: np.ndarray, gates: np.ndarray, node: int) -> np.ndarray:
+        """Current (A) flowing out of ``node`` into its edges for node voltages ``v``
+        (..., N) in V: what a source holding that node supplies to this copy."""
+        current, _, _ = mosfet_current(v[..., self.a], v[..., self.b], gates, self.S,
+                                       self.V_T, self.smoothing)
+        out = (self.a == node).astype(float) - (self.b == node).astype(float)
+        return np.sum(current * out, axis=-1)
+
     def conductance(self, v: np.ndarray, gates: np.ndarray) -> np.ndarray:
         """Chord conductance I/ΔV (S) of every edge at node voltages ``v`` (..., N)."""
         return mosfet_conductance(v[..., self.a], v[..., self.b], gates, self.S, self.V_T,
@@ -70,14 +82,31 @@ class RowBuilder:
             (self.free_cols if copy == "free" else self.clamped_cols)[int(node)] = j
         if np.any(self.free_cols < 0) or np.any(self.clamped_cols < 0):
             raise ValueError("channels: every node of both copies needs an AI channel")
-        self.samples_per_row = max(1, round(sample_rate * record_interval))
-        self.dt_row = self.samples_per_row / sample_rate
-        self._pending_t = np.empty(0)
-        self._pending = np.empty((0, len(channels)))
+        self.sample_rate = float(sample_rate)
+        self.n_channels = len(channels)
+        self.set_record_interval(record_interval)
         self.energy = 0.0
+        #: (node, volts) of the SMU's source line while its output is on, else None
+        self.supply: tuple[int, float] | None = None
+        #: newest measured supply power (W); NaN until the SMU was read
+        self.supply_power = float("nan")
         self.error0: float | None = None
         self._last_gates: tuple[float, np.ndarray] | None = None
         self.set_targets(targets)
+
+    def set_record_interval(self, seconds: float) -> None:
+        """Time per row (s; a plan step's 1/record_rate_hz). Samples of an unfinished row
+        are dropped (a new recording starts)."""
+        self.samples_per_row = max(1, round(self.sample_rate * float(seconds)))
+        self.dt_row = self.samples_per_row / self.sample_rate
+        self._pending_t = np.empty(0)
+        self._pending = np.empty((0, self.n_channels))
+
+    def set_supply(self, node: int | None, volts: float = 0.0) -> None:
+        """The SMU holds ``node`` at ``volts`` (V) from now on (None: output off); the
+        held measurement is forgotten."""
+        self.supply = None if node is None else (int(node), float(volts))
+        self.supply_power = float("nan")
 
     def set_targets(self, targets: Mapping[int, float]) -> None:
         """Change the desired outputs Ṽ (node → V) used for the error."""
@@ -137,6 +166,13 @@ class RowBuilder:
         energy = self.energy + np.cumsum(p_free) * dt_row
         self.energy = float(energy[-1])
         gate_rows = np.broadcast_to(gates, (n_rows, gates.shape[-1]))
+        supply: dict[str, np.ndarray] = {}
+        if self.supply is not None:
+            node, volts = self.supply
+            drawn = (self.law.node_outflow(v_free, gates, node)
+                     + self.law.node_outflow(v_clamped, gates, node))
+            supply = {"power_supply": np.full(n_rows, self.supply_power),
+                      "power_supply_model": volts * np.broadcast_to(drawn, (n_rows,))}
         return {
             "time": t_row,
             "error": err,
@@ -150,4 +186,5 @@ class RowBuilder:
             "conductance": self.law.conductance(v_free, gate_rows),
             "v_free": v_free,
             "v_clamped": v_clamped,
+            **supply,
         }

@@ -33,6 +33,8 @@ TASK_FIELDS: dict[str, Field] = {
     "error_normalized": Field("", "1", "error / initial error"),
     "power_free": Field("", "W", "power dissipated in the free network"),
     "power_clamped": Field("", "W", "power dissipated in the clamped network"),
+    "power_supply": Field("", "W", "supply power measured by the SMU (V_SMU * I_SMU)"),
+    "power_supply_model": Field("", "W", "supply power of the model: V_SMU * edge-law current"),
     "energy": Field("", "J", "energy dissipated in the free network since the task started"),
     "lambda": Field("", "1", "learning gain lambda applied on the bench"),
     "eta": Field("", "1", "nudge amplitude eta applied on the bench"),

@@ -127,7 +127,8 @@ class TaskData:
         key = ("rows", self.index)
         if key not in self._run._cache:
             counter = int(self._run._progress("task_rows")[self.index])
-            self._run._cache[key] = min(counter, *(self._length(f) for f in lay.TASK_FIELDS))
+            self._run._cache[key] = min(counter, *(self._length(f) for f in lay.TASK_FIELDS
+                                                   if f in self._group))
         return int(self._run._cache[key])
 
     @property
@@ -146,6 +147,8 @@ class TaskData:
         else:
             raise KeyError(f"{name!r}: not a dataset of this task; allowed: "
                            f"{', '.join(lay.TASK_FIELDS)}, raw_time, raw_samples")
+        if name not in self._group and lay.TASK_FIELDS[name].kind == "":
+            return np.full(n, np.nan)  # a scalar field newer than the file (power_supply)
         return self._group[name][:n]
 
     def __getattr__(self, name: str) -> np.ndarray:

@@ -1,0 +1,137 @@
+"""The executor obeys its plans: a registry of step handlers, the plan's record rates,
+stepwise learning on the bench's clock, and the SMU's measured supply power in the rows."""
+
+from __future__ import annotations
+
+import time
+import typing
+from typing import Any
+
+import numpy as np
+import pytest
+
+from labctl.bench import open_bench
+from labctl.bench.config import load_bench
+from labctl.protocol import plan as pl
+from labctl.runner.executor import STEP_HANDLERS, TaskExecutor
+
+CFG = load_bench()
+SOURCES = ((0, 0.0), (5, 0.45))  # node, V
+TARGETS = ((10, 0.15),)
+
+
+class ListSink:
+    """Collects rows and events in memory (the RowSink protocol)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[np.ndarray]] = {}
+        self.events: list[tuple[str, str]] = []
+
+    def begin_task(self, index: int) -> None:
+        pass
+
+    def append(self, index: int, rows: Any) -> None:
+        for name, value in rows.items():
+            self.rows.setdefault(name, []).append(np.asarray(value))
+
+    def end_task(self, index: int, status: str = "completed", final: Any = None) -> None:
+        pass
+
+    def log_event(self, kind: str, message: str = "", task: int = -1) -> None:
+        self.events.append((kind, message))
+
+    def column(self, name: str) -> np.ndarray:
+        return np.concatenate(self.rows[name])
+
+
+def _plan(*learning: Any) -> pl.TaskPlan:
+    routing = (("source0", 0), ("source1", 5), ("target0", 10))
+    steps = (pl.RouteOutputs(routing), pl.SetGates(volts=3.0), pl.SetEta(0.5),
+             pl.SetLambda(0.0),
+             pl.SetOutputs((("source0", 0.0), ("source1", 0.45), ("target0", 0.15))),
+             pl.Measure("initial"), *learning, pl.Measure("final"), pl.SafeState())
+    return pl.TaskPlan(index=0, name="t", kind="allostery", params={}, sources=SOURCES,
+                       targets=TARGETS, steps=steps, expected_duration_s=1.0)
+
+
+def _run(plan: pl.TaskPlan) -> tuple[ListSink, Any]:
+    bench = open_bench(CFG, clock="fast", seed=3)
+    sink = ListSink()
+    try:
+        TaskExecutor(bench, CFG, sink).run_task(plan)
+    finally:
+        bench.close()
+    return sink, bench
+
+
+def test_every_plan_step_type_has_exactly_one_handler():
+    step_types = set(typing.get_args(pl.Step))
+    assert step_types == set(STEP_HANDLERS)
+
+
+def test_an_unregistered_step_is_refused_by_name():
+    class Unknown:
+        pass
+
+    bench = open_bench(CFG, clock="fast")
+    try:
+        ex = TaskExecutor(bench, CFG, ListSink())
+        with pytest.raises(TypeError, match="unknown plan step"):
+            ex._step(Unknown())
+    finally:
+        bench.close()
+
+
+@pytest.mark.parametrize("rate", [10.0, 40.0])
+def test_a_learning_step_records_at_its_own_record_rate(rate):
+    sink, _ = _run(_plan(pl.Learn(duration_s=1.0, record_rate_hz=rate)))
+    t = sink.column("time")[1:-1]  # without the initial and final readings
+    assert len(t) == round(rate)
+    np.testing.assert_allclose(np.diff(t), 1.0 / rate, rtol=1e-9)
+
+
+def test_stepwise_learning_runs_on_the_bench_clock_without_wall_sleeps(monkeypatch):
+    def no_sleep(seconds: float) -> None:
+        raise AssertionError(f"wall-time sleep of {seconds} s on the fast clock")
+
+    monkeypatch.setattr(time, "sleep", no_sleep)
+    bench = open_bench(CFG, clock="fast", seed=3)
+    sink = ListSink()
+    try:
+        t0 = bench.daq.core.t
+        TaskExecutor(bench, CFG, sink).run_task(
+            _plan(pl.StepwiseTrain(steps=5, window_s=0.02, settle_s=0.5)))
+        elapsed = bench.daq.core.t - t0
+    finally:
+        bench.close()
+    t = sink.column("time")[1:-1]
+    # free settle + clamped settle + window per step, all on the bench's clock
+    np.testing.assert_allclose(np.diff(t), 2 * 0.5 + 0.02, rtol=1e-9)
+    assert t[0] == pytest.approx(2 * 0.5)
+    assert elapsed >= 5 * (2 * 0.5 + 0.02)  # the simulated physics lived through it
+
+
+def test_supply_power_is_measured_beside_the_model_and_agrees_within_mismatch():
+    sink, _ = _run(_plan(pl.Learn(duration_s=2.0, record_rate_hz=20.0)))
+    measured = sink.column("power_supply")
+    model = sink.column("power_supply_model")
+    assert np.all(np.isfinite(model)) and np.all(model > 0)
+    seen = np.isfinite(measured)
+    assert seen.mean() > 0.9  # every row after the first SMU reading carries one
+    # at least one fresh reading per second of learning (2 s -> >= 2 distinct values)
+    assert len(np.unique(measured[seen])) >= 3
+    residual = (measured[seen] - model[seen]) / model[seen]
+    # the simulated SMU reads the twin's solved currents (2 % transistor mismatch,
+    # read-out noise); the model uses the nominal calibration on the measured voltages
+    assert np.max(np.abs(residual)) < 0.1
+    assert np.max(np.abs(residual)) > 0  # two different computations, not a copy
+
+
+def test_without_its_line_in_use_the_smu_stays_off_and_no_supply_power_is_recorded():
+    plan = _plan(pl.Learn(duration_s=0.5, record_rate_hz=10.0))
+    steps = tuple(pl.SetOutputs((("source0", 0.45), ("target0", 0.15)))
+                  if isinstance(s, pl.SetOutputs) else s for s in plan.steps)
+    sink, _ = _run(pl.TaskPlan(index=0, name="t", kind="allostery", params={},
+                               sources=SOURCES, targets=TARGETS, steps=steps,
+                               expected_duration_s=0.5))
+    assert "power_supply" not in sink.rows
