@@ -16,6 +16,11 @@ class LambdaController:
     update is integrated exactly for constant L over dt (λ ← λ·exp(dt/ρ·[...])), then clipped
     to [lam_min, lam_max].
 
+    Convention: ``target_error`` L̃ is an absolute error in V² compared with labctl's
+    L = ½ Σ_T (Ṽ_T − V_T)² (with ½, as in the power-efficient paper's text, where
+    L̃ = 1e-3); the authors' code uses Σ without ½, so its threshold C̃ corresponds to
+    L̃ = C̃/2 here (docs/PHYSICS_API.md, "Conventions").
+
     >>> c = LambdaController(target_error=1e-3, rho=1.0, p=0.5, lam0=1e-3)
     >>> c.update(error=1e-1, dt=1.0) < 1e-3 < c.update(error=1e-5, dt=1.0)
     True
