@@ -45,7 +45,7 @@ from labctl.gui.replay import ReplayPanel
 from labctl.gui.task_table import TaskTable
 from labctl.network import periodic_lattice
 from labctl.protocol.model import Protocol
-from labctl.runner.events import TaskStarted
+from labctl.runner.events import Subscription, TaskStarted
 from labctl.runner.outputs import default_run_path
 from labctl.runner.session import RUNS_DIR, RunSession
 from labctl.store import open_run
@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
         self.seed = seed
         self.runs_dir = Path(runs_dir) if runs_dir else RUNS_DIR
         self.session: RunSession | None = None
+        self.feed: Subscription | None = None  # this window's queue of the run's events
         self._ended: RunSession | None = None
         self.model = RunModel()
         self.frames = 0
@@ -272,13 +273,15 @@ class MainWindow(QMainWindow):
             self.runs_dir.mkdir(parents=True, exist_ok=True)
             path = default_run_path(protocol.name, self.runs_dir)
             session = RunSession(protocol, path, clock=self.clock, seed=self.seed)
+            feed = session.subscribe(name="labctl gui")  # before start: every event
+            session.events.close()  # this window reads its own subscription only
             self.replay.close_source()
             self._reset_model()
             session.start()
         except (ValueError, OSError, RuntimeError) as exc:
             self.log("error", f"start failed: {exc}")
             return None
-        self.session = session
+        self.session, self.feed = session, feed
         self.model.set_tasks([TaskRow(p.index, p.name, params=dict(p.params))
                               for p in session.plans])
         self._seen_dropped = 0
@@ -356,11 +359,12 @@ class MainWindow(QMainWindow):
         re-read from the run file every RESYNC_PERIOD_S until a new task starts with no
         further drops, and once more when the run has ended (the file is then complete).
         """
-        session = self.session
-        if session is not None:
-            events = session.events.drain()
+        session, feed = self.session, self.feed
+        if session is not None and feed is not None:
+            events = feed.drain()
             self.model.apply_all(events)
-            dropped = session.events.dropped
+            dropped = feed.dropped
+            self.model.status.dropped_events = dropped  # what this window lost
             if dropped > self._seen_dropped:
                 # rows were lost on the display path: follow the run file for this task
                 self._seen_dropped = dropped

@@ -119,10 +119,10 @@ def test_blocked_gui_loses_no_rows_and_plots_catch_up(qtbot, make_window):
 def test_dropped_display_events_are_reread_from_the_run_file(qtbot, make_window):
     window = make_window(clock="paced", duration=1.2)
     session = window.start_run()
-    session.events.maxsize = 3  # a display queue that overflows while the GUI is frozen
+    window.feed.maxsize = 3  # the window's event queue overflows while the GUI is frozen
     time.sleep(2.0)
     wait_finished(qtbot, window)
-    assert session.events.dropped > 0
+    assert window.feed.dropped > 0
     assert window.resyncs >= 1
     with open_run(session.path) as run:
         last_rows = run.tasks[1].n_rows
