@@ -91,6 +91,8 @@ class MainWindow(QMainWindow):
         self._log_shown = 0
         self._table_t = 0.0
         self._net_drawn = -1
+        self._tasks_drawn = -1
+        self._tasks_model: RunModel | None = None
         self.setWindowTitle("labctl – bench operator")
         network = periodic_lattice(4, 4)
 
@@ -420,7 +422,9 @@ class MainWindow(QMainWindow):
                 self._table_t = now
                 self.gates.show_state(model.gate_voltage, model.conductance,
                                       model.conductance_change)
-        self.tasks.show_tasks(list(model.tasks.values()))
+        if model.tasks_version != self._tasks_drawn or model is not self._tasks_model:
+            self._tasks_drawn, self._tasks_model = model.tasks_version, model
+            self.tasks.show_tasks(list(model.tasks.values()))
         self._show_applied()
         for level, text in model.log[self._log_shown:]:
             self._append_log(level, text)

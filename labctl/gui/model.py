@@ -118,6 +118,7 @@ class RunModel:
         self.status = Status()
         self.summary: list[SummaryPoint] = []
         self.tasks: dict[int, TaskRow] = {}
+        self.tasks_version = 0  #: grows whenever a task row changes
         self.log: list[tuple[str, str]] = []
         self.rows_seen: dict[int, int] = {}
         self.gate_voltage: np.ndarray | None = None
@@ -137,6 +138,7 @@ class RunModel:
         row.name, row.params = name, dict(params)
         if row.status == "pending":
             row.status = "running"
+        self.tasks_version += 1
         for buf in self.histories.values():
             buf.clear()
         self._g_times.clear()
@@ -184,6 +186,7 @@ class RunModel:
     def set_tasks(self, rows: list[TaskRow]) -> None:
         """The run's tasks, all of them (from the plan, or from a run file)."""
         self.tasks = {r.index: r for r in rows}
+        self.tasks_version += 1
         self.version += 1
 
     def finish_task(self, index: int, name: str, final: dict[str, float],
@@ -192,6 +195,7 @@ class RunModel:
         and, if completed, add its sweep-summary point."""
         row = self.tasks.setdefault(index, TaskRow(index, name))
         row.status, row.final = status, dict(final)
+        self.tasks_version += 1
         self.summary = [p for p in self.summary if p.index != index]
         if status == "completed":
             self.summary.append(SummaryPoint(
