@@ -45,6 +45,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -624,6 +625,15 @@ def _parse(path: Path, text: str, doc: dict[str, Any]) -> BenchConfig:
     sim = attempt(lambda: _sim(top.table("sim", required=False)))
     top.used.update(("daq", "serial", "smu", "limits", "calibration"))  # checked above
     attempt(top.check_unknown)
+    if net is not None and daq is not None:
+        # the drivers' own checks of the wiring (vendor syntax such as NI channel names)
+        wiring = SimpleNamespace(network=net, device=daq.device, ai_channels=daq.ai_channels,
+                                 ao_channels=daq.ao_channels, limits=limits)
+        for choice in drivers.values():
+            section = plugins.ROLES[choice.role][0]
+            for key, msg in plugins.check_choice(choice, wiring):
+                problems.append(f"{path}: {key}: {msg} (checked by {choice.spec}, "
+                                f"[{section}] driver)")
     if problems:
         raise BenchFileError("\n".join(problems))
     assert net is not None and daq is not None and serial is not None
@@ -640,14 +650,6 @@ def _parse(path: Path, text: str, doc: dict[str, Any]) -> BenchConfig:
         smu_timeout=float(smu.get("timeout", 2.0)), smu_line=smu_line,
         limits=limits, calibration=calibration, sim=sim, drivers=drivers,
     )
-    # the drivers' own checks of the bench (vendor syntax such as NI channel names)
-    for choice in drivers.values():
-        section = plugins.ROLES[choice.role][0]
-        for key, msg in plugins.check_choice(choice, config):
-            problems.append(f"{path}: {key}: {msg} (checked by {choice.spec}, "
-                            f"[{section}] driver)")
-    if problems:
-        raise BenchFileError("\n".join(problems))
     return config
 
 

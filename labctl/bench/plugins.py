@@ -18,8 +18,10 @@ used (:data:`DEFAULT_DRIVERS`). A driver class
 * declares the keys of its section once, as :class:`labctl.fieldspec.Field` s in
   ``config_fields`` (names relative to the section; the loader checks types, ranges and
   unknown keys against them and passes the values as ``options``);
-* may check vendor syntax in ``check_config(options, config)`` (NI channel names live with
-  the NI driver), returning (key, problem) pairs;
+* may check vendor syntax in ``check_config(options, wiring)`` (NI channel names live with
+  the NI driver; ``wiring`` has the bench's ``network``, ``device``, ``ai_channels``,
+  ``ao_channels`` and ``limits``, the last None if refused), returning (key, problem)
+  pairs;
 * opens itself with ``from_config(context, options)`` (:class:`OpenContext`).
 
 Nothing else in labctl names a driver class: adding an instrument family touches its

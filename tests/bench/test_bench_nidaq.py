@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from unittest import mock
 
 import nidaqmx
@@ -76,6 +78,13 @@ class FakeNi:
 @pytest.fixture
 def ni():
     fake = FakeNi()
+    with patched_nidaqmx(fake):
+        yield fake
+
+
+@contextlib.contextmanager
+def patched_nidaqmx(fake: FakeNi) -> Iterator[FakeNi]:
+    """nidaqmx's Task, reader and writer classes replaced by ``fake``'s autospecs."""
     with mock.patch.object(nidaqmx, "Task", fake.task_cls), \
             mock.patch.object(nidaqmx.stream_readers, "AnalogMultiChannelReader",
                               fake.reader_cls), \
