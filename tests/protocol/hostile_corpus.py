@@ -155,9 +155,11 @@ def tiny_mutations(base: Path) -> list[Case]:
     """1e-320 in every field of :data:`TINY_FIELDS` that ``base`` has."""
     doc = _load(base)
     out = []
+    seen: set[str] = set()
     for p, v in _leaves(doc):
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            continue
+        if isinstance(v, bool) or not isinstance(v, int | float) or _dotted(p) in seen:
+            continue  # one case per field: a swept field's values share one name
+        seen.add(_dotted(p))
         if _dotted(p) in TINY_FIELDS:
             out.append(Case(f"protocol-{base.stem}-{_dotted(p)}-tiny", "protocol",
                             dump(_set(doc, p, 1e-320)).encode(), expect="1e-320"))
