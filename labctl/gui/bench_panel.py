@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from labctl.bench import open_bench
 from labctl.bench.config import DEFAULT_BENCH_FILE, BenchConfig, BenchFileError, load_bench
+from labctl.units import format_si
 
 
 class _Relay(QObject):
@@ -112,7 +113,7 @@ class BenchPanel(QGroupBox):
         self.config = config
         net = config.network
         self.info.setText(f"<b>{config.name}</b> ({config.backend}), {net.n_nodes} nodes, "
-                          f"{net.n_edges} edges, {config.sample_rate:g} S/s")
+                          f"{net.n_edges} edges, {format_si(config.sample_rate, 'S/s')}")
         self.state_label.setText("not connected")
         self.bench_changed.emit(config)
         return config

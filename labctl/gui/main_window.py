@@ -503,6 +503,7 @@ class MainWindow(QMainWindow):
         self.live_lambda.setEnabled(running)
         self.params.validate_button.setEnabled(not running)
         self.params.open_button.setEnabled(not running)
+        self.params.save_button.setEnabled(not running)
         self.replay.open_button.setEnabled(not running)
 
     def _update_status(self) -> None:

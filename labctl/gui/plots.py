@@ -165,6 +165,8 @@ class LivePlots(pg.GraphicsLayoutWidget):
                 plot.enableAutoRange(axis="y", enable=False)
                 plot.setYRange(0.0, LAMBDA_MAX, padding=0.02)
             self.plots[key] = plot
+        self._values_shown = True
+        self._show_values(False)
 
     def update_from(self, model: RunModel, force: bool = False) -> bool:
         """Redraw from ``model`` if it changed (or ``force``); True if something was drawn.
@@ -177,6 +179,7 @@ class LivePlots(pg.GraphicsLayoutWidget):
         self._drawn = model.version
         t = model.series("time")
         self.samples = len(t)
+        self._show_values(len(t) > 0)
         for field, (item, logy) in self.curves.items():
             y = model.series(field)
             if logy:
@@ -197,6 +200,16 @@ class LivePlots(pg.GraphicsLayoutWidget):
                 item.setData(x, y)
         self.title.setText(task_title(model))
         return True
+
+    def _show_values(self, shown: bool) -> None:
+        """Tick values only with data: an empty axis would label an arbitrary default
+        range ("2 V², 5 V²", "0 … 1 W")."""
+        if shown == self._values_shown:
+            return
+        self._values_shown = shown
+        for plot in self.plots.values():
+            for side in ("left", "bottom"):
+                plot.getAxis(side).setStyle(showValues=shown)
 
     def _view_changed(self) -> None:
         """The operator zoomed or panned: redraw at the next frame."""

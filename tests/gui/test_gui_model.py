@@ -157,3 +157,23 @@ def test_log_axis_ticks_use_one_notation_per_axis():
     assert tick_texts([0.01, 0.1], "V²") == ["10⁻² V²", "10⁻¹ V²"]
     assert tick_texts([0.2, 0.5], "V²") == ["0.2 V²", "0.5 V²"]
     assert tick_texts([1e-4, 2e-4, 1e-3], "W") == ["100 µW", "200 µW", "1 mW"]
+
+
+def test_live_plots_show_tick_values_only_with_data(qtbot):
+    from labctl.gui.plots import LivePlots
+
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    model = RunModel(capacity=100)
+    plots.update_from(model, force=True)
+
+    def shown():
+        return {(key, side): p.getAxis(side).style["showValues"]
+                for key, p in plots.plots.items() for side in ("left", "bottom")}
+
+    assert not any(shown().values())  # no stray "2 V², 5 V²" on empty log axes
+    model.apply(TaskStarted(0, 1, "a", {"lambda": 0.03}, 1.0))
+    model.apply(_rows(0, 0.0, 10))
+    plots.update_from(model)
+    assert all(shown().values())
+    assert plots.plots["power"].getAxis("left").labelUnits == "W"
