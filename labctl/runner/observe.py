@@ -42,19 +42,23 @@ class EdgeLaw:
         self.V_T = np.asarray(V_T, dtype=float)
         self.smoothing = float(smoothing)
 
-    def power(self, v: np.ndarray, gates: np.ndarray) -> np.ndarray:
-        """Dissipated power Σ_i I_i ΔV_i (W) for node voltages ``v`` (..., N) in V."""
+    def current(self, v: np.ndarray, gates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Edge currents I (A, from a to b) and drops ΔV = V_a − V_b (V), each (..., E), for
+        node voltages ``v`` (..., N) in V."""
         va, vb = v[..., self.a], v[..., self.b]
         current, _, _ = mosfet_current(va, vb, gates, self.S, self.V_T, self.smoothing)
-        return np.sum(current * (va - vb), axis=-1)
+        return current, va - vb
 
-    def node_outflow(self, v: np.ndarray, gates: np.ndarray, node: int) -> np.ndarray:
-        """Current (A) flowing out of ``node`` into its edges for node voltages ``v``
-        (..., N) in V: what a source holding that node supplies to this copy."""
-        current, _, _ = mosfet_current(v[..., self.a], v[..., self.b], gates, self.S,
-                                       self.V_T, self.smoothing)
+    def power(self, v: np.ndarray, gates: np.ndarray) -> np.ndarray:
+        """Dissipated power Σ_i I_i ΔV_i (W) for node voltages ``v`` (..., N) in V."""
+        current, drop = self.current(v, gates)
+        return np.sum(current * drop, axis=-1)
+
+    def node_outflow(self, current: np.ndarray, node: int) -> np.ndarray:
+        """Current (A) flowing out of ``node`` into its edges, from edge currents
+        ``current`` (..., E): what a source holding that node supplies to this copy."""
         out = (self.a == node).astype(float) - (self.b == node).astype(float)
-        return np.sum(current * out, axis=-1)
+        return current @ out
 
     def conductance(self, v: np.ndarray, gates: np.ndarray) -> np.ndarray:
         """Chord conductance I/ΔV (S) of every edge at node voltages ``v`` (..., N)."""
@@ -161,16 +165,18 @@ class RowBuilder:
         err = self.error(v_free)
         if self.error0 is None:
             self.error0 = float(err[0]) if err[0] > 0 else float("nan")
-        p_free = self.law.power(v_free, gates)
-        p_clamped = self.law.power(v_clamped, gates)
+        i_free, dv_free = self.law.current(v_free, gates)
+        i_clamped, dv_clamped = self.law.current(v_clamped, gates)
+        p_free = np.sum(i_free * dv_free, axis=-1)
+        p_clamped = np.sum(i_clamped * dv_clamped, axis=-1)
         energy = self.energy + np.cumsum(p_free) * dt_row
         self.energy = float(energy[-1])
         gate_rows = np.broadcast_to(gates, (n_rows, gates.shape[-1]))
         supply: dict[str, np.ndarray] = {}
         if self.supply is not None:
             node, volts = self.supply
-            drawn = (self.law.node_outflow(v_free, gates, node)
-                     + self.law.node_outflow(v_clamped, gates, node))
+            drawn = (self.law.node_outflow(i_free, node)
+                     + self.law.node_outflow(i_clamped, node))
             supply = {"power_supply": np.full(n_rows, self.supply_power),
                       "power_supply_model": volts * np.broadcast_to(drawn, (n_rows,))}
         return {
