@@ -4,10 +4,12 @@ import os
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -313,3 +315,26 @@ def test_replay_of_an_interrupted_run_says_so(qtbot, make_window, tmp_path, writ
     assert window.plots.samples > 0 and window.summary.n_points == 0
     window.grab()
     assert window.summary.tick_labels("bottom") == []
+
+
+def test_replay_of_an_iris_run_shows_train_and_test_accuracy(qtbot, make_window, tmp_path):
+    text = (Path(__file__).resolve().parents[2] / "protocols" / "iris.toml").read_text()
+    for key, value in (("duration", "0.1"), ("n_train_per_class", "2"),
+                       ("n_test_per_class", "2"), ("epoch_steps", "3"), ("epochs", "1")):
+        text, n = re.subn(rf"(?m)^{key} = [0-9.]+", f"{key} = {value}", text)
+        assert n == 1, key
+    protocol = tmp_path / "iris_small.toml"
+    protocol.write_text(text)
+    out = tmp_path / "iris.h5"
+    proc = subprocess.run([sys.executable, "-m", "labctl.cli", "run", str(protocol), "-o",
+                           str(out), "--clock", "fast", "-q"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    with open_run(out) as run:
+        final = run.tasks[0].final
+    window = make_window()
+    assert window.replay.try_open(out)
+    table = window.tasks
+    assert not table.isColumnHidden(9) and not table.isColumnHidden(10)
+    assert table.value(0, 9) == f"{100 * final['train_accuracy']:.1f} %"
+    assert table.value(0, 10) == f"{100 * final['test_accuracy']:.1f} %"
