@@ -135,10 +135,11 @@ def test_cli_refuses_a_used_output_folder_before_running(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    """One ``labctl reproduce --quick`` (the CI run; a few minutes on 2 cores)."""
+    """One ``labctl reproduce --quick --parallel`` (the CI run: both cores)."""
     out = tmp_path_factory.mktemp("reproduce") / "quick"
     proc = subprocess.run([sys.executable, "-m", "labctl.cli", "reproduce", "--quick",
-                           "-o", str(out)], capture_output=True, text=True, timeout=3600)
+                           "--parallel", "-o", str(out)], capture_output=True, text=True,
+                          timeout=3600)
     return proc, out
 
 

@@ -372,7 +372,7 @@ def nonequilibrium(p: dict[str, Any], out: Path) -> Outcome:
     g = np.where(reached, geometric_mean(np.where(np.isfinite(t), t, 1.0), axis=0), np.nan)
     model = ("the authors' model (ground node, rate-limited floor, equilibrium-error timing)"
              if authors else "labctl's plain model (hard clip, instantaneous error)")
-    details = [f"{model}; {p['networks']} allosteric tasks ({p['sources']} sources, "
+    details = [f"{model}; allosteric tasks: {p['networks']} ({p['sources']} sources, "
                f"{p['targets']} targets) on jammed N = {p['n_nodes']} networks; α/γ "
                f"{ratios[0]:.3g} … {ratios[-1]:.3g} ({ratios.size} values); T = first time "
                f"L/L0 < {p['threshold']:g}; {int(reached.sum())}/{ratios.size} α/γ reached "
