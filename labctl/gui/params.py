@@ -166,6 +166,9 @@ class ParameterPanel(QWidget):
         outer.addWidget(box)
         self.tasks = QListWidget()
         self.tasks.setObjectName("tasks")
+        self.tasks.setToolTip("the protocol's [[task]] entries, numbered from 0 as in its "
+                              "error messages (task[1]); a λ sweep runs each entry once per "
+                              "λ, and the run's tasks are numbered from 0 in run order")
         self.tasks.setMaximumHeight(90)
         self.task_error = QLabel()
         self.task_error.setStyleSheet(ERROR_STYLE)
