@@ -11,7 +11,8 @@ from labctl.analysis.load import DEFAULT_ERROR_THRESHOLD
 
 #: Columns printed on the terminal (the CSV and Markdown files hold them all).
 PRINTED = ("file", "task", "name", "status", "lambda", "final_error",
-           "final_error_normalized", "final_power_free", "energy", "time_to_threshold")
+           "final_error_normalized", "final_power_free", "energy", "time_to_threshold",
+           "power_supply", "power_supply_residual")
 
 
 def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:

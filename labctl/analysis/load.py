@@ -26,6 +26,7 @@ SUMMARY_COLUMNS = (
     "alpha", "gamma", "lambda_control", "rows", "duration", "initial_error", "final_error",
     "final_error_normalized", "final_power_free", "final_power_clamped", "energy",
     "time_to_threshold", "energy_to_threshold",
+    "power_supply", "power_supply_model", "power_supply_residual",
 )
 
 
@@ -106,7 +107,10 @@ def summarize_task(task: TaskData, file: str = "",
     ``initial_error``/``final_error`` (V²), ``final_error_normalized`` (1),
     ``final_power_free``/``final_power_clamped`` (W), ``energy`` ∫P^F dt over the task (J),
     ``time_to_threshold`` first time (s) the error reaches ``error_threshold`` (V²) and
-    ``energy_to_threshold`` the energy spent until then (J), NaN if never.
+    ``energy_to_threshold`` the energy spent until then (J), NaN if never;
+    ``power_supply`` the SMU's measured supply power and ``power_supply_model`` the
+    model's (both W, means over the rows with an SMU reading), ``power_supply_residual``
+    their mean difference measured − model (W); NaN without an SMU.
     """
     s = task_series(task, file)
     p = s.params
@@ -130,7 +134,21 @@ def summarize_task(task: TaskData, file: str = "",
         "final_error": _last(s.error), "final_error_normalized": _last(s.error_normalized),
         "final_power_free": _last(s.power_free), "final_power_clamped": _last(s.power_clamped),
         "energy": _last(s.energy), "time_to_threshold": t_thr, "energy_to_threshold": e_thr,
+        **_supply_power(task),
     }
+
+
+def _supply_power(task: Any) -> dict[str, float]:
+    """Measured vs model supply power of a task (W; see :func:`summarize_task`)."""
+    measured = np.asarray(task["power_supply"], dtype=float)
+    model = np.asarray(task["power_supply_model"], dtype=float)
+    ok = np.isfinite(measured) & np.isfinite(model)
+    if not ok.any():
+        return dict.fromkeys(("power_supply", "power_supply_model", "power_supply_residual"),
+                             float("nan"))
+    return {"power_supply": float(measured[ok].mean()),
+            "power_supply_model": float(model[ok].mean()),
+            "power_supply_residual": float((measured[ok] - model[ok]).mean())}
 
 
 def _paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:

@@ -7,7 +7,8 @@ Self-test steps (each printed with its result):
 3. a small source voltage (:data:`TEST_SOURCE_V`) on the source lines (the others at 0 V),
    node voltages of both copies (mean of one block) compared with the model's steady state
    for the read-back gates, within :data:`NODE_TOLERANCE_V`;
-4. SMU current at the same voltage compared with the model's current out of its node;
+4. SMU current at the same voltage compared with the model's current out of its node, and
+   the supply power it measures (V·I, W) beside the model's, with their residual;
 5. safe state: every instrument closed safe.
 
 Exit codes: 0 all passed, 2 bad bench file, 3 instrument error or failed self-test.
@@ -24,6 +25,7 @@ import numpy as np
 from labctl.bench.config import BenchConfig, BenchFileError, load_bench
 from labctl.bench.factory import open_bench
 from labctl.bench.interfaces import Bench, BenchError
+from labctl.units import format_si
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -123,6 +125,11 @@ def self_test(bench: Bench, cfg: BenchConfig, out: TextIO) -> None:
         expected = 2.0 * float(cur[edges[:, 0] == node].sum() - cur[edges[:, 1] == node].sum())
         print(f"  SMU current {amps * 1e6:.2f} µA, model {expected * 1e6:.2f} µA "
               "(both copies)", file=out)
+        measured_w, model_w = bench.power.voltage * amps, TEST_SOURCE_V * expected
+        print(f"  supply power measured {format_si(measured_w, 'W')}, model "
+              f"{format_si(model_w, 'W')}, residual {format_si(measured_w - model_w, 'W')}"
+              f" ({(measured_w - model_w) / model_w:+.2%})" if model_w else
+              f"  supply power measured {format_si(measured_w, 'W')}, model 0 W", file=out)
         if abs(amps - expected) > CURRENT_TOLERANCE * abs(expected) + 1e-7:
             raise SelfTestError(f"SMU current {amps:.3e} A differs from the model's "
                                 f"{expected:.3e} A by more than {CURRENT_TOLERANCE:.0%}")

@@ -38,7 +38,7 @@ def print_info(path: str, out: TextIO) -> None:
         done = run.completed_tasks()
         print(f"tasks:     {len(done)} of {len(run.tasks)} completed", file=out)
         header = ["#", "name", "status", "rows", "t_end/s", "lambda", "eta", "error/V²",
-                  "P_free/W", "energy/J"]
+                  "P_free/W", "energy/J", "P_supply/W", "P_supply-model"]
         rows = [header]
         for t in run.tasks:
             n = t.n_rows
@@ -50,10 +50,26 @@ def print_info(path: str, out: TextIO) -> None:
             eta = last["eta"] if n else p.get("eta")
             rows.append([str(t.index), t.name, t.status, str(n), _fmt(last["time"]),
                          _fmt(lam), _fmt(eta), _fmt(last["error"]),
-                         _fmt(last["power_free"]), _fmt(last["energy"])])
+                         _fmt(last["power_free"]), _fmt(last["energy"]),
+                         *_supply(t["power_supply"], t["power_supply_model"])])
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         for r in rows:
             print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip(), file=out)
+
+
+def _supply(measured: object, model: object) -> list[str]:
+    """Mean measured supply power (W, the SMU's readings) and its mean residual against
+    the model's supply power, relative; "-" without an SMU reading."""
+    import numpy as np
+
+    meas, mod = np.asarray(measured, float), np.asarray(model, float)
+    ok = np.isfinite(meas) & np.isfinite(mod)
+    if not ok.any():
+        return ["-", "-"]
+    mean_model = float(mod[ok].mean())
+    resid = float((meas[ok] - mod[ok]).mean())
+    return [_fmt(float(meas[ok].mean())), f"{resid / mean_model:+.2%}" if mean_model else
+            _fmt(resid)]
 
 
 def status_line(run: Run) -> str:
