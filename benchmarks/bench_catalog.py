@@ -13,10 +13,11 @@ index removed), then times, each as its own ``labctl runs DIR --json`` process (
 start-up is included, as a user sees it):
 
 * baseline: ``python -c`` listing the folder with ``os.scandir`` and ``stat`` (the least
-  any listing costs);
+  any listing costs), and ``labctl --help`` (labctl's own start-up);
 * cold: no index yet (every file is read once, in the catalog's child process);
 * warm: the index is up to date (no file read), three times;
-* one changed: one file touched, the rest from the index.
+* one changed: one file touched, the rest from the index (one reading child is
+  started: its imports of h5py and NumPy are most of that time).
 
 Each listing is checked: as many entries as files, the statuses as written.
 """
@@ -119,6 +120,8 @@ def main() -> None:
         base = [timed(baseline)[0] for _ in range(3)]
         print(f"baseline (python + os.scandir + stat): {statistics.median(base):.3f} s "
               "(median of 3)")
+        helps = [timed([sys.executable, "-m", "labctl.cli", "--help"])[0] for _ in range(3)]
+        print(f"labctl --help (start-up alone): {statistics.median(helps):.3f} s (median of 3)")
         cold, out = timed(runs)
         check(out, args.files)
         assert (folder / INDEX_NAME).is_file()
