@@ -35,6 +35,10 @@ PLOTS: tuple[tuple[str, str, str, str, bool, tuple[tuple[str, str, str], ...]], 
 )
 
 
+#: bench-time axes use SI prefixes (ms) only while the task is shorter than this (s)
+TIME_PREFIX_MAX_S = 999.0
+
+
 class LogAxis(pg.AxisItem):
     """A log-scale axis in ``unit`` that labels only the 1, 2 and 5 × 10ⁿ ticks (no
     crowded labels), each tick written by :func:`labctl.units.format_si` (``200 µW``,
@@ -148,6 +152,10 @@ class LivePlots(pg.GraphicsLayoutWidget):
                                 axisItems=axes)
             plot.setTitle(title, size="10pt")
             plot.setLabel("bottom", "bench time", units="s")
+            bottom = plot.getAxis("bottom")
+            if hasattr(bottom, "setSIPrefixEnableRanges"):  # pyqtgraph >= 0.14
+                # ms early in a task, s afterwards, never "ks" (people read 1500 s, not 1.5 ks)
+                bottom.setSIPrefixEnableRanges(((0.0, TIME_PREFIX_MAX_S),))
             if logy:
                 plot.setLabel("left", label)  # the unit is in each tick
             else:

@@ -177,3 +177,24 @@ def test_live_plots_show_tick_values_only_with_data(qtbot):
     plots.update_from(model)
     assert all(shown().values())
     assert plots.plots["power"].getAxis("left").labelUnits == "W"
+
+
+def test_time_axis_prefix_is_ms_for_short_tasks_and_never_ks(qtbot):
+    from labctl.gui.plots import LivePlots
+
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.resize(900, 700)
+    axis = plots.plots["power"].getAxis("bottom")
+    if not hasattr(axis, "setSIPrefixEnableRanges"):
+        pytest.skip("pyqtgraph < 0.14 has no SI prefix ranges")
+    model = RunModel(capacity=1000)
+    model.apply(TaskStarted(0, 1, "a", {"lambda": 0.03}, 1.0))
+    model.apply(_rows(0, 0.0, 10))  # 0 .. 0.18 s
+    plots.update_from(model)
+    plots.grab()
+    assert axis.labelUnitPrefix == "m"
+    model.apply(_rows(0, 1500.0, 10))  # the task now spans 1500 s
+    plots.update_from(model)
+    plots.grab()
+    assert axis.labelUnitPrefix == "" and axis.labelUnits == "s"
