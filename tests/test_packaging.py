@@ -5,6 +5,7 @@ line imports a subcommand only when it runs, and a missing extra is one line, ex
 import fnmatch
 import importlib
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -89,6 +90,17 @@ def test_runs_go_to_the_user_folder_outside_a_project(tmp_path):
     source, folder = paths.runs_dir_source(tmp_path, {})
     assert (source, folder) == ("user", paths.user_data_dir() / "runs")
     assert not folder.is_relative_to(ROOT)
+
+
+def test_the_runner_writes_where_labctl_paths_says(tmp_path):
+    """``labctl run`` without -o: RUNS_DIR is chosen from the environment and the folder."""
+    code = "import labctl.runner.outputs as o; print(o.RUNS_DIR)"
+    env = {k: v for k, v in os.environ.items() if k != paths.DATA_DIR_ENV}
+    for extra, expected in (({paths.DATA_DIR_ENV: str(tmp_path / "d")}, tmp_path / "d"
+                             / "runs"), ({}, paths.user_data_dir() / "runs")):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, timeout=300, cwd=tmp_path, env={**env, **extra})
+        assert pathlib.Path(out.stdout.strip()) == expected
 
 
 # --- lazy imports ---------------------------------------------------------------------
