@@ -271,39 +271,52 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+class CatalogError(RuntimeError):
+    """The catalog's reading process cannot run at all (not a problem of one file)."""
+
+
 def _read_batch(paths: Sequence[Path], timeout: float) -> list[CatalogEntry]:
-    """Read ``paths`` in one child until it ends, dies or stays silent ``timeout`` s."""
-    proc = subprocess.Popen([sys.executable, "-m", "labctl.catalog", "--read-worker"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=_child_env(), text=True,
-                            bufsize=1)
-    assert proc.stdin is not None and proc.stdout is not None
+    """Read ``paths`` in one child until it ends, dies or stays silent ``timeout`` s.
+    Raises :class:`CatalogError` if the child fails before reading anything (it cannot
+    import labctl, say), rather than blaming every file in turn."""
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen([sys.executable, "-m", "labctl.catalog", "--read-worker"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=errors, env=_child_env())
+        assert proc.stdin is not None and proc.stdout is not None
+        data = b"".join(json.dumps(str(p)).encode() + b"\n" for p in paths)
 
-    def feed() -> None:  # on a thread: the pipes must not fill up both ways
-        with contextlib.suppress(OSError, ValueError):
-            for p in paths:
-                proc.stdin.write(json.dumps(str(p)) + "\n")
-            proc.stdin.close()
+        def feed() -> None:  # on a thread: the pipes must not fill up both ways
+            with contextlib.suppress(OSError, ValueError):
+                proc.stdin.write(data)
+                proc.stdin.close()
 
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
-    out: list[CatalogEntry] = []
-    try:
-        while len(out) < len(paths):
-            ready, _, _ = select.select([proc.stdout], [], [], timeout)
-            if not ready:
-                break
-            line = proc.stdout.readline()
-            if not line:  # the child died
-                break
-            out.append(CatalogEntry(**json.loads(line)))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        proc.stdout.close()
-        feeder.join(5)
-    return out
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        out: list[CatalogEntry] = []
+        fd, buf = proc.stdout.fileno(), b""
+        try:
+            while len(out) < len(paths):
+                while b"\n" not in buf:  # raw reads: select sees what is not yet read
+                    ready, _, _ = select.select([fd], [], [], timeout)
+                    chunk = os.read(fd, 1 << 16) if ready else b""
+                    if not chunk:  # silent for timeout s, or the child died
+                        return out
+                    buf += chunk
+                line, _, buf = buf.partition(b"\n")
+                out.append(CatalogEntry(**json.loads(line)))
+            return out
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            code = proc.wait()
+            proc.stdout.close()
+            feeder.join(5)
+            if not out and code > 0:  # an exit with an error code, not a crash by signal
+                errors.seek(0)
+                tail = errors.read()[-500:].decode("utf-8", "replace").strip()
+                raise CatalogError(f"the catalog's reading process failed (exit {code}): "
+                                   f"{tail.splitlines()[-1] if tail else 'no message'}")
 
 
 # ---------------------------------------------------------------------- the index
@@ -380,6 +393,7 @@ def scan(folder: str | Path, *, use_index: bool = True,
         else:
             todo.append(folder / name)
     fresh = _read_parallel(sorted(todo), timeout) if todo else []
+    fresh = [e for e in fresh if (folder / e.name).exists()]  # not deleted meanwhile
     log.debug("%s: %d run files, %d from the index, %d read", folder, len(files),
               len(keep), len(fresh))
     for e in fresh:
@@ -518,6 +532,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except CatalogError as exc:
+        print(f"labctl runs: {exc}", file=sys.stderr)
+        return 1
     chosen = select_entries(entries, status=status, protocol=args.protocol, since=since)
     if args.json:
         sys.stdout.write(json.dumps([e.to_json(folder) for e in chosen]) + "\n")

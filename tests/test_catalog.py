@@ -7,6 +7,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -261,3 +262,13 @@ def test_a_missing_folder_is_refused(tmp_path, capsys):
 def test_an_empty_folder_says_so(tmp_path, capsys):
     code, out, err = run_cli(capsys, str(tmp_path))
     assert code == 0 and out == "" and "no runs in" in err
+
+
+def test_a_reader_that_cannot_start_is_one_error_not_a_list_of_damaged_files(
+        runs, capsys, monkeypatch):
+    folder, _ = runs
+    monkeypatch.setattr(sys, "executable", shutil.which("false"))
+    code, out, err = run_cli(capsys, str(folder))
+    assert code == 1 and out == ""
+    assert err.startswith("labctl runs: the catalog's reading process failed (exit 1)")
+    assert not (folder / INDEX_NAME).exists()
