@@ -62,7 +62,7 @@ def test_driver_and_simulated_bench_set_the_firmware_lambda(host_board: Board) -
         for lam in LAMBDAS:
             driver_value = ctl.set_lambda(lam)
             st = ctl.status()
-            ctl._check_owner()
+            ctl._check_thread()  # the owner-thread rule now lives in the interface
             fw_ppm = int(ctl._query("LAM?"))
             assert driver_value == fw_ppm / 1e6 == st["lambda"], lam
             assert sim.gates.set_lambda(lam) == driver_value, lam
