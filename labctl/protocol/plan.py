@@ -11,7 +11,8 @@ Step semantics (all values SI):
 * :class:`SetOutputs` – source voltages and target set-points (line name -> V);
 * :class:`Measure` – one reading of both network copies, recorded with ``label``;
 * :class:`Learn` – learning switch closed for ``duration_s`` while recording;
-* :class:`StepwiseTrain` – ``steps`` × (free measurement, clamped measurement, window);
+* :class:`StepwiseTrain` – ``steps`` × (free measurement, clamped measurement, window),
+  every wait on the bench's clock;
 * :class:`ControlLambda` – continuous learning for ``duration_s`` with λ driven by the
   closed-loop controller (Eq. 18) at ``update_rate_hz``;
 * :class:`TrainOnDataset` – regression/classification: the engine draws the examples
@@ -19,6 +20,10 @@ Step semantics (all values SI):
 * :class:`SafeState` – sources 0 V, learning off.
 
 Expansion order: repeats × tasks (random generators expanded) × initial gates × α × γ × λ.
+
+Every field of a step is what the engine uses (``labctl.runner.executor`` registers one
+handler per step type): adding a step kind is one dataclass here, in :data:`Step`, and one
+handler there.
 """
 
 from __future__ import annotations
@@ -118,7 +123,10 @@ class Learn:
 @dataclass(frozen=True)
 class StepwiseTrain:
     """``steps`` × (free measurement, clamped measurement, update window of ``window_s``)
-    with ``settle_s`` settling before measurements."""
+    with ``settle_s`` settling (bench time) before each measurement: the free copy is read
+    after the first settle, the clamped copy (whose clamp follows the free outputs) after
+    the second, then the gate controller's timed window; one row per step. Duration per
+    step: 2·settle_s + window_s."""
 
     steps: int
     window_s: float
