@@ -354,7 +354,6 @@ def nonequilibrium(p: dict[str, Any], out: Path) -> Outcome:
     authors = p["model"] == "authors"
     ratios = np.geomspace(p["ratio_min"], p["ratio_max"], p["ratio_num"])
     times = []
-    labels = []
     for s in range(p["networks"]):
         net = network(p["n_nodes"], s)
         src, tgt = neq.allosteric_task(net.n_nodes, seed=s, n_sources=p["sources"],
@@ -366,7 +365,6 @@ def nonequilibrium(p: dict[str, Any], out: Path) -> Outcome:
                                  max_time=p["max_relaxation_times"] / p["gamma"],
                                  authors=authors) for x in ratios]
         times.append(row)
-        labels.append(f"net {s}")
     t = np.array(times) * p["gamma"]
     reached = np.all(np.isfinite(t), axis=0)
     g = np.where(reached, geometric_mean(np.where(np.isfinite(t), t, 1.0), axis=0), np.nan)
