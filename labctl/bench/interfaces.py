@@ -29,10 +29,11 @@ its :class:`FaultLog`; a fault that outlasts the retries becomes
 from __future__ import annotations
 
 import abc
+import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -363,8 +364,22 @@ class Instrument(abc.ABC):
 
     def _retrying(self, what: str, action: Callable[[], T], *, idempotent: bool = True) -> T:
         """Run ``action`` (one attempt of the operation ``what``) with bounded recovery."""
-        return retry_transient(action, instrument=self.role, what=what, attempts=self.attempts,
+        attempts = self.__dict__.get("_attempts_now") or self.attempts
+        return retry_transient(action, instrument=self.role, what=what, attempts=attempts,
                                log=self.fault_log, recover=self.recover, idempotent=idempotent)
+
+    @contextlib.contextmanager
+    def attempts_limited(self, attempts: int) -> Iterator[None]:
+        """Within the block every operation gets at most ``attempts`` tries (a reading that
+        must not hold up something else, e.g. the SMU between two DAQ blocks)."""
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise ValueError(f"attempts: {attempts!r}; allowed an integer >= 1")
+        before = self.__dict__.get("_attempts_now")
+        self.__dict__["_attempts_now"] = min(attempts, self.attempts)
+        try:
+            yield
+        finally:
+            self.__dict__["_attempts_now"] = before
 
     # -- template methods ---------------------------------------------------------------
     def identity(self) -> str:

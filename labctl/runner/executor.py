@@ -23,8 +23,9 @@ Supply power: where the bench has an SMU on a source line, writing that line's v
 also sources it from the SMU (output on), and the SMU is read between DAQ blocks every
 :data:`SMU_READ_INTERVAL_S` of bench time while learning (one SCPI query between two
 blocks; the DAQ's buffer holds 2 s, so the reading never loses samples unless the SMU
-itself stalls, which the overflow recovery then records as a gap). The reading is the
-rows' ``power_supply`` (W) beside ``power_supply_model`` (observe.py).
+itself stalls, which the overflow recovery then records as a gap; a reading gets one
+attempt, a failed one is an event and NaN, learning goes on). The reading is the rows'
+``power_supply`` (W) beside ``power_supply_model`` (observe.py).
 """
 
 from __future__ import annotations
@@ -39,7 +40,13 @@ from typing import Any, Protocol, cast
 import numpy as np
 
 from labctl.bench.config import BenchConfig
-from labctl.bench.interfaces import Bench, BenchError, FaultLog, SampleBlock
+from labctl.bench.interfaces import (
+    Bench,
+    BenchError,
+    FaultLog,
+    InstrumentFaultError,
+    SampleBlock,
+)
 from labctl.physics.control import LambdaController
 from labctl.protocol import plan as pl
 from labctl.protocol.model import FaultPolicy
@@ -507,9 +514,19 @@ class TaskExecutor:
             self._progress(window + 2 * settle, 0)
 
     def _read_supply(self) -> None:
-        """One SMU reading: the measured supply power (W) of the rows that follow."""
-        assert self.bench.power is not None
-        self.rows.supply_power = self.bench.power.measure_power()
+        """One SMU reading: the measured supply power (W) of the rows that follow.
+
+        One attempt only, so a slow SMU costs at most one SMU timeout between two DAQ
+        blocks; a reading that fails is a ``supply_reading_failed`` event and NaN power
+        (the next reading, 0.5 s later, tries again); the learning goes on."""
+        power = self.bench.power
+        assert power is not None
+        try:
+            with power.attempts_limited(1):
+                self.rows.supply_power = power.measure_power()
+        except InstrumentFaultError as exc:
+            self.rows.supply_power = float("nan")
+            self.sink.log_event("supply_reading_failed", str(exc), task=self.index)
 
     # ------------------------------------------------------------------ datasets
     def _present(self, example: Example) -> None:

@@ -22,6 +22,11 @@ def test_check_passes_on_the_simulated_bench(capsys):
     out = capsys.readouterr().out
     assert "LABCTL,GATEFW" in out and "SIMSMU" in out and "simulated DAQ" in out
     assert "bench left safe" in out and out.rstrip().endswith("bench check: OK")
+    # the SMU's measured supply power beside the model's, with the residual (a few % at
+    # most: 2 % transistor mismatch on the simulated bench)
+    line = next(ln for ln in out.splitlines() if "supply power measured" in ln)
+    residual = float(line.rsplit("(", 1)[1].rstrip(")%")) / 100
+    assert "model" in line and "residual" in line and abs(residual) < 0.05
 
 
 def test_bad_bench_file_exits_2_with_the_message():

@@ -135,3 +135,21 @@ def test_without_its_line_in_use_the_smu_stays_off_and_no_supply_power_is_record
                                sources=SOURCES, targets=TARGETS, steps=steps,
                                expected_duration_s=0.5))
     assert "power_supply" not in sink.rows
+
+
+def test_a_failed_smu_reading_costs_one_attempt_and_learning_goes_on():
+    from labctl.bench.faults import SimFaults
+
+    bench = open_bench(CFG, clock="fast", seed=3, faults=SimFaults(smu_timeout_at_s=1.0))
+    sink = ListSink()
+    try:
+        TaskExecutor(bench, CFG, sink).run_task(
+            _plan(pl.Learn(duration_s=2.0, record_rate_hz=20.0)))
+    finally:
+        bench.close()
+    kinds = [kind for kind, _ in sink.events]
+    assert kinds.count("supply_reading_failed") == 1
+    assert "recovered" not in kinds  # not retried: one attempt between two DAQ blocks
+    measured = sink.column("power_supply")
+    assert np.isnan(measured).any() and np.isfinite(measured[-1])  # the next reading came
+    assert len(sink.column("time")) == 2 + 40  # every row of the 2 s was recorded
