@@ -216,7 +216,8 @@ class RunSession:
             snapshots={**snapshots, "protocol_path": str(self.protocol.path),
                        "clock": self.clock, "seed": self.seed},
             raw_channels=self.config.channel_names if self.record_raw else None,
-            resume_from=self.resume_from, **self._writer_options())
+            resume_from=self.resume_from, interrupt_check=self.control.check_abort,
+            **self._writer_options())
 
     def _writer_options(self) -> dict[str, Any]:
         """Seed, clock and metadata to record, and what the run will write (bytes)."""

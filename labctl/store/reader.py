@@ -151,6 +151,14 @@ class TaskData:
             return np.full(n, np.nan)  # a scalar field newer than the file (power_supply)
         return self._group[name][:n]
 
+    def source(self, name: str) -> Any:
+        """The stored dataset ``name`` itself, to read in slices (no copy), or its rows as
+        an array when the file predates the field; only the first :meth:`n_rows`
+        (or :attr:`n_raw_rows`) rows are committed."""
+        if name in self._group:
+            return self._group[name]
+        return self[name]
+
     def __getattr__(self, name: str) -> np.ndarray:
         key = "lambda" if name == "lambda_" else name
         if key in lay.TASK_FIELDS or key in (lay.RAW_TIME, lay.RAW_SAMPLES):

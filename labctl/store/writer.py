@@ -36,7 +36,7 @@ import queue
 import shutil
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -92,7 +92,10 @@ class RunWriter:
     :func:`~labctl.store.paths.close_reserve_bytes`): the writer stops (as after a write
     error) before a block would eat into it. ``expected_bytes``, what the run will write
     (:func:`~labctl.store.paths.estimate_run_bytes`), is checked against the free space
-    at creation (:class:`~labctl.store.errors.DiskSpaceError`).
+    at creation (:class:`~labctl.store.errors.DiskSpaceError`). ``interrupt_check`` is
+    called between the blocks the carry-over copies; whatever it raises (an operator's
+    abort) stops the construction, removes the unfinished file and propagates, so a
+    resume of a large recording answers Ctrl-C and SIGTERM within one block.
     """
 
     def __init__(self, path: str | Path, tasks: Sequence[TaskLike], network: Network, *,
@@ -104,7 +107,8 @@ class RunWriter:
                  raw_chunk_rows: int = RAW_CHUNK_ROWS, min_free_bytes: int | None = None,
                  expected_bytes: int | None = None, seed: int | None = None,
                  clock: str | None = None,
-                 metadata: Mapping[str, str] | None = None) -> None:
+                 metadata: Mapping[str, str] | None = None,
+                 interrupt_check: Callable[[], None] | None = None) -> None:
         self.path = check_output_path(path)
         if backend not in ("sim", "hardware"):
             raise ValueError(f"backend: expected 'sim' or 'hardware', got {backend!r}")
@@ -168,7 +172,8 @@ class RunWriter:
                           chunk_rows=chunk_rows, raw_chunk_rows=raw_chunk_rows)
             self.completed: frozenset[int] = frozenset()
             if resume_from is not None:
-                self.completed = frozenset(self._carry_over(Path(resume_from), names))
+                self.completed = frozenset(self._carry_over(Path(resume_from), names,
+                                                            interrupt_check))
                 for i in self.completed:
                     self._state[i] = lay.COMPLETED
             self._rows = [int(x) for x in self._file["progress/task_rows"][()]]
@@ -192,13 +197,16 @@ class RunWriter:
         self._thread.start()
 
     # ------------------------------------------------------------------ creation
-    def _carry_over(self, old_path: Path, names: list[str]) -> set[int]:
+    def _carry_over(self, old_path: Path, names: list[str],
+                    interrupt_check: Callable[[], None] | None = None) -> set[int]:
         """Copy the completed tasks of ``old_path`` into this (not yet SWMR) file; the old
         file is verified first (:func:`~labctl.store.verify.verify_run_file`), so a
-        damaged one is refused instead of hanging."""
+        damaged one is refused instead of hanging. Rows are copied in blocks of
+        :data:`CARRY_OVER_ROWS`, with ``interrupt_check`` called before each."""
         from labctl.store.reader import open_run
 
         assert self._file is not None
+        check = interrupt_check or (lambda: None)
         done: set[int] = set()
         with open_run(old_path) as old:
             old_names = [t.name for t in old.tasks]
@@ -206,21 +214,18 @@ class RunWriter:
                 raise ValueError(f"resume_from: {old_path} holds a different plan "
                                  f"({len(old_names)} tasks) than this run ({len(names)} tasks)")
             for task in old.tasks:
+                check()
                 if task.status != "completed":
                     continue
                 i = task.index
                 dst = self._file[lay.TASKS_GROUP][lay.task_group_name(i)]
                 n = task.n_rows
                 for name in lay.TASK_FIELDS:
-                    data = task[name][:n]
-                    dst[name].resize(len(data), axis=0)
-                    dst[name][...] = data
+                    _copy_rows(task.source(name), dst[name], n, check)
                 if self.raw_channels and lay.RAW_TIME in task.datasets:
                     n_raw = task.n_raw_rows
                     for name in (lay.RAW_TIME, lay.RAW_SAMPLES):
-                        data = task[name][:n_raw]
-                        dst[name].resize(len(data), axis=0)
-                        dst[name][...] = data
+                        _copy_rows(task.source(name), dst[name], n_raw, check)
                     self._file["progress/task_raw_rows"][i] = n_raw
                 self._file["progress/task_rows"][i] = n
                 self._file["progress/task_status"][i] = lay.COMPLETED
@@ -655,6 +660,19 @@ def _disk_full(exc: BaseException | None) -> bool:
     text = str(exc)
     return any(s in text for s in ("No space left", "File too large", "Disk quota",
                                    "errno = 28", "errno = 27", "errno = 122"))
+
+
+CARRY_OVER_ROWS = 65536  # rows copied between two interrupt checks of a resume
+
+
+def _copy_rows(src: Any, dst: h5py.Dataset, n: int, check: Callable[[], None]) -> None:
+    """Copy the first ``n`` rows of ``src`` (a dataset or array) to ``dst`` in blocks,
+    calling ``check`` before each block."""
+    dst.resize(n, axis=0)
+    for start in range(0, n, CARRY_OVER_ROWS):
+        check()
+        stop = min(n, start + CARRY_OVER_ROWS)
+        dst[start:stop] = src[start:stop]
 
 
 def _clip(text: str, n: int) -> bytes:

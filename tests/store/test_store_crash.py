@@ -351,3 +351,42 @@ def test_a_writer_killed_while_finishing_leaves_a_readable_file(tmp_path: Path) 
         assert run.status == "completed" and run.completed_tasks() == {0}
         np.testing.assert_array_equal(run.tasks[0].time, np.arange(30.0))
     assert path.read_bytes() == before
+
+
+def test_carry_over_stops_at_an_interrupt_and_leaves_no_file(tmp_path: Path,
+                                                             monkeypatch) -> None:
+    """A resume's carry-over answers an abort between two copied blocks: the new file is
+    never made (no final name, no '.creating' left), the old file is untouched."""
+    import hashlib
+
+    import labctl.store.writer as writer_mod
+
+    tasks = [SimpleNamespace(index=i, name=f"task{i}", params={}) for i in range(3)]
+    old = tmp_path / "old.h5"
+    w = RunWriter(old, tasks, NET)
+    for i in range(2):
+        w.begin_task(i)
+        w.append(i, {"time": np.arange(300) * 0.01, "error": np.ones(300)})
+        w.end_task(i)
+    w.close("aborted", "test")
+    digest = hashlib.sha256(old.read_bytes()).hexdigest()
+    monkeypatch.setattr(writer_mod, "CARRY_OVER_ROWS", 100)  # several blocks per dataset
+    calls = []
+
+    def abort_on_fifth() -> None:
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt("operator abort")
+
+    new = tmp_path / "new.h5"
+    with pytest.raises(KeyboardInterrupt, match="operator abort"):
+        RunWriter(new, tasks, NET, resume_from=old, interrupt_check=abort_on_fifth)
+    assert len(calls) == 5
+    assert not new.exists() and not list(tmp_path.glob("*.creating"))
+    assert hashlib.sha256(old.read_bytes()).hexdigest() == digest
+    # without an interrupt the same carry-over completes, copying block by block
+    w = RunWriter(new, tasks, NET, resume_from=old, interrupt_check=lambda: None)
+    assert w.completed == {0, 1}
+    w.close("aborted", "test")
+    with open_run(new) as run:
+        np.testing.assert_array_equal(run.tasks[1].time, np.arange(300) * 0.01)
