@@ -40,10 +40,17 @@ class Terminated(BaseException):
     """SIGTERM arrived while no run-specific handler was installed."""
 
 
+_received: list[int] = []  # signals _on_signal saw (its exception can be swallowed)
+
+
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     # a second signal must not interrupt the clean-up this one starts
     for other in (signal.SIGINT, signal.SIGTERM):
         signal.signal(other, signal.SIG_IGN)
+    # Python prints and drops an exception raised in a weakref callback or __del__ (the
+    # import machinery's module locks among them): remember the signal so main() still
+    # ends with its exit code
+    _received.append(signum)
     if signum == signal.SIGTERM:
         raise Terminated()
     raise KeyboardInterrupt()
@@ -182,9 +189,15 @@ def build_parser(load_all: bool = False) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``labctl`` console script; returns the process exit code."""
+    _received.clear()
     old_handlers = install_signal_handlers()
     try:
-        return _main(argv)
+        code = _main(argv)
+        if _received and _received[0] == signal.SIGTERM:
+            raise Terminated()
+        if _received:
+            raise KeyboardInterrupt()
+        return code
     except KeyboardInterrupt:
         _say("labctl: interrupted (SIGINT)")
         return EXIT_INTERRUPTED

@@ -5,6 +5,7 @@ line. The signal is sent as soon as ``labctl``'s own handlers are installed (see
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import subprocess
@@ -54,3 +55,24 @@ def test_a_signal_in_the_first_second_ends_with_one_line(signum, code, word, wri
     assert "Traceback" not in stderr + stdout
     if not out.exists():  # stopped before the run began: exactly one line
         assert stderr.strip().splitlines() == [f"labctl: {word} (SIG{signum.name[3:]})"]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_swallowed_signal_still_ends_with_its_exit_code(signum, code, monkeypatch,
+                                                          capsys) -> None:
+    """Python drops an exception raised in a weakref callback (an import's module lock):
+    main() still ends with the signal's exit code and its one line."""
+    from labctl import cli
+
+    def swallowing_command(argv):
+        # what the handler does when the signal lands, and what "Exception ignored in
+        # ..." amounts to
+        with contextlib.suppress(BaseException):
+            cli._on_signal(signum, None)
+        return 0
+
+    monkeypatch.setattr(cli, "_main", swallowing_command)
+    assert cli.main([]) == code
+    assert capsys.readouterr().err.count("labctl: ") == 1
+    monkeypatch.setattr(cli, "_main", lambda argv: 0)
+    assert cli.main([]) == 0  # the next call in the same process starts afresh
