@@ -314,6 +314,8 @@ class TaskExecutor:
     @handles(pl.Measure)
     def _measure_step(self, step: pl.Measure) -> None:
         self._measure()
+        self.sink.log_event("reading", f"{step.label} reading at task time {self.clock:.6g} s "
+                                       f"(row {self._rows_written - 1})", task=self.index)
 
     @handles(pl.Learn)
     def _learn_step(self, step: pl.Learn) -> None:

@@ -11,7 +11,9 @@ record interval (a boxcar, which also lowers the measurement noise), then comput
 * the edges' chord conductance I/ΔV (S) in the free copy;
 * training energy ∫ P^F dt (J), accumulated over the task;
 * where an SMU supplies a source line: the measured supply power ``power_supply`` = V_SMU ×
-  I_SMU (W, the newest SMU reading, held until the next) beside the model's supply power
+  I_SMU (W) on the row that ends when the SMU was read (NaN on the rows between two
+  readings, so a measurement is compared with the model at its own time) beside the
+  model's supply power
   ``power_supply_model`` = V_SMU × the current the edge law sends out of the SMU's node
   into both copies (W), so their residual tests the calibration against the instrument.
 """
@@ -92,7 +94,7 @@ class RowBuilder:
         self.energy = 0.0
         #: (node, volts) of the SMU's source line while its output is on, else None
         self.supply: tuple[int, float] | None = None
-        #: newest measured supply power (W); NaN until the SMU was read
+        #: the SMU reading (W) not yet in a row: the next row batch's last row gets it
         self.supply_power = float("nan")
         self.error0: float | None = None
         self._last_gates: tuple[float, np.ndarray] | None = None
@@ -177,7 +179,11 @@ class RowBuilder:
             node, volts = self.supply
             drawn = (self.law.node_outflow(i_free, node)
                      + self.law.node_outflow(i_clamped, node))
-            supply = {"power_supply": np.full(n_rows, self.supply_power),
+            # a reading belongs to the row that ends when it was taken (the last one here:
+            # the SMU is read right after the block these rows close); the others NaN
+            measured = np.full(n_rows, np.nan)
+            measured[-1], self.supply_power = self.supply_power, float("nan")
+            supply = {"power_supply": measured,
                       "power_supply_model": volts * np.broadcast_to(drawn, (n_rows,))}
         return {
             "time": t_row,

@@ -169,3 +169,23 @@ def test_an_smu_missing_at_open_is_named_with_its_address():
                                                   visa_library=LIB))
     assert str(info.value).startswith(f"cannot open the SMU at {missing}: ")
     assert (info.value.instrument, info.value.address) == ("SMU", missing)
+
+
+def test_a_driver_used_alone_from_a_notebook_thread():
+    """``with Keithley2450(resource) as smu:`` – the caller's thread owns it, the block
+    leaves it at 0 V, output off, closed."""
+    done: list[object] = []
+
+    def notebook() -> None:
+        with Keithley2450(RESOURCE, voltage_max=0.5, visa_library=LIB) as smu:
+            smu.set_voltage(0.2)
+            smu.set_output(True)
+            done.append(smu.measure_power())
+        done.append(smu)
+
+    t = threading.Thread(target=notebook)
+    t.start()
+    t.join(60)
+    power, smu = done
+    assert power == pytest.approx(0.2 * 1.2345e-4)
+    assert smu.closed and smu.voltage == 0.0
