@@ -34,7 +34,6 @@ import importlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
 from labctl.bench.interfaces import Daq, GateController, Instrument, PowerMeter
@@ -127,6 +126,8 @@ def resolve(spec: str) -> type[Instrument]:
                           f"the group {ENTRY_POINT_GROUP!r}")
     target = spec
     if ":" not in spec:
+        from importlib import metadata  # only here: importing it slows every labctl start
+
         found = [ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)
                  if ep.name == spec]
         if not found:

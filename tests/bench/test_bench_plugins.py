@@ -3,6 +3,7 @@ checks its keys; a bad driver is a bad bench file (exit 2, named, before anythin
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 from pathlib import Path
 from types import SimpleNamespace
@@ -99,7 +100,7 @@ def test_driver_fields_are_checked_by_the_driver_all_at_once():
 def test_entry_points_name_drivers(monkeypatch):
     entry = SimpleNamespace(name="keysight-b2900",
                             value="labctl.drivers.smu_keysight:KeysightB2900")
-    monkeypatch.setattr(plugins.metadata, "entry_points",
+    monkeypatch.setattr(importlib.metadata, "entry_points",
                         lambda group: [entry] if group == plugins.ENTRY_POINT_GROUP else [])
     text = _with_smu(LAB1_TEXT, f'[smu]\ndriver = "keysight-b2900"\nresource = "{KEYSIGHT}"\n')
     cfg = bench_from_text(text)
