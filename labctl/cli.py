@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 run failed or aborted (bench left safe); 2 user error (bad
 protocol/bench file, bad arguments: message, no traceback); 3 instrument error during
-``bench check``; 130 interrupted by Ctrl-C (SIGINT), 143 terminated (SIGTERM).
+``bench check``; 130 interrupted by Ctrl-C (SIGINT), 143 terminated (SIGTERM); 141 the
+reader of the output went away (``labctl info … | head``), silently.
 
 No traceback at any moment: :func:`main` installs its SIGINT/SIGTERM handlers before any
 heavy import, so a signal in the first second ends the command with one line (the
@@ -32,6 +33,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INSTRUMENT = 3
+EXIT_BROKEN_PIPE = 141  # as a process ended by SIGPIPE: its reader went away
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
@@ -225,6 +227,12 @@ def _main(argv: list[str] | None) -> int:
     except MissingExtraError as exc:
         _say(str(exc))
         return EXIT_USAGE
+    except BrokenPipeError:
+        # the reader of our output went away (``labctl info … | head``): no noise; stdout
+        # goes to /dev/null so the interpreter's final flush cannot complain either
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except (RecursionError, UnicodeError, OSError, MemoryError) as exc:
         _say(f"error: {_one_line(exc)}")
         return EXIT_USAGE

@@ -30,6 +30,7 @@ from labctl.runner.events import (
     event_to_json,
 )
 from labctl.runner.resume import ResumeSource, read_resume_source
+from labctl.units import task_label
 
 if TYPE_CHECKING:
     from labctl.runner.session import RunResult, RunSession
@@ -269,7 +270,7 @@ def _show(event: object, bar: Any, n_tasks: int, quiet: bool) -> None:
         bar.n = min(round(event.done_s, 1), bar.total)
         bar.refresh()
     elif isinstance(event, TaskStarted):
-        bar.set_description_str(f"task {event.index + 1}/{n_tasks}")
+        bar.set_description_str(task_label(event.index, n_tasks))
     elif isinstance(event, TaskFinished) and quiet:
         print(f"task {event.index}: L/L0 = {event.final.get('error_normalized', 0):.3g}, "
               f"P_F = {event.final.get('power_free', 0):.3g} W", file=sys.stderr)

@@ -9,11 +9,13 @@ from typing import TextIO
 
 from labctl.store.errors import RunFileError
 from labctl.store.reader import Run, open_run
+from labctl.units import format_si
 
 
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return "-" if math.isnan(value) else f"{value:.4g}"
+def _fmt(value: object, unit: str = "") -> str:
+    """One table cell: numbers with SI prefixes (:func:`labctl.units.format_si`)."""
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return format_si(float(value), unit, digits=4)
     if value is None:
         return "-"
     return str(value)
@@ -37,20 +39,21 @@ def print_info(path: str, out: TextIO) -> None:
         print(f"network:   {net.n_nodes} nodes, {net.n_edges} edges", file=out)
         done = run.completed_tasks()
         print(f"tasks:     {len(done)} of {len(run.tasks)} completed", file=out)
-        header = ["#", "name", "status", "rows", "t_end/s", "lambda", "eta", "error/V²",
-                  "P_free/W", "energy/J", "P_supply/W", "P_supply-model"]
+        # requested: the protocol's value; applied: what the bench set (quantised), from
+        # the task's last row ("-" before it has rows)
+        header = ["#", "name", "status", "rows", "t_end", "λ requested", "λ applied",
+                  "η requested", "η applied", "error", "P_free", "energy", "P_supply",
+                  "P_supply-model"]
         rows = [header]
         for t in run.tasks:
             n = t.n_rows
             last = {k: float(t[k][-1]) if n else math.nan
                     for k in ("time", "error", "power_free", "energy", "lambda", "eta")}
             p = t.params
-            # λ and η as applied on the bench (quantised) once rows exist, else as planned
-            lam = last["lambda"] if n else p.get("lambda")
-            eta = last["eta"] if n else p.get("eta")
-            rows.append([str(t.index), t.name, t.status, str(n), _fmt(last["time"]),
-                         _fmt(lam), _fmt(eta), _fmt(last["error"]),
-                         _fmt(last["power_free"]), _fmt(last["energy"]),
+            rows.append([str(t.index), t.name, t.status, str(n), _fmt(last["time"], "s"),
+                         _fmt(p.get("lambda")), _fmt(last["lambda"]),
+                         _fmt(p.get("eta")), _fmt(last["eta"]), _fmt(last["error"], "V²"),
+                         _fmt(last["power_free"], "W"), _fmt(last["energy"], "J"),
                          *_supply(t["power_supply"], t["power_supply_model"])])
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         for r in rows:
@@ -68,8 +71,8 @@ def _supply(measured: object, model: object) -> list[str]:
         return ["-", "-"]
     mean_model = float(mod[ok].mean())
     resid = float((meas[ok] - mod[ok]).mean())
-    return [_fmt(float(meas[ok].mean())), f"{resid / mean_model:+.2%}" if mean_model else
-            _fmt(resid)]
+    return [_fmt(float(meas[ok].mean()), "W"), f"{resid / mean_model:+.2%}" if mean_model
+            else _fmt(resid, "W")]
 
 
 def status_line(run: Run) -> str:
@@ -98,6 +101,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     except RunFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # the reader of our output went away (``| head``): labctl.cli ends quietly
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         print(f"error: run file {args.file}: cannot be read ({type(exc).__name__}: "
               f"{str(exc).splitlines()[0] if str(exc) else ''})", file=sys.stderr)

@@ -94,6 +94,10 @@ def test_info_prints_one_row_per_task(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "1 of 2 completed" in out
     assert any(ln.split()[:5] == ["0", "task0", "completed", "2", "1.5"] for ln in lines)
     assert any(ln.split()[:4] == ["1", "task1", "pending", "0"] for ln in lines)
+    header = next(ln for ln in lines if ln.startswith("#"))
+    assert "λ requested" in header and "λ applied" in header and "η applied" in header
+    # numbers as people read them: SI prefixes, errors in V² with a real exponent
+    assert "2×10⁻⁵ V²" in out and "1.5 s" in out
     assert cmd_info(argparse.Namespace(file=str(tmp_path / "missing.h5"))) == 2
 
 
@@ -137,3 +141,21 @@ def test_misuse_is_refused(tmp_path: Path) -> None:
         with h5py.File(tmp_path / "other.h5", "w"):
             pass
         open_run(tmp_path / "other.h5")
+
+
+def test_info_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """``labctl info RUN | head -1``: no 'Broken pipe' noise, no traceback."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "many.h5"
+    with RunWriter(path, make_tasks(700), NET):  # ~100 kB of table: beyond a pipe's buffer
+        pass
+    proc = subprocess.Popen([sys.executable, "-m", "labctl.cli", "info", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"run file:")
+    proc.stdout.close()  # what head does after its first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert err == "", err
