@@ -23,8 +23,8 @@ Supply power: where the bench has an SMU on a source line, writing that line's v
 also sources it from the SMU (output on), and the SMU is read between DAQ blocks every
 :data:`SMU_READ_INTERVAL_S` of bench time while learning (one SCPI query between two
 blocks; the DAQ's buffer holds 2 s, so the reading never loses samples unless the SMU
-itself stalls, which the overflow recovery then records as a gap; a reading gets one
-attempt, a failed one is an event and NaN, learning goes on). The reading is the rows'
+itself stalls, which the overflow recovery then records as a gap; a reading gets at most
+two attempts, a failed one is an event and NaN, learning goes on). The reading is the rows'
 ``power_supply`` (W) beside ``power_supply_model`` (observe.py).
 """
 
@@ -59,6 +59,9 @@ from labctl.runner.observe import EdgeLaw, RowBuilder
 LAMBDA_FLOOR = 5e-5
 #: bench time between two SMU readings while learning (s): 2 Hz, above the 1 Hz asked for
 SMU_READ_INTERVAL_S = 0.5
+#: tries of one SMU reading between two DAQ blocks (one recovery, as for every instrument
+#: operation, but no more: a stalled SMU costs at most two SMU timeouts of acquisition)
+SMU_READ_ATTEMPTS = 2
 
 #: plan step type -> the TaskExecutor method that executes it (see :func:`handles`)
 STEP_HANDLERS: dict[type, Callable[[Any, Any], None]] = {}
@@ -518,13 +521,14 @@ class TaskExecutor:
     def _read_supply(self) -> None:
         """One SMU reading: the measured supply power (W) of the rows that follow.
 
-        One attempt only, so a slow SMU costs at most one SMU timeout between two DAQ
-        blocks; a reading that fails is a ``supply_reading_failed`` event and NaN power
-        (the next reading, 0.5 s later, tries again); the learning goes on."""
+        At most :data:`SMU_READ_ATTEMPTS` tries, so a stalled SMU costs at most that many
+        SMU timeouts between two DAQ blocks; a reading that still fails is a
+        ``supply_reading_failed`` event and NaN power (the next reading, 0.5 s later, tries
+        again); the learning goes on."""
         power = self.bench.power
         assert power is not None
         try:
-            with power.attempts_limited(1):
+            with power.attempts_limited(SMU_READ_ATTEMPTS):
                 self.rows.supply_power = power.measure_power()
         except InstrumentFaultError as exc:
             self.rows.supply_power = float("nan")
