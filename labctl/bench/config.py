@@ -217,18 +217,20 @@ class BenchConfig:
     ao_channels: tuple[AoChannel, ...]
     sample_rate: float
     block_duration: float
-    serial_port: str
-    serial_baudrate: int
-    serial_timeout: float
-    visa_resource: str | None
-    smu_compliance: float
-    smu_timeout: float
+    #: the source line the SMU supplies (wiring; the SMU's own keys are its driver's)
     smu_line: str
     limits: Limits
     calibration: Calibration
     sim: SimSettings = field(default_factory=SimSettings)
     #: role ("daq", "gates", "smu") -> the driver named (or defaulted) and its options
     drivers: dict[str, plugins.DriverChoice] = field(default_factory=dict)
+
+    @property
+    def visa_resource(self) -> str | None:
+        """Where the SMU is (its driver's ``resource``), None without an SMU."""
+        if "smu" not in self.drivers:
+            return None
+        return str(self.drivers["smu"].options.get("resource", "")) or "(no address)"
 
     @property
     def output_lines(self) -> tuple[OutputLine, ...]:
@@ -618,7 +620,6 @@ def _parse(path: Path, text: str, doc: dict[str, Any]) -> BenchConfig:
         del drivers["smu"]  # resource = "": no SMU on this bench
     smu_line = (attempt(lambda: _smu_line(top.table("smu", required=False), daq))
                 if daq else None)
-    serial = drivers["gates"].options if "gates" in drivers else None
     limits = attempt(lambda: _limits(top.table("limits"), daq)) if daq else None
     calibration = (attempt(lambda: _calibration(top.table("calibration", required=False),
                                                 net)) if net is not None else None)
@@ -636,21 +637,14 @@ def _parse(path: Path, text: str, doc: dict[str, Any]) -> BenchConfig:
                                 f"[{section}] driver)")
     if problems:
         raise BenchFileError("\n".join(problems))
-    assert net is not None and daq is not None and serial is not None
+    assert net is not None and daq is not None and "gates" in drivers
     assert smu_line is not None
-    smu = drivers["smu"].options if "smu" in drivers else {}
-    config = BenchConfig(
+    return BenchConfig(
         path=path, text=text, name=name, backend=backend, network=net, device=daq.device,
         ai_channels=daq.ai_channels, ao_channels=daq.ao_channels,
-        sample_rate=daq.sample_rate, block_duration=daq.block_duration,
-        serial_port=str(serial.get("port", "")), serial_baudrate=int(serial.get("baudrate", 0)),
-        serial_timeout=float(serial.get("timeout", 0.0)),
-        visa_resource=(str(smu.get("resource", "")) or "(no address)") if smu else None,
-        smu_compliance=float(smu.get("compliance", 0.01)),
-        smu_timeout=float(smu.get("timeout", 2.0)), smu_line=smu_line,
+        sample_rate=daq.sample_rate, block_duration=daq.block_duration, smu_line=smu_line,
         limits=limits, calibration=calibration, sim=sim, drivers=drivers,
     )
-    return config
 
 
 def load_bench(path: str | Path | None = None) -> BenchConfig:

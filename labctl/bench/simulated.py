@@ -627,13 +627,14 @@ class SimPowerMeter(PowerMeter):
 
     def __init__(self, core: SimCore, *, voltage_max: float | None = None,
                  compliance: float | None = None, resource: str = "") -> None:
+        """``voltage_max`` (V, default the bench's source_voltage_max), ``compliance`` (A,
+        default 10 mA, the bench files' default), ``resource`` (recorded only)."""
         self.core = core
         self.resource = resource
         self.voltage = 0.0
         self.voltage_max = float(core.config.limits.source_voltage_max
                                  if voltage_max is None else voltage_max)
-        self.compliance = float(core.config.smu_compliance if compliance is None
-                                else compliance)
+        self.compliance = float(1e-2 if compliance is None else compliance)
         self._command("*IDN?", lambda: None)  # as the real SMU, asked who it is at open
 
     def _command(self, what: str, action: Callable[[], T]) -> T:
