@@ -47,12 +47,32 @@ def compare_runs(measured: str | Path, simulated: str | Path) -> Table:
     return table
 
 
+def simulated_twin(config: Any) -> Any:
+    """The bench ``config`` (a BenchConfig) on the simulated backend: ``backend`` "sim" and
+    every instrument on the simulated driver of its role, with the options that driver
+    declares carried over from the named driver's section. Whatever driver a stored bench
+    file names (a real DAQ, a plug-in), the twin can only open simulated instruments."""
+    from labctl.bench import plugins
+    from labctl.bench.config import BenchFileError
+
+    drivers = {}
+    for role, choice in config.drivers.items():
+        sim_cls = plugins.resolve(plugins.DEFAULT_DRIVERS[("sim", role)])
+        declared = {f.path for f in sim_cls.config_fields}
+        section = {k: v for k, v in choice.options.items() if k in declared}
+        twin, problems = plugins.choose(role, "sim", section, plugins.ROLES[role][0])
+        if twin is None or problems:
+            raise BenchFileError("; ".join(f"{k}: {m}" for k, m in problems))
+        drivers[role] = twin
+    return dataclasses.replace(config, backend="sim", drivers=drivers)
+
+
 def twin_protocol(protocol_text: str, bench_text: str, source: str = "<run file>") -> Any:
     """The protocol ``protocol_text`` on the simulated twin of bench ``bench_text``.
 
     Built structurally, whatever the stored texts say: the bench text is parsed into a
-    BenchConfig and its ``backend`` replaced by ``"sim"`` (no text substitution a quoted
-    key or a literal string could slip past), and the protocol is validated against that
+    BenchConfig and made its simulated twin (:func:`simulated_twin`: no text substitution
+    a quoted key or a literal string could slip past), and the protocol is validated against that
     config, so a ``bench = ...`` reference in it is never followed. Raises ProtocolError
     or BenchFileError (ValueErrors) naming ``source``.
     """
@@ -61,7 +81,7 @@ def twin_protocol(protocol_text: str, bench_text: str, source: str = "<run file>
     from labctl.protocol.loader import parse_protocol
     from labctl.tomlread import MAX_FILE_BYTES, TomlFileError, parse
 
-    bench = dataclasses.replace(bench_from_text(bench_text, f"{source}:bench"), backend="sim")
+    bench = simulated_twin(bench_from_text(bench_text, f"{source}:bench"))
     name = f"{source}:protocol"
     try:
         if len(protocol_text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:

@@ -54,6 +54,11 @@ def open_bench(config: BenchConfig, *, clock: str = "fast", seed: int = 0,
             choice = config.drivers.get(role)
             if choice is None:
                 continue
+            if getattr(choice.cls, "backend", None) != config.backend:
+                # a simulated bench never opens a real instrument, whatever built its config
+                raise ValueError(f"{label}: driver {choice.spec} drives a "
+                                 f"{getattr(choice.cls, 'backend', '?')!r} instrument; this "
+                                 f"bench's backend is {config.backend!r}")
             opened[role] = _opening(label, _address(config, role),
                                     lambda c=choice: c.cls.from_config(context, c.options))
     except BaseException:

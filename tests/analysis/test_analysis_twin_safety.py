@@ -3,7 +3,6 @@ the twin's bench is made simulated structurally, not by editing text."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,8 @@ HARDWARE_TEXTS = {
     "indented, commented": LAB1.replace('backend = "hardware"',
                                         '   backend   =   "hardware"   # the real one'),
     "escaped": LAB1.replace('backend = "hardware"', 'backend = "hard\\u0077are"'),
+    "drivers named": LAB1.replace("[daq]\n", '[daq]\ndriver = "labctl.drivers.nidaq:NidaqDaq"\n')
+    .replace("[smu]\n", '[smu]\ndriver = "labctl.drivers.smu_keysight:KeysightB2900"\n'),
     "inline network table": LAB1.replace(
         NETWORK_TABLE, 'network = { kind = "periodic_lattice", rows = 4, cols = 4 }\n'),
 }
@@ -35,15 +36,30 @@ HARDWARE_TEXTS = {
 
 @pytest.fixture(autouse=True)
 def no_hardware(monkeypatch):
-    """Any attempt to build a hardware driver fails the test."""
+    """Any attempt to open a hardware driver fails the test: every class of
+    labctl.drivers that the bench factory can open (``from_config``) refuses, and so do
+    their constructors."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import labctl.drivers
+
     def refuse(*args, **kwargs):
         pytest.fail("a hardware driver was constructed")
 
-    monkeypatch.setattr("labctl.bench.factory._open_hardware", refuse)
-    for name in ("labctl.drivers.nidaq.NidaqDaq", "labctl.drivers.serial_gates."
-                 "SerialGateController", "labctl.drivers.smu.open_smu"):
-        with contextlib.suppress(ImportError, AttributeError):  # library missing: no driver
-            monkeypatch.setattr(name, refuse)
+    patched = 0
+    for info in pkgutil.iter_modules(labctl.drivers.__path__, "labctl.drivers."):
+        try:
+            module = importlib.import_module(info.name)
+        except ImportError:  # its client library is missing: it cannot open anything
+            continue
+        for _name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == module.__name__ and hasattr(cls, "from_config"):
+                monkeypatch.setattr(cls, "from_config", classmethod(refuse))
+                monkeypatch.setattr(cls, "__init__", refuse)
+                patched += 1
+    assert patched >= 3  # the NI DAQ, the serial gate controller, the SMUs
 
 
 def test_the_variants_really_say_hardware():
@@ -65,7 +81,8 @@ def test_twin_protocol_is_on_the_simulated_bench(variant, protocols):
     assert protocol.bench_ref == "/dev/zero"  # recorded, never followed
 
 
-@pytest.mark.parametrize("variant", ["literal string", "quoted key", "inline network table"])
+@pytest.mark.parametrize("variant", ["literal string", "quoted key", "drivers named",
+                                     "inline network table"])
 def test_simulate_run_on_a_hardware_run_file_stays_simulated(variant, protocols, tmp_path):
     measured = tmp_path / "measured.h5"
     path = protocols.write(tmp_path / "m.toml", name="m", duration=0.2)
@@ -75,3 +92,17 @@ def test_simulate_run_on_a_hardware_run_file_stays_simulated(variant, protocols,
         assert run.status == "completed"
         assert "backend" in run.attrs["bench_text"]
         assert run.completed_tasks() == {0}
+
+
+def test_the_factory_opens_no_real_instrument_for_a_simulated_bench():
+    """Defence in depth: a config that says "sim" but names a real driver is refused by
+    open_bench before that driver is touched."""
+    import dataclasses
+
+    from labctl.bench import open_bench
+    from labctl.bench.config import bench_from_text
+
+    real = bench_from_text(HARDWARE_TEXTS["plain"], "lab1")
+    forged = dataclasses.replace(real, backend="sim")
+    with pytest.raises(ValueError, match="drives a 'hardware' instrument"):
+        open_bench(forged)
