@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labctl.bench.interfaces import Daq, GateController, Instrument, PowerMeter
-from labctl.fieldspec import REQUIRED, Field, check
+from labctl.fieldspec import REQUIRED, Field, check, show
 
 #: entry-point group where installed packages declare drivers (name -> "module:Class")
 ENTRY_POINT_GROUP = "labctl.drivers"
@@ -79,6 +79,8 @@ SMU_FIELDS = (
           "pyvisa-sim)", default="", max_length=512),
 )
 
+#: longest driver name a bench file may give
+MAX_SPEC_LENGTH = 200
 _SPEC_RE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
@@ -121,9 +123,10 @@ class OpenContext:
 def resolve(spec: str) -> type[Instrument]:
     """The class named by ``spec`` ("package.module:Class" or an entry-point name of
     :data:`ENTRY_POINT_GROUP`); :class:`DriverError` if it cannot be imported."""
-    if not isinstance(spec, str) or not spec:
-        raise DriverError(f"{spec!r}; allowed \"package.module:Class\" or an entry point of "
-                          f"the group {ENTRY_POINT_GROUP!r}")
+    if not isinstance(spec, str) or not spec or len(spec) > MAX_SPEC_LENGTH:
+        raise DriverError(f"{show(spec)}; allowed \"package.module:Class\" or an entry point "
+                          f"of the group {ENTRY_POINT_GROUP!r} (at most {MAX_SPEC_LENGTH} "
+                          "characters)")
     target = spec
     if ":" not in spec:
         from importlib import metadata  # only here: importing it slows every labctl start
@@ -197,4 +200,11 @@ def choose(role: str, backend: str, section: Mapping[str, Any], prefix: str,
 def check_choice(choice: DriverChoice, config: Any) -> list[tuple[str, str]]:
     """The driver's own checks of the whole bench (vendor syntax), as (key, problem)."""
     checker = getattr(choice.cls, "check_config", None)
-    return list(checker(choice.options, config)) if checker is not None else []
+    if checker is None:
+        return []
+    try:
+        return [(str(key), str(msg)) for key, msg in checker(choice.options, config)]
+    except Exception as exc:  # a driver's own bug must still be a named bench-file error
+        section = ROLES[choice.role][0]
+        return [(f"{section}.driver", f"{choice.spec}: its check_config failed "
+                                      f"({type(exc).__name__}: {str(exc)[:200]})")]
