@@ -30,7 +30,7 @@ from labctl.runner.events import (
     event_to_json,
 )
 from labctl.runner.resume import ResumeSource, read_resume_source
-from labctl.units import task_label
+from labctl.units import format_si, task_label
 
 if TYPE_CHECKING:
     from labctl.runner.session import RunResult, RunSession
@@ -272,8 +272,11 @@ def _show(event: object, bar: Any, n_tasks: int, quiet: bool) -> None:
     elif isinstance(event, TaskStarted):
         bar.set_description_str(task_label(event.index, n_tasks))
     elif isinstance(event, TaskFinished) and quiet:
-        print(f"task {event.index}: L/L0 = {event.final.get('error_normalized', 0):.3g}, "
-              f"P_F = {event.final.get('power_free', 0):.3g} W", file=sys.stderr)
+        final = event.final
+        print(f"task {event.index}: "
+              f"L/L0 = {format_si(final.get('error_normalized', float('nan')))}, "
+              f"P_F = {format_si(final.get('power_free', float('nan')), 'W')}",
+              file=sys.stderr)
     elif isinstance(event, LogMessage) and (event.level != "info" or not quiet) \
             and not terminal_logging():  # with --log-level, logging shows these lines
         bar.write(f"[{event.level}] {event.text}", file=sys.stderr)

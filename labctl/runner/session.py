@@ -39,6 +39,7 @@ from labctl.runner.outputs import RUNS_DIR, check_output_path, default_run_path,
 from labctl.runner.resume import ResumeSource, read_resume_source
 from labctl.store import RunWriter, StoreError, check_free_space, estimate_run_bytes
 from labctl.store.create import check_metadata
+from labctl.units import format_si
 
 __all__ = ["RUNS_DIR", "RunResult", "RunSession"]
 
@@ -313,8 +314,8 @@ class RunSession:
                 continue
             self.events.put(LogMessage(
                 f"task {plan.index} ({plan.name}) done in {time.monotonic() - t0:.1f} s: "
-                f"L/L0 = {final.get('error_normalized', float('nan')):.3g}, "
-                f"P_F = {final.get('power_free', float('nan')):.3g} W"))
+                f"L/L0 = {format_si(final.get('error_normalized', float('nan')))}, "
+                f"P_F = {format_si(final.get('power_free', float('nan')), 'W')}"))
 
 
 def begin_task(bench: Bench, index: int) -> None:
