@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from labctl.bench.config import BenchConfig
 from labctl.gui.bench_panel import BenchPanel, bench_safe_state
+from labctl.gui.elided_label import ElidedLabel
 from labctl.gui.gates_table import GateTable
 from labctl.gui.model import SCALAR_FIELDS, RunModel, TaskRow
 from labctl.gui.network_view import NetworkView
@@ -214,7 +215,8 @@ class MainWindow(QMainWindow):
         bar = QStatusBar()
         self.status_labels: dict[str, QLabel] = {}
         for key in ("state", "rate", "dropped", "elapsed", "eta", "file"):
-            label = QLabel("")
+            # a long run-file path is elided, never widening the window
+            label = ElidedLabel("") if key == "file" else QLabel("")
             label.setObjectName(f"status:{key}")
             bar.addPermanentWidget(label, 3 if key == "file" else 0)
             self.status_labels[key] = label

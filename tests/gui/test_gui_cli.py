@@ -21,18 +21,21 @@ def _args(*argv):
 
 
 def test_screenshot_run_saves_the_window_and_exits_0(tmp_path, protocols):
+    """The window keeps the size asked for, even with a long run-file path in its status
+    bar (the path is elided, never widening the window)."""
     protocol = protocols.write(tmp_path / "shot.toml", name="shot", seed=0)
     png = tmp_path / "img" / "gui.png"
+    runs = tmp_path / ("a-long-folder-name-" * 8) / "runs"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     proc = subprocess.run(
         [sys.executable, "-m", "labctl.gui.cli", "--screenshot", str(png), "--run",
          str(protocol), "--quit-after", "2", "--clock", "fast", "--runs-dir",
-         str(tmp_path / "runs"), "--size", "1200x800"],
+         str(runs), "--size", "1200x800"],
         capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     image = QImage(str(png))
     assert (image.width(), image.height()) == (1200, 800)
-    assert len(list((tmp_path / "runs").glob("shot-*.h5"))) == 1
+    assert len(list(runs.glob("shot-*.h5"))) == 1
 
 
 def test_screenshot_needs_run_and_quit_after(capsys):
