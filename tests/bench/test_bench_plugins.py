@@ -107,6 +107,21 @@ def test_entry_points_name_drivers(monkeypatch):
     assert cfg.drivers["smu"].cls.__name__ == "KeysightB2900"
 
 
+def test_the_shipped_drivers_are_installed_entry_points():
+    """pyproject.toml registers every shipped driver under a short name (read from the
+    installed metadata, no patching); each resolves to a driver of the role it claims."""
+    shipped = {ep.name: ep.value
+               for ep in importlib.metadata.entry_points(group=plugins.ENTRY_POINT_GROUP)
+               if ep.value.startswith("labctl.")}
+    assert set(shipped.values()) >= set(plugins.DEFAULT_DRIVERS.values()) | {
+        "labctl.drivers.smu_keysight:KeysightB2900"}
+    for name in shipped:
+        cls = plugins.resolve(name)
+        assert issubclass(cls, plugins.ROLES[cls.config_role][1]), name
+    text = _with_smu(LAB1_TEXT, f'[smu]\ndriver = "keysight-b2900"\nresource = "{KEYSIGHT}"\n')
+    assert bench_from_text(text).drivers["smu"].cls.__name__ == "KeysightB2900"
+
+
 def test_bench_check_refuses_a_bad_driver_with_exit_2_before_opening(tmp_path, monkeypatch):
     bad = tmp_path / "bad.toml"
     bad.write_text(SIM_TEXT.replace('[smu]\n', '[smu]\ndriver = "nosuch:Smu"\n', 1))
