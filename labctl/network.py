@@ -225,6 +225,26 @@ def disordered_network(n_nodes: int = 64, n_edges: int = 143, seed: int = 0) -> 
     return Network(np.array(sorted(kept)), n_nodes, positions=points)
 
 
+#: Network kinds of the simulation papers' helper :func:`simulation_network`.
+SIMULATION_KINDS = ("jammed", "disordered")
+
+
+def simulation_network(n_nodes: int = 64, seed: int = 0, kind: str = "jammed") -> Network:
+    """The network of the simulation papers: ``kind="jammed"`` (default, the papers' periodic
+    jammed packings, :func:`jammed_network`) or ``"disordered"`` (labctl's earlier
+    open-boundary Delaunay network with 143/64 edges per node, :func:`disordered_network`).
+
+    >>> simulation_network(64, seed=0).n_edges, simulation_network(64, 0, "disordered").n_edges
+    (144, 143)
+    """
+    if kind == "jammed":
+        return jammed_network(n_nodes, seed=seed)
+    if kind == "disordered":
+        return disordered_network(n_nodes, round(n_nodes * PAPER_COORDINATION / 2), seed=seed)
+    raise ValueError(f"kind: network kind must be one of {', '.join(SIMULATION_KINDS)}, "
+                     f"got {kind!r}")
+
+
 #: Mean coordination 2E/N of the papers' N = 64 networks (143 edges on 64 nodes).
 PAPER_COORDINATION = 2.0 * 143 / 64
 
@@ -302,6 +322,7 @@ def _overlaps(pos: np.ndarray, diam: np.ndarray
 def _relax(pos: np.ndarray, diam: np.ndarray) -> np.ndarray:
     """Local minimum of U = ½ Σ (1 − r/d)² (harmonic soft disks, unit periodic box)."""
     from scipy.optimize import minimize
+    from threadpoolctl import threadpool_limits
 
     n = len(diam)
 
@@ -316,8 +337,11 @@ def _relax(pos: np.ndarray, diam: np.ndarray) -> np.ndarray:
                              - np.bincount(i, force[:, axis], minlength=n))
         return 0.5 * float(np.sum(gap * gap)), grad.ravel()
 
-    out = minimize(energy, pos.ravel(), jac=True, method="L-BFGS-B",
-                   options={"maxiter": 20000, "ftol": 1e-15, "gtol": 1e-13, "maxcor": 30})
+    # scipy's L-BFGS-B makes many tiny BLAS calls; threaded BLAS spin-waits on them and
+    # costs ~15x the CPU of one thread for 64 disks, so the minimiser runs on one thread.
+    with threadpool_limits(limits=1, user_api="blas"):
+        out = minimize(energy, pos.ravel(), jac=True, method="L-BFGS-B",
+                       options={"maxiter": 20000, "ftol": 1e-15, "gtol": 1e-13, "maxcor": 30})
     return np.mod(out.x.reshape(n, 2), 1.0)
 
 

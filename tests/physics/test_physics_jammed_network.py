@@ -60,3 +60,13 @@ def test_lattice_numbering_unchanged() -> None:
 def test_bad_arguments_are_named(kwargs: dict, word: str) -> None:
     with pytest.raises(ValueError, match=word):
         jammed_network(**kwargs)
+
+
+def test_simulation_network_default_is_jammed() -> None:
+    from labctl.network import simulation_network
+    net = simulation_network(64, seed=1)
+    assert net.crossing is not None and net.degree().min() >= 3
+    old = simulation_network(64, seed=1, kind="disordered")
+    assert old.crossing is None and old.n_edges == 143
+    with pytest.raises(ValueError, match="kind"):
+        simulation_network(kind="lattice")
