@@ -10,8 +10,9 @@ log-log slopes (a for ΔL, b for ΔP), the fitted a and b inside the small-λ wi
 the window ends (the first λ at which a local slope leaves a = 2 ± 0.3 or b = 1 ± 0.15).
 Run:
 
-``python benchmarks/bench_physics_small_lambda.py [steps] [alpha] [seed ...]`` (default
-100000, 0.5 and the seeds 0–19; 50000 steps at α = 1 cover the same α·t in half the time).
+``python benchmarks/bench_physics_small_lambda.py [-o part.npz] [steps] [alpha] [seed ...]``
+(default 100000, 0.5 and the seeds 0–19); partial runs saved with ``-o`` are merged by
+``python benchmarks/bench_physics_small_lambda.py --combine part1.npz part2.npz``.
 """
 
 import os
@@ -36,11 +37,11 @@ from labctl.physics.selection import (  # noqa: E402
 )
 from labctl.physics.tasks import regression_task  # noqa: E402
 
-LAMS = np.array([1e-9, 1e-8, 1e-7, 1e-6, 1e-5])
+LAMS = np.array([1e-9, 1e-8, 1e-7, 1e-6])
 
 
 def main(steps: int = 100_000, alpha: float = SELECTION_ALPHA,
-         seeds: list[int] | None = None) -> None:
+         seeds: list[int] | None = None, save: str | None = None) -> None:
     """Run every seed, keep the learnable tasks and print the statistics."""
     seeds = list(range(20)) if seeds is None else seeds
     t0 = time.perf_counter()
@@ -58,8 +59,17 @@ def main(steps: int = 100_000, alpha: float = SELECTION_ALPHA,
         if kept:
             d_err.append(r.error[-1, 1:] - r.error[-1, 0])
             d_pow.append(r.power_free[-1, 0] - r.power_free[-1, 1:])
+            print(f"  ΔL = {np.array2string(d_err[-1], precision=6)}\n"
+                  f"  ΔP = {np.array2string(d_pow[-1], precision=6)}", flush=True)
     d_err, d_pow = np.array(d_err), np.array(d_pow)
     print(f"{len(d_err)}/{len(seeds)} tasks kept; wall {time.perf_counter() - t0:.0f} s")
+    if save:
+        np.savez(save, lams=LAMS, d_err=d_err, d_pow=d_pow)
+    report(d_err, d_pow)
+
+
+def report(d_err: np.ndarray, d_pow: np.ndarray) -> None:
+    """Print the geometric means, local slopes, window and fitted exponents."""
     ok = np.all(d_err > 0, axis=0) & np.all(d_pow > 0, axis=0)
     if not np.all(ok):
         print("λ with a non-positive shift in some task:", LAMS[~ok].tolist())
@@ -94,5 +104,13 @@ def main(steps: int = 100_000, alpha: float = SELECTION_ALPHA,
 
 if __name__ == "__main__":
     args = sys.argv[1:]
+    if args[:1] == ["--combine"]:  # merge the .npz files of several partial runs
+        parts = [np.load(f) for f in args[1:]]
+        report(np.concatenate([p["d_err"] for p in parts]),
+               np.concatenate([p["d_pow"] for p in parts]))
+        sys.exit(0)
+    out = None
+    if args[:1] == ["-o"]:
+        out, args = args[1], args[2:]
     main(int(args[0]) if args else 100_000, float(args[1]) if len(args) > 1 else SELECTION_ALPHA,
-         [int(a) for a in args[2:]] or None)
+         [int(a) for a in args[2:]] or None, out)
