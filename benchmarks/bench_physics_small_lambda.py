@@ -62,7 +62,7 @@ def main(steps: int = 100_000, alpha: float = SELECTION_ALPHA,
             print(f"  ΔL = {np.array2string(d_err[-1], precision=6)}\n"
                   f"  ΔP = {np.array2string(d_pow[-1], precision=6)}", flush=True)
     d_err, d_pow = np.array(d_err), np.array(d_pow)
-    print(f"{len(d_err)}/{len(seeds)} tasks kept; wall {time.perf_counter() - t0:.0f} s")
+    print(f"{len(d_err)}/{len(seeds)} tasks learnable; wall {time.perf_counter() - t0:.0f} s")
     if save:
         np.savez(save, lams=LAMS, d_err=d_err, d_pow=d_pow)
     report(d_err, d_pow)
@@ -70,11 +70,13 @@ def main(steps: int = 100_000, alpha: float = SELECTION_ALPHA,
 
 def report(d_err: np.ndarray, d_pow: np.ndarray) -> None:
     """Print the geometric means, local slopes, window and fitted exponents."""
-    ok = np.all(d_err > 0, axis=0) & np.all(d_pow > 0, axis=0)
-    if not np.all(ok):
-        print("λ with a non-positive shift in some task:", LAMS[~ok].tolist())
-    gl, gp = geometric_mean(d_err[:, ok]), geometric_mean(d_pow[:, ok])
-    lams = LAMS[ok]
+    good = np.all(d_err > 0, axis=1) & np.all(d_pow > 0, axis=1)
+    if not np.all(good):  # a shift below the λ = 0 run's own residual at the smallest λ
+        print(f"{int((~good).sum())} task(s) left out: a non-positive ΔL or ΔP (the λ = 0 "
+              "residual masks the shift)")
+    d_err, d_pow = d_err[good], d_pow[good]
+    gl, gp = geometric_mean(d_err), geometric_mean(d_pow)
+    lams = LAMS
     print("λ:", lams.tolist())
     print("geometric-mean ΔL:", np.array2string(gl, precision=3))
     print("geometric-mean ΔP:", np.array2string(gp, precision=3))
@@ -92,8 +94,8 @@ def report(d_err: np.ndarray, d_pow: np.ndarray) -> None:
         print(f"small-λ window: λ from {lams[0]:g} to {lams[n_in]:g}{beyond}")
     if n_in >= 1:
         sel = slice(0, n_in + 1)
-        fa = np.polyfit(np.log(lams[sel]), np.log(d_err[:, ok][:, sel].T), 1)[0]
-        fb = np.polyfit(np.log(lams[sel]), np.log(d_pow[:, ok][:, sel].T), 1)[0]
+        fa = np.polyfit(np.log(lams[sel]), np.log(d_err[:, sel].T), 1)[0]
+        fb = np.polyfit(np.log(lams[sel]), np.log(d_pow[:, sel].T), 1)[0]
         a = np.polyfit(np.log(lams[sel]), np.log(gl[sel]), 1)[0]
         b = np.polyfit(np.log(lams[sel]), np.log(gp[sel]), 1)[0]
         n = len(fa)
