@@ -35,9 +35,12 @@ from labctl.protocol.validate_cmd import check_file, check_files  # noqa: E402
 
 DEMO = ROOT / "protocols" / "demo.toml"
 #: ``labctl`` in a fresh interpreter, reporting its own peak memory (kB) last on stderr
-WRAPPER = ("import resource, sys\nfrom labctl.cli import main\nrc = main(sys.argv[1:])\n"
-           "print(f'maxrss_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', "
-           "file=sys.stderr)\nsys.exit(rc)\n")
+# Peak memory is the process's own VmHWM (/proc/self/status), not ru_maxrss: Linux
+# carries a parent's peak across fork and exec into ru_maxrss, so a child of a large test
+# process would report the parent's memory.
+WRAPPER = ("import sys\nfrom labctl.cli import main\nrc = main(sys.argv[1:])\n"
+           "hwm = [ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('VmHWM')]\n"
+           "print(f'maxrss_kb={hwm[0]}', file=sys.stderr)\nsys.exit(rc)\n")
 
 
 def refuse(case: Case, path: Path) -> str | None:

@@ -31,9 +31,12 @@ WORST = ("protocol-demo-deep-array-100000", "protocol-demo-not-utf8",
          "protocol-demo-kappa-num-10000x-repeats", "protocol-tradeoff-count-100000",
          "protocol-demo-name-100k")
 #: a process running labctl's main() that reports its own peak memory (kB) last
-WRAPPER = ("import resource, sys\nfrom labctl.cli import main\nrc = main(sys.argv[1:])\n"
-           "print(f'maxrss_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', "
-           "file=sys.stderr)\nsys.exit(rc)\n")
+# Peak memory is the process's own VmHWM (/proc/self/status), not ru_maxrss: Linux
+# carries a parent's peak across fork and exec into ru_maxrss, so a child of a large test
+# process would report the parent's memory.
+WRAPPER = ("import sys\nfrom labctl.cli import main\nrc = main(sys.argv[1:])\n"
+           "hwm = [ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('VmHWM')]\n"
+           "print(f'maxrss_kb={hwm[0]}', file=sys.stderr)\nsys.exit(rc)\n")
 MAX_RSS_KB = 500 * 1024
 
 
