@@ -20,6 +20,8 @@ _EXPORTS = {
     "TrainResult": "quasistatic",
     "train_quasistatic": "quasistatic",
     "train_tasks": "quasistatic",
+    "geometric_mean": "selection",
+    "select_learnable": "selection",
     "solve_linear": "solve",
     "solve_linear_batch": "solve",
     "solve_mosfet": "solve",
@@ -33,6 +35,8 @@ __all__ = [
     "TrainResult",
     "TwinBench",
     "TwinBenchBatch",
+    "geometric_mean",
+    "select_learnable",
     "solve_linear",
     "solve_linear_batch",
     "solve_mosfet",
@@ -46,6 +50,7 @@ if TYPE_CHECKING:
     from labctl.physics.control import LambdaController
     from labctl.physics.params import MosfetParams
     from labctl.physics.quasistatic import TrainResult, train_quasistatic, train_tasks
+    from labctl.physics.selection import geometric_mean, select_learnable
     from labctl.physics.solve import (
         solve_linear,
         solve_linear_batch,
