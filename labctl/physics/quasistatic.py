@@ -42,7 +42,8 @@ from labctl.physics.validate import (
 class TrainResult:
     """Outcome of quasistatic training (one row per step; a trailing task axis if batched).
 
-    conductance: final k (S); error: L (V²); power_free, power_clamped: W; energy: cumulative
+    conductance: final k (S); error: L = ½ Σ_T (ỹ_T − y_T)², mean over examples (V², with ½);
+    power_free, power_clamped: Σ k ΔV² (W, no ½); energy: cumulative
     Σ P_F · (1 step), J per unit step time; lam: λ used at each step, (steps,), or
     (steps, B) when a λ per task was given; k_history: k every ``record_every`` steps (S) or
     None.
