@@ -299,6 +299,7 @@ def training_time(
     authors: bool = True,
     k_max: float = 1e3,
     chunk_time: float | None = None,
+    max_steps: int | None = None,
 ) -> float:
     """Time (s) until the normalised error falls below ``threshold`` at α/γ = ``ratio``.
 
@@ -309,7 +310,9 @@ def training_time(
     it is the same in either error convention. Time step dt = min(0.5/γ, 0.1/α) (resolves the
     oscillations above α_c); the run proceeds in chunks (``chunk_time``, default
     max(50/α, 500 dt)) and stops as soon as the threshold is crossed, or returns NaN after
-    ``max_time`` s. Resolution: 5 steps.
+    ``max_time`` s or (if given) about ``max_steps`` steps, whichever comes first (a time cap
+    alone costs max_time·10α steps at large α: scale it with α/γ or cap the steps).
+    Resolution: 5 steps.
     """
     alpha = float(ratio) * float(gamma)
     dt = min(0.5 / gamma, 0.1 / alpha)
@@ -320,7 +323,9 @@ def training_time(
     k = np.asarray(k0, dtype=float)
     done, e0 = 0.0, None
     v_state = None
-    while done < max_time:
+    budget = np.inf if max_steps is None else int(max_steps)
+    taken = 0
+    while done < max_time and taken < budget:
         r = train_nonequilibrium(network, k, sources, targets, eta=eta, alpha=alpha,
                                  gamma=gamma, dt=dt, steps=steps, k_min=k_min,
                                  record_every=every, v0=v_state, **kw)
@@ -330,6 +335,7 @@ def training_time(
         if below.size:
             return done + float(r.time[below[0], 0])
         done += steps * dt
+        taken += steps
         k = r.conductance[0]
         v_state = (r.v_free[0], r.v_clamped[0])
     return float("nan")

@@ -130,3 +130,14 @@ def test_authors_model_ground_and_rate_limited_floor() -> None:
     with pytest.raises(ValueError, match="floor_rate"):
         train_nonequilibrium(net, 1.0, SRC_L, TGT_L, eta=0.1, alpha=1.0, gamma=1.0, dt=0.1,
                              steps=2, k_min=0.2, floor_rate=20.0, **AUTHORS_MODEL)
+
+
+def test_training_time_caps() -> None:
+    """training_time: the papers' task learns; an impossible target (outside the sources'
+    range) returns NaN once the step budget is spent."""
+    from labctl.physics.nonequilibrium import training_time
+    net = periodic_lattice(4, 4)
+    t = training_time(net, SRC_L, TGT_L, 3.0, eta=0.1, k_min=1e-3, max_time=1e3)
+    assert 0 < t < 1e3
+    never = training_time(net, SRC_L, {10: 2.0}, 3.0, eta=0.1, max_steps=4000)
+    assert np.isnan(never)
