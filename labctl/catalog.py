@@ -355,17 +355,10 @@ def _save_index(folder: Path, entries: Iterable[CatalogEntry]) -> None:
 def _liveness(entry: CatalogEntry, now: float) -> str:
     """``live`` or ``interrupted`` for a file recorded as running, decided now as
     ``labctl.store.reader.Run.status`` decides it."""
-    from labctl.store.layout import STALE_HEARTBEAT_S
-    from labctl.store.provenance import writer_alive
+    from labctl.store.provenance import writer_gone
 
     w = entry.writer
-    alive = None
-    if "writer_pid" in w:
-        alive = writer_alive(str(w.get("writer_host", "")), str(w.get("writer_boot_id", "")),
-                             int(w["writer_pid"]), int(w.get("writer_start_ticks", -1)))
-    if alive is None:
-        alive = now - float(w.get("heartbeat", 0.0)) <= STALE_HEARTBEAT_S
-    return "live" if alive else "interrupted"
+    return "interrupted" if writer_gone(w, float(w.get("heartbeat", 0.0)), now) else "live"
 
 
 def scan(folder: str | Path, *, use_index: bool = True,

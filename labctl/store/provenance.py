@@ -12,10 +12,13 @@ import os
 import platform
 import socket
 import subprocess
+import time
 import uuid
+from collections.abc import Mapping
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from labctl import __version__
 
@@ -103,3 +106,22 @@ def writer_alive(host: str, boot: str, pid: int, start_ticks: int) -> bool | Non
     if ticks is None:
         return False
     return start_ticks < 0 or ticks == start_ticks
+
+
+def writer_gone(attrs: Mapping[str, Any], heartbeat: float, now: float | None = None) -> bool:
+    """The one rule telling a crashed run from a live one, for a file recorded as running:
+    ``attrs`` are its root attributes (``writer_host``, ``writer_boot_id``, ``writer_pid``,
+    ``writer_start_ticks``), ``heartbeat`` its last write (unix time, s). On the writer's
+    machine the process decides (gone, or its pid reused); elsewhere a heartbeat older than
+    :data:`labctl.store.layout.STALE_HEARTBEAT_S` does."""
+    from labctl.store.layout import STALE_HEARTBEAT_S
+
+    alive = None
+    if "writer_pid" in attrs:
+        alive = writer_alive(str(attrs.get("writer_host", "")),
+                             str(attrs.get("writer_boot_id", "")), int(attrs["writer_pid"]),
+                             int(attrs.get("writer_start_ticks", -1)))
+    if alive is None:
+        return (time.time() if now is None else now) - heartbeat > STALE_HEARTBEAT_S
+    return not alive
+

@@ -15,7 +15,6 @@ with :class:`~labctl.store.errors.RunFileError` within the timeout instead of ha
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -29,7 +28,7 @@ import numpy as np
 from labctl.network import Network
 from labctl.store import layout as lay
 from labctl.store.errors import RunFileError
-from labctl.store.provenance import writer_alive
+from labctl.store.provenance import writer_gone
 from labctl.store.verify import (
     VERIFY_TIMEOUT_S,
     check_layout,
@@ -231,14 +230,7 @@ class Run:
         self._gone = self._status[0] == "running" and self._writer_gone()
 
     def _writer_gone(self) -> bool:
-        a = self.attrs
-        alive = None
-        if "writer_pid" in a:
-            alive = writer_alive(str(a.get("writer_host", "")), str(a.get("writer_boot_id", "")),
-                                 int(a["writer_pid"]), int(a.get("writer_start_ticks", -1)))
-        if alive is None:
-            return time.time() - self._heartbeat > lay.STALE_HEARTBEAT_S
-        return not alive
+        return writer_gone(self.attrs, self._heartbeat)
 
     def _progress(self, name: str) -> np.ndarray:
         if name not in self._cache:

@@ -284,19 +284,19 @@ def test_kill9_at_random_moments_leaves_consistent_interrupted_files(tmp_path: P
 
 def test_a_file_from_another_machine_is_interrupted_once_its_heartbeat_is_old(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import labctl.store.reader as reader
+    import labctl.store.provenance as provenance
 
     path = tmp_path / "live.h5"
     proc = start_writer(path, "live")
     try:
         # as seen from another machine: the writer's process cannot be looked up
-        monkeypatch.setattr(reader, "writer_alive", lambda *a: None)
+        monkeypatch.setattr(provenance, "writer_alive", lambda *a: None)
         with open_run(path) as run:
             assert run.status == "running" and run.live
             beat = run.last_write.timestamp()
             assert abs(beat - time.time()) < 30
             now = time.time()
-            monkeypatch.setattr(reader.time, "time", lambda: now + 61.0 + (now - beat))
+            monkeypatch.setattr(provenance.time, "time", lambda: now + 61.0 + (now - beat))
             run.refresh()
             assert run.status == "interrupted"
     finally:
