@@ -210,28 +210,45 @@ def hang(_path: Path, _progress: object = None) -> bytes:
         time.sleep(1)
 
 
-def no_children_left() -> bool:
-    """True if this process has no child process (the checker was killed and reaped)."""
+@pytest.fixture
+def forked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pids of the checking children verify_run_file forks (recorded in the parent)."""
+    pids: list[int] = []
+    real_fork = os.fork
+
+    def recording_fork() -> int:
+        pid = real_fork()
+        if pid:
+            pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recording_fork)
+    return pids
+
+
+def reaped(pid: int) -> bool:
+    """True if child ``pid`` was killed and reaped (other tests' children do not count)."""
     try:
-        os.waitpid(-1, os.WNOHANG)
+        os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         return True
     return False
 
 
-def test_a_stuck_check_is_killed_and_reported(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_stuck_check_is_killed_and_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             forked: list[int]) -> None:
     import labctl.store.verify as verify
 
     path = finished_file(tmp_path / "run.h5")
     monkeypatch.setattr(verify, "_child_result", hang)
     with pytest.raises(RunFileError, match="made no progress reading it for 1 s"):
         verify_run_file(path, timeout=1.0)
-    assert no_children_left()
+    assert len(forked) == 1 and reaped(forked[0])
 
 
 def test_ctrl_c_while_checking_kills_the_check(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               forked: list[int]) -> None:
     import signal
     import threading
 
@@ -246,4 +263,4 @@ def test_ctrl_c_while_checking_kills_the_check(tmp_path: Path,
             verify_run_file(path, timeout=600.0)
     finally:
         timer.cancel()
-    assert no_children_left()
+    assert len(forked) == 1 and reaped(forked[0])
