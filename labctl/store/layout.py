@@ -43,6 +43,9 @@ TASK_FIELDS: dict[str, Field] = {
     "v_free": Field("node", "V", "node voltage, free network"),
     "v_clamped": Field("node", "V", "node voltage, clamped network"),
 }
+#: fields added to the format after files were written without them: such a file lacks
+#: them and reads them as NaN; any other missing dataset is damage
+LATE_FIELDS = frozenset({"power_supply", "power_supply_model"})
 #: dimension names of the three column kinds (also the names of the scale datasets)
 DIMS = {"": ("time",), "edge": ("time", "edge"), "node": ("time", "node")}
 

@@ -146,8 +146,8 @@ class TaskData:
         else:
             raise KeyError(f"{name!r}: not a dataset of this task; allowed: "
                            f"{', '.join(lay.TASK_FIELDS)}, raw_time, raw_samples")
-        if name not in self._group and lay.TASK_FIELDS[name].kind == "":
-            return np.full(n, np.nan)  # a scalar field newer than the file (power_supply)
+        if name not in self._group and name in lay.LATE_FIELDS:
+            return np.full(n, np.nan)  # a field newer than the file (power_supply)
         return self._group[name][:n]
 
     def source(self, name: str) -> Any:

@@ -156,6 +156,8 @@ def check_layout(f: h5py.File, path: str | Path, *, deep: bool = False,
             raise RunFileError(p, f"damaged: /{lay.TASKS_GROUP}/{gname} is not a group")
         lengths = []
         for field in lay.TASK_FIELDS:
+            if field in lay.LATE_FIELDS and field not in g:
+                continue  # a file written before the field existed (read as NaN)
             shape = _shape(g, field, p / gname) if field in g else None
             cols = lay.field_shape(field, n_edges, n_nodes)
             if shape is None or len(shape) != 1 + len(cols) or shape[1:] != cols:

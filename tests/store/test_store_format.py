@@ -16,6 +16,7 @@ import pytest
 from labctl import open_run as top_level_open_run
 from labctl.network import periodic_lattice
 from labctl.store import RunWriter, open_run
+from labctl.store.errors import RunFileError
 from labctl.store.layout import TASK_FIELDS
 
 NET = periodic_lattice(4, 4)
@@ -201,7 +202,15 @@ def test_format_1_files_still_read(tmp_path: Path) -> None:
             del f.attrs[key]
         del f["progress/heartbeat"]
         f.attrs["instrument_snapshots"] = json.dumps({"seed": 4, "clock": "paced"})
+        for group in f["tasks"].values():  # written before the supply-power datasets
+            for name in ("power_supply", "power_supply_model"):
+                del group[name]
     with open_run(path) as run:
         assert run.status == "completed" and run.uuid == ""
         assert (run.seed, run.clock) == (4, "paced")  # from the snapshots, as written then
         assert run.summary()["rows"].tolist() == [40, 25, 0]
+        assert np.isnan(run.tasks[0].power_supply).all() and run.tasks[0].n_rows == 40
+    with h5py.File(path, "r+") as f:  # any other dataset missing is damage
+        del f["tasks/task_00000/power_free"]
+    with pytest.raises(RunFileError, match="power_free"):
+        open_run(path)
