@@ -29,6 +29,7 @@ class FileCheck:
     problem: str | None
     tasks: int = 0
     bench_s: float = 0.0
+    simulation: str = ""  # the claim of a pure-simulation protocol (no bench time)
 
 
 def load_bench_file(bench_path: str | Path) -> tuple[Any, str | None]:
@@ -48,6 +49,8 @@ def check_file(path: str | Path, bench: Any = None, bench_path: str | Path | Non
                ) -> FileCheck:
     """Validate protocol ``path`` (against ``bench`` if given, loaded from ``bench_path``)
     and compile its plan; problems are returned, never raised."""
+    if _is_simulation_protocol(path):
+        return _check_simulation_protocol(path)
     try:
         plans = compile_plan(load_protocol(path, bench))
     except ProtocolError as exc:
@@ -61,6 +64,37 @@ def check_file(path: str | Path, bench: Any = None, bench_path: str | Path | Non
         message = "\n".join(f"{line} [bench file {bench_path}]"
                             for line in message.splitlines())
     return FileCheck(str(path), message)
+
+
+def _is_simulation_protocol(path: str | Path) -> bool:
+    """A pure-simulation protocol of ``labctl reproduce`` (``protocols/papers/``): a file
+    with a top-level ``claim``. Unreadable files are not: the bench-protocol loader then
+    reports why."""
+    from labctl.tomlread import read_toml
+
+    try:
+        _, doc = read_toml(path)
+    except (ValueError, OSError, RecursionError, MemoryError):
+        return False
+    return "claim" in doc
+
+
+def _check_simulation_protocol(path: str | Path) -> FileCheck:
+    """Check a simulation protocol with its own loader (no bench, no plan: it runs on the
+    physics engine); its runs are counted as networks × tasks per network."""
+    from labctl.reproduce.simprotocol import SimProtocolError, load_sim_protocol
+
+    try:
+        proto = load_sim_protocol(path)
+    except SimProtocolError as exc:
+        return FileCheck(str(path), str(exc))
+    except (ValueError, TypeError, OSError, RecursionError, MemoryError,
+            ArithmeticError) as exc:
+        return FileCheck(str(path), f"{path}: cannot be checked: {type(exc).__name__}: "
+                                    f"{str(exc)[:300]}")
+    run = proto.params(quick=False)
+    tasks = int(run.get("networks", 1)) * int(run.get("tasks_per_network", 1))
+    return FileCheck(str(path), None, tasks, 0.0, simulation=proto.claim)
 
 
 def check_files(paths: Iterable[str | Path], bench_path: str | Path | None = None
@@ -100,7 +134,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     file); exit code 0 if every file is valid, 2 otherwise."""
     status = 0
     for check in check_files(args.files, args.bench):
-        if check.problem is None:
+        if check.problem is None and check.simulation:
+            print(f"ok: {check.path} (simulation protocol of the {check.simulation!r} claim, "
+                  f"{check.tasks} tasks on the physics engine: labctl reproduce)")
+        elif check.problem is None:
             print(f"ok: {check.path} ({check.tasks} tasks, about {check.bench_s:.0f} s of "
                   "learning)")
         else:
