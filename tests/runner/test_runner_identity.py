@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from labctl.protocol import compile_plan, load_protocol
-from labctl.runner.events import TaskFinished
 from labctl.runner.parallel import run_task_on_sim
 from labctl.runner.session import RunSession
 from labctl.store import layout as lay
@@ -53,17 +52,27 @@ def assert_identical(path: Path, reference: Path) -> None:
 
 
 def abort_after_task(protocol, out: Path, task: int, **kwargs) -> Path:
-    """A run stopped by the operator once task ``task`` has finished."""
+    """A run stopped by the operator once task ``task`` has finished. The abort is given
+    on the acquisition thread as task ``task + 1`` begins, so where the run stops never
+    depends on how fast the test thread is scheduled (under load it used to see the event
+    only after every task had finished)."""
+    import labctl.runner.session as session_module
+
     session = RunSession(protocol, out, seed=SEED, **kwargs)
-    session.start()
-    while not session.finished:
-        events = session.events.drain()
-        if any(isinstance(e, TaskFinished) and e.index == task for e in events):
+    real_begin = session_module.begin_task
+
+    def begin_task(bench, index: int) -> None:
+        if index == task + 1:
             session.abort("stopped by the test")
-        session.wait_quietly(0.01)
+        real_begin(bench, index)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(session_module, "begin_task", begin_task)
+        result = session.run()
+    assert result.status == "aborted", result.reason
     with open_run(out) as run:
         done = run.completed_tasks()
-    assert task in done and len(done) < len(session.plans), done
+    assert done == set(range(task + 1)), done
     return out
 
 
