@@ -62,6 +62,8 @@ BUFFER_SECONDS = 2.0
 #: NI's spelling of a device and of physical analog channels (checked by check_config)
 _DEVICE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _AI_RE = re.compile(r"ai\d{1,3}")
+#: NI-DAQmx analog-input terminal configurations (nidaqmx.constants.TerminalConfiguration)
+TERMINAL_CONFIGS = ("DEFAULT", "RSE", "NRSE", "DIFF", "PSEUDO_DIFF")
 _AO_RE = re.compile(r"ao\d{1,2}")
 
 
@@ -130,8 +132,9 @@ class NidaqDaq(Daq):
 
     @classmethod
     def check_config(cls, options: Mapping[str, Any], config: Any) -> list[tuple[str, str]]:
-        """NI syntax of a bench file's [daq] wiring: a device name such as "Dev1" and
-        physical channels ``ai<k>`` / ``ao<k>``; returns (key, problem) pairs."""
+        """NI syntax of a bench file's [daq] wiring: a device name such as "Dev1",
+        physical channels ``ai<k>`` / ``ao<k>`` and NI terminal configurations; returns
+        (key, problem) pairs."""
         problems: list[tuple[str, str]] = []
         if not _DEVICE_RE.fullmatch(config.device):
             problems.append(("daq.device", f"{config.device!r}; allowed an NI device name "
@@ -141,6 +144,16 @@ class NidaqDaq(Daq):
                 problems.append((f"daq.ai.{ch.copy}.{ch.node}.channel",
                                  f"{ch.physical!r} is not an analog input of an NI board; "
                                  'allowed "ai<k>"'))
+        allowed = ", ".join(repr(t) for t in TERMINAL_CONFIGS)
+        default = getattr(config, "terminal_config", None)
+        if default is not None and default not in TERMINAL_CONFIGS:
+            problems.append(("daq.terminal_config", f"{default!r} is not an NI terminal "
+                                                    f"configuration; allowed {allowed}"))
+        for ch in config.ai_channels:
+            if ch.terminal != default and ch.terminal not in TERMINAL_CONFIGS:
+                problems.append((f"daq.ai.{ch.copy}.{ch.node}.terminal",
+                                 f"{ch.terminal!r} is not an NI terminal configuration; "
+                                 f"allowed {allowed}"))
         for i, ao in enumerate(config.ao_channels):
             if not _AO_RE.fullmatch(ao.physical.split("/", 1)[-1]):
                 problems.append((f"daq.ao[{i}].channel", f"{ao.physical!r} is not an analog "

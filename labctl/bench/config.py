@@ -66,7 +66,6 @@ DAQ_HARDWARE_RANGE = (-10.0, 10.0)
 GATE_HARDWARE_RANGE = (1.0, 5.5)
 #: sample rates (S/s per channel) a multiplexed board supports for 32 channels
 SAMPLE_RATE_RANGE = (1.0, 30_000.0)
-TERMINAL_CONFIGS = ("DEFAULT", "RSE", "NRSE", "DIFF", "PSEUDO_DIFF")
 COPIES = ("free", "clamped")
 ROLES = ("source", "target")
 BACKENDS = ("sim", "hardware")
@@ -93,8 +92,10 @@ BENCH_FIELDS = (
           "multiplexed)", unit="S/s", ge=SAMPLE_RATE_RANGE[0], le=SAMPLE_RATE_RANGE[1]),
     Field("daq.block_duration", "number", "one delivered block of samples (at least one "
           "sample: ≥ 1 / sample_rate)", unit="s", default=0.1, ge=0.01, le=1.0),
-    Field("daq.terminal_config", "string", "AI terminal configuration", default="RSE",
-          choices=TERMINAL_CONFIGS),
+    Field("daq.terminal_config", "string", "AI terminal configuration; its name is the DAQ "
+          "driver's to check (NI: DEFAULT, RSE, NRSE, DIFF, PSEUDO_DIFF; the simulated DAQ has "
+          "no terminals and only records it)", default="RSE", max_length=32,
+          chars="A-Za-z0-9_"),
     Field("serial.driver", "string", "gate-controller driver (its keys follow: those of "
           "the shipped drivers below)", default="the backend's", max_length=200),
     *(dataclasses.replace(f, path=f"serial.{f.path}") for f in plugins.SERIAL_FIELDS),
@@ -402,6 +403,8 @@ def _network(sec: _Section) -> Network:
 
 #: a physical channel name in a bench file (its vendor syntax is the driver's to check)
 _CHANNEL_RE = re.compile(r"[A-Za-z0-9_]{1,32}")
+#: a terminal configuration name (its vocabulary is the DAQ driver's to check)
+_TERMINAL_RE = _CHANNEL_RE
 
 
 def _ai_copy(sec: _Section, copy: str, net: Network, device: str,
@@ -432,7 +435,10 @@ def _ai_copy(sec: _Section, copy: str, net: Network, device: str,
                                         "allowed: each channel wired to one node")
         used_channels[channel] = sec.key(key)
         rng = entry.voltage_range("range", list(default_range), DAQ_HARDWARE_RANGE)
-        terminal = entry.string("terminal", default_terminal, TERMINAL_CONFIGS)
+        terminal = entry.string("terminal", default_terminal)
+        if not _TERMINAL_RE.fullmatch(terminal):
+            raise entry.fail("terminal", f"{terminal!r} is not a terminal configuration name; "
+                                         "allowed letters, digits and _ (the driver checks it)")
         entry.check_unknown()
         chans[node] = AiChannel(copy, node, f"{device}/{channel}", rng, terminal)
     missing = [n for n in range(net.n_nodes) if n not in chans]
@@ -512,6 +518,7 @@ class _Daq:
     block_duration: float
     ai_channels: tuple[AiChannel, ...]
     ao_channels: tuple[AoChannel, ...]
+    terminal_config: str
 
 
 def _daq(daq: _Section, net: Network) -> _Daq:
@@ -537,7 +544,8 @@ def _daq(daq: _Section, net: Network) -> _Daq:
         if not any(a.line.role == role for a in ao_channels):
             raise daq.fail("ao", f"no line with role {role!r}; required at least one source "
                                  "and one target line")
-    return _Daq(device, sample_rate, block_duration, tuple(ai_channels), tuple(ao_channels))
+    return _Daq(device, sample_rate, block_duration, tuple(ai_channels), tuple(ao_channels),
+                terminal)
 
 
 def _driver(role: str, backend: str, sec: _Section) -> plugins.DriverChoice:
@@ -629,7 +637,8 @@ def _parse(path: Path, text: str, doc: dict[str, Any]) -> BenchConfig:
     if net is not None and daq is not None:
         # the drivers' own checks of the wiring (vendor syntax such as NI channel names)
         wiring = SimpleNamespace(network=net, device=daq.device, ai_channels=daq.ai_channels,
-                                 ao_channels=daq.ao_channels, limits=limits)
+                                 ao_channels=daq.ao_channels, limits=limits,
+                                 terminal_config=daq.terminal_config)
         for choice in drivers.values():
             section = plugins.ROLES[choice.role][0]
             for key, msg in plugins.check_choice(choice, wiring):

@@ -107,6 +107,25 @@ def test_entry_points_name_drivers(monkeypatch):
     assert cfg.drivers["smu"].cls.__name__ == "KeysightB2900"
 
 
+def test_the_ni_driver_checks_terminal_configurations():
+    """NI vocabulary lives with the NI driver: the core only asks for an identifier, the
+    driver refuses a name NI-DAQmx does not know, for the default and for one channel."""
+    text = LAB1_TEXT.replace('terminal_config = "RSE"', 'terminal_config = "SINGLE"')
+    with pytest.raises(BenchFileError) as err:
+        bench_from_text(text, "lab1.toml")
+    assert "daq.terminal_config: 'SINGLE' is not an NI terminal configuration" in str(err.value)
+    assert "checked by labctl.drivers.nidaq" in str(err.value)
+    one = LAB1_TEXT.replace('0 = "ai0"', '0 = { channel = "ai0", terminal = "XYZ" }', 1)
+    assert one != LAB1_TEXT
+    with pytest.raises(BenchFileError, match=r"daq\.ai\.free\.0\.terminal: 'XYZ'"):
+        bench_from_text(one, "lab1.toml")
+    diff = LAB1_TEXT.replace('0 = "ai0"', '0 = { channel = "ai0", terminal = "DIFF" }', 1)
+    assert bench_from_text(diff).ai_channels[0].terminal == "DIFF"
+    # the simulated DAQ has no terminals: it records any identifier
+    assert bench_from_text(SIM_TEXT.replace('terminal_config = "RSE"',
+                                            'terminal_config = "SINGLE"'))
+
+
 def test_the_shipped_drivers_are_installed_entry_points():
     """pyproject.toml registers every shipped driver under a short name (read from the
     installed metadata, no patching); each resolves to a driver of the role it claims."""
