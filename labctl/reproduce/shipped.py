@@ -8,11 +8,11 @@ documentation cannot drift from them.
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 from labctl.protocol import load_protocol
+from labctl.protocol.doctables import rewrite_blocks, rewrite_files
 from labctl.protocol.model import (
     ClassificationTask,
     LambdaControl,
@@ -124,21 +124,17 @@ TABLES = {"bench": bench_table, "papers": papers_table, "claims": claims_table}
 
 def update_doc(text: str) -> str:
     """``text`` with every ``<!-- shipped:NAME -->…<!-- /shipped -->`` block regenerated."""
-    def table(m: re.Match[str]) -> str:
-        name = m.group(1)
+    def render(name: str) -> str:
         if name not in TABLES:
             raise ValueError(f"<!-- shipped:{name} -->: unknown table; allowed "
                              f"{', '.join(TABLES)}")
-        return f"<!-- shipped:{name} -->\n{TABLES[name]()}\n<!-- /shipped -->"
-    return re.sub(r"<!-- shipped:(\w+) -->.*?<!-- /shipped -->", table, text, flags=re.S)
+        return TABLES[name]()
+    return rewrite_blocks(text, "shipped", render)
 
 
 def main(argv: list[str]) -> int:
     """Rewrite the shipped-protocol tables of the given Markdown files."""
-    for name in argv:
-        path = Path(name)
-        path.write_text(update_doc(path.read_text(encoding="utf-8")), encoding="utf-8")
-    return 0
+    return rewrite_files(argv, update_doc)
 
 
 if __name__ == "__main__":
