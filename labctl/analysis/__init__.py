@@ -1,6 +1,10 @@
 """Offline analysis of HDF5 run files (finished or live): summary tables, the papers'
 figures and scaling fits, sim-against-bench comparison and calibration fitting.
 
+Tables are pandas DataFrames with plain column names and their units in
+``df.attrs["units"]``; their CSV files carry the units in the headers (``final_error
+[V^2]``) and come back with :func:`read_table`. Needs the ``analysis`` extra.
+
 See docs/ANALYSIS.md. Main entry points: :func:`load_summary`, :func:`load_series`,
 :func:`analyze`, :func:`fit_calibration`, :func:`compare_runs`.
 """
@@ -16,13 +20,14 @@ _HOME = {
     "fit_power_law": "fits", "fit_small_lambda": "fits", "fit_two_regimes": "fits",
     "lambda_sweep": "fits", "pareto_front": "fits",
     "TaskSeries": "load", "first_crossing": "load", "load_series": "load",
-    "load_summary": "load",
+    "load_summary": "load", "summarize_run": "load", "fixed_lambda": "load",
     "AnalysisReport": "report", "analyze": "report",
     "lambda_trend": "tradeoff", "TradeoffTrend": "tradeoff",
     "fit_nonequilibrium": "nonequilibrium", "NonequilibriumFit": "nonequilibrium",
     "pair_control": "control", "task_identity": "control",
     "dataset_scores": "datasets",
-    "Table": "table",
+    "read_table": "frames", "write_table": "frames", "format_table": "frames",
+    "units_of": "frames",
 }
 
 __all__ = sorted(_HOME)

@@ -1,5 +1,6 @@
-"""``labctl analyze FILES... -o DIR``: summary table (CSV, Markdown, printed), fits and
-figures (PNG + PDF) from run files, finished or live."""
+"""``labctl analyze FILES... -o DIR``: summary table (CSV with units in the headers;
+Markdown and printed with SI prefixes), fits and figures (PNG + PDF) from run files,
+finished or live."""
 
 from __future__ import annotations
 
@@ -37,10 +38,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     except (ValueError, OSError, KeyError) as exc:
         print(f"labctl analyze: {exc}", file=sys.stderr)
         return 2
-    from labctl.analysis.table import Table
+    from labctl.analysis.frames import format_table
 
-    shown = Table(PRINTED, ({c: r.get(c) for c in PRINTED} for r in report.table))
-    print(shown.to_markdown(), end="")
+    print(format_table(report.table, PRINTED), end="")
     text = report.summary_text()
     if text:
         print(text)

@@ -8,21 +8,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from labctl.analysis.frames import make_frame
 from labctl.analysis.load import load_series
-from labctl.analysis.table import Table
 
 COMPARE_COLUMNS = ("task", "name", "final_error_measured", "final_error_sim",
                    "final_error_residual", "final_power_measured", "final_power_sim",
                    "final_power_residual", "log_error_rms", "power_rms")
+#: units of the quantity columns of :func:`compare_runs` (``log_error_rms`` in decades)
+COMPARE_UNITS = {"final_error_measured": "V^2", "final_error_sim": "V^2",
+                 "final_error_residual": "V^2", "final_power_measured": "W",
+                 "final_power_sim": "W", "final_power_residual": "W", "log_error_rms": "1",
+                 "power_rms": "W"}
 
 
-def compare_runs(measured: str | Path, simulated: str | Path) -> Table:
-    """Per-task residuals (simulated − measured), tasks matched by name: final error (V²),
-    final free power (W), rms of log10 error over the common time span (decades) and rms
-    free-power residual (W)."""
+def compare_runs(measured: str | Path, simulated: str | Path) -> pd.DataFrame:
+    """Per-task residuals (simulated − measured) as a DataFrame (units in
+    ``attrs["units"]``), tasks matched by name: final error (V²), final free power (W), rms
+    of log10 error over the common time span (decades) and rms free-power residual (W)."""
     sim = {s.name: s for s in load_series(simulated)}
-    table = Table(COMPARE_COLUMNS)
+    rows = []
     for m in load_series(measured):
         s = sim.get(m.name)
         if s is None or len(s.time) < 2 or len(m.time) < 2:
@@ -34,7 +40,7 @@ def compare_runs(measured: str | Path, simulated: str | Path) -> Table:
         ok = (m.error[: t.size] > 0) & (err_s > 0)
         log_rms = float(np.sqrt(np.mean((np.log10(err_s[ok]) - np.log10(m.error[: t.size][ok]))
                                         ** 2))) if ok.any() else float("nan")
-        table.append({
+        rows.append({
             "task": m.task, "name": m.name, "final_error_measured": float(m.error[-1]),
             "final_error_sim": float(s.error[-1]),
             "final_error_residual": float(s.error[-1] - m.error[-1]),
@@ -44,7 +50,7 @@ def compare_runs(measured: str | Path, simulated: str | Path) -> Table:
             "log_error_rms": log_rms,
             "power_rms": float(np.sqrt(np.mean((pow_s - m.power_free[: t.size]) ** 2))),
         })
-    return table
+    return make_frame(rows, COMPARE_COLUMNS, COMPARE_UNITS)
 
 
 def simulated_twin(config: Any) -> Any:

@@ -1,6 +1,6 @@
 """The papers' figures from run data (matplotlib, Agg backend; each saved as PNG and PDF).
 
-Every function takes already-loaded data (a summary :class:`Table`, a list of
+Every function takes already-loaded data (a summary DataFrame, a list of
 :class:`TaskSeries`, fit results), writes ``<out_dir>/<stem>.png`` and ``.pdf`` and returns
 the two paths; functions whose data are missing from the runs return ``[]``.
 """
@@ -16,15 +16,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
+import pandas as pd
 
 from labctl.analysis.fits import (
     LambdaSweep,
     SmallLambdaFits,
     pareto_front,
 )
-from labctl.analysis.load import TaskSeries
+from labctl.analysis.load import TaskSeries, fixed_lambda
 from labctl.analysis.nonequilibrium import NonequilibriumFit
-from labctl.analysis.table import Table
 from labctl.analysis.tradeoff import TradeoffTrend
 
 #: At most this many tasks get their own curve in the time-series figure.
@@ -70,16 +70,16 @@ def plot_time_series(series: Sequence[TaskSeries], out_dir: str | Path,
     return _save(fig, Path(out_dir), stem)
 
 
-def plot_tradeoff(table: Table, out_dir: str | Path, trend: TradeoffTrend | None = None,
+def plot_tradeoff(table: pd.DataFrame, out_dir: str | Path, trend: TradeoffTrend | None = None,
                   stem: str = "tradeoff") -> list[Path]:
     """Final error (V²) against final free power (W) of every fixed-λ task, coloured by λ,
     with the per-λ means as white diamonds (power-efficient-physical-learning Fig. 3c) when
     ``trend`` is given, and the Pareto front; needs at least two distinct λ values."""
-    rows = Table(table.columns, (r for r in table if r.get("lambda_control") == "off"))
-    lam = rows.column("lambda") if len(rows) else np.array([])
+    rows = fixed_lambda(table)
+    lam = rows["lambda"].to_numpy(dtype=float)
     if np.unique(lam[np.isfinite(lam)]).size < 2:
         return []
-    err, power = rows.column("final_error"), rows.column("final_power_free")
+    err, power = (rows[c].to_numpy(dtype=float) for c in ("final_error", "final_power_free"))
     front = pareto_front(err, power)
     fig, ax = plt.subplots(figsize=(6.5, 4.8))
     sc = ax.scatter(power * 1e6, _positive(err), c=lam, cmap="plasma", s=18, alpha=0.8,
@@ -132,15 +132,16 @@ def plot_small_lambda(sweep: LambdaSweep, fits: SmallLambdaFits, out_dir: str | 
     return _save(fig, Path(out_dir), stem)
 
 
-def plot_kappa(table: Table, out_dir: str | Path, stem: str = "kappa") -> list[Path]:
+def plot_kappa(table: pd.DataFrame, out_dir: str | Path, stem: str = "kappa") -> list[Path]:
     """Training time to the error threshold (s) and training energy to it (J) against the
     initial uniform conductance κ (S); needs at least two κ values."""
-    kappa = table.column("kappa") if len(table) else np.array([])
+    kappa = table["kappa"].to_numpy(dtype=float)
     if np.unique(kappa[np.isfinite(kappa)]).size < 2:
         return []
     has = np.isfinite(kappa)
     kappa = kappa[has]
-    t, e = table.column("time_to_threshold")[has], table.column("energy_to_threshold")[has]
+    t, e = (table[c].to_numpy(dtype=float)[has]
+            for c in ("time_to_threshold", "energy_to_threshold"))
     fig, (ax_t, ax_e) = plt.subplots(1, 2, figsize=(10, 4.2))
     ax_t.loglog(kappa, t, "o")
     ax_e.loglog(kappa, e, "s", color="C1")

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import curve_fit
 
-from labctl.analysis.table import Table
+from labctl.analysis.load import fixed_lambda
 
 
 @dataclass(frozen=True)
@@ -91,12 +92,14 @@ class LambdaSweep:
     count: np.ndarray
 
 
-def lambda_sweep(table: Table) -> LambdaSweep:
-    """Average the final error, free power and energy of fixed-λ tasks at each applied λ
-    (λ rounded to 1e-6 to merge the bench's quantised values)."""
-    rows = Table(table.columns, (r for r in table if r.get("lambda_control") == "off"))
-    lam = np.round(rows.column("lambda"), 6)
-    err, pow_, en = (rows.column(c) for c in ("final_error", "final_power_free", "energy"))
+def lambda_sweep(table: pd.DataFrame) -> LambdaSweep:
+    """Average the final error, free power and energy of the fixed-λ tasks of a summary
+    table (:func:`labctl.analysis.load.load_summary`) at each applied λ (λ rounded to
+    1e-6 to merge the bench's quantised values)."""
+    rows = fixed_lambda(table)
+    lam = np.round(rows["lambda"].to_numpy(dtype=float), 6)
+    err, pow_, en = (rows[c].to_numpy(dtype=float)
+                     for c in ("final_error", "final_power_free", "energy"))
     ok = np.isfinite(lam) & np.isfinite(err) & np.isfinite(pow_)
     values = np.unique(lam[ok])
     pick = [ok & (lam == v) for v in values]

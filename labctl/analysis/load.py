@@ -1,4 +1,5 @@
-"""Load run files into a tidy summary table (one row per task) and per-task time series.
+"""Load run files into a tidy summary table (a pandas DataFrame, one row per task, units in
+``df.attrs["units"]``; see :mod:`labctl.analysis.frames`) and per-task time series.
 
 Works on finished, crashed and live (SWMR) run files: every value is computed from the rows
 the writer has committed so far, not from the ``final_*`` attributes written at close.
@@ -6,14 +7,15 @@ the writer has committed so far, not from the ``final_*`` attributes written at 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from labctl.analysis.table import Table
+from labctl.analysis.frames import make_frame
 from labctl.store import open_run
 from labctl.store.reader import Run, TaskData
 
@@ -28,6 +30,16 @@ SUMMARY_COLUMNS = (
     "time_to_threshold", "energy_to_threshold",
     "power_supply", "power_supply_model", "power_supply_residual",
 )
+#: Unit of every quantity column of the summary (UDUNITS spelling, "1" dimensionless);
+#: ``file``, ``task``, ``name``, ``kind``, ``status`` and ``lambda_control`` are labels.
+SUMMARY_UNITS = {
+    "lambda": "1", "eta": "1", "kappa": "S", "gate_voltage": "V", "alpha": "1/s",
+    "gamma": "1/s", "rows": "1", "duration": "s", "initial_error": "V^2",
+    "final_error": "V^2", "final_error_normalized": "1", "final_power_free": "W",
+    "final_power_clamped": "W", "energy": "J", "time_to_threshold": "s",
+    "energy_to_threshold": "J", "power_supply": "W", "power_supply_model": "W",
+    "power_supply_residual": "W",
+}
 
 
 @dataclass(frozen=True)
@@ -160,37 +172,53 @@ def _paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def summarize_run(run: Run, error_threshold: float = DEFAULT_ERROR_THRESHOLD) -> Table:
-    """The summary table of an open run (one row per task that has started); a task
-    still running in an interrupted run (its writer is gone) has status
-    ``interrupted``."""
+def _summary_rows(run: Run, error_threshold: float) -> list[dict[str, Any]]:
+    """Summary rows of an open run's started tasks; a task still running in an
+    interrupted run (its writer is gone) gets status ``interrupted``."""
     run.refresh()
     interrupted = run.status == "interrupted"  # written as running, the writer is gone
-    table = Table(SUMMARY_COLUMNS)
+    rows = []
     for task in run.tasks:
         if task.status == "pending" and task.n_rows == 0:
             continue
         row = summarize_task(task, run.path.name, error_threshold)
         if interrupted and row["status"] == "running":
             row["status"] = "interrupted"
-        table.append(row)
-    return table
+        rows.append(row)
+    return rows
+
+
+def summarize_run(run: Run, error_threshold: float = DEFAULT_ERROR_THRESHOLD) -> pd.DataFrame:
+    """The summary table of an open run as a DataFrame (one row per task that has
+    started; units in ``attrs["units"]``); a task still running in an interrupted run
+    (its writer is gone) has status ``interrupted``."""
+    return make_frame(_summary_rows(run, error_threshold), SUMMARY_COLUMNS, SUMMARY_UNITS)
 
 
 def load_summary(paths: str | Path | Iterable[str | Path],
-                 error_threshold: float = DEFAULT_ERROR_THRESHOLD) -> Table:
-    """Summary table of every started task of one or many run files (live files too).
+                 error_threshold: float = DEFAULT_ERROR_THRESHOLD) -> pd.DataFrame:
+    """Summary table of every started task of one or many run files (live files too), a
+    DataFrame with the columns :data:`SUMMARY_COLUMNS` in order and their units in
+    ``attrs["units"]`` (:data:`SUMMARY_UNITS`).
 
     ``error_threshold`` (V², > 0) defines ``time_to_threshold``. Tasks still pending are
     left out. See :func:`summarize_task` for the columns.
     """
     if not error_threshold > 0:
         raise ValueError(f"error_threshold: {error_threshold}; allowed > 0 V²")
-    table = Table(SUMMARY_COLUMNS)
+    rows: list[dict[str, Any]] = []
     for path in _paths(paths):
         with open_run(path) as run:
-            table.rows += summarize_run(run, error_threshold).rows
-    return table
+            rows += _summary_rows(run, error_threshold)
+    return make_frame(rows, SUMMARY_COLUMNS, SUMMARY_UNITS)
+
+
+def fixed_lambda(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of fixed-λ tasks (``lambda_control`` is ``off``; every row of a table
+    without that column): the λ-controlled tasks left out."""
+    if "lambda_control" not in table.columns:
+        return table
+    return table[table["lambda_control"] == "off"]
 
 
 def load_series(paths: str | Path | Iterable[str | Path]) -> list[TaskSeries]:
@@ -201,11 +229,3 @@ def load_series(paths: str | Path | Iterable[str | Path]) -> list[TaskSeries]:
             out += [task_series(t, run.path.name) for t in run.tasks if t.n_rows > 0]
     return out
 
-
-def group_rows(table: Table, key: str, values: Sequence[str]) -> dict[Any, dict[str, np.ndarray]]:
-    """Columns ``values`` of ``table`` grouped by column ``key``: {key value: {column: array}}."""
-    groups: dict[Any, list[dict[str, Any]]] = {}
-    for row in table:
-        groups.setdefault(row.get(key), []).append(row)
-    return {k: {v: Table(table.columns, rows).column(v) for v in values}
-            for k, rows in groups.items()}

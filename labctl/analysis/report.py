@@ -14,29 +14,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from labctl.analysis import figures
 from labctl.analysis.control import ControlPairing, network_fingerprint, pair_control
 from labctl.analysis.datasets import dataset_scores, score_lines
-from labctl.analysis.load import DEFAULT_ERROR_THRESHOLD, load_series, load_summary
+from labctl.analysis.frames import format_table, write_table
+from labctl.analysis.load import (
+    DEFAULT_ERROR_THRESHOLD,
+    fixed_lambda,
+    load_series,
+    load_summary,
+)
 from labctl.analysis.nonequilibrium import NonequilibriumFit, fit_nonequilibrium
-from labctl.analysis.table import Table
 from labctl.analysis.tradeoff import TradeoffTrend, lambda_trend
 from labctl.store import open_run
 
 
 @dataclass
 class AnalysisReport:
-    """Results of :func:`analyze`: the summary ``table``, the dataset ``scores`` (Iris
-    accuracy …), the written ``files`` (figures, CSV, Markdown), the statistics that
-    applied, and ``notes`` saying what was skipped and why."""
+    """Results of :func:`analyze`: the summary ``table`` and the dataset ``scores`` (Iris
+    accuracy …) as DataFrames (units in ``attrs["units"]``), the written ``files``
+    (figures, CSV, Markdown), the statistics that applied, and ``notes`` saying what was
+    skipped and why."""
 
-    table: Table
+    table: pd.DataFrame
     files: list[Path] = field(default_factory=list)
     trend: TradeoffTrend | None = None
     nonequilibrium: NonequilibriumFit | None = None
     control: ControlPairing | None = None
-    scores: Table | None = None
+    scores: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
 
     def summary_text(self) -> str:
@@ -71,8 +78,10 @@ def _as_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
 
 def analyze(paths: str | Path | Iterable[str | Path], out_dir: str | Path, *,
             error_threshold: float = DEFAULT_ERROR_THRESHOLD) -> AnalysisReport:
-    """Load ``paths`` (run files, live ones too), write ``summary.csv``, ``summary.md``,
-    ``fits.txt`` (the statistics) and every applicable figure (PNG + PDF) into ``out_dir``.
+    """Load ``paths`` (run files, live ones too), write ``summary.csv`` (units in the
+    headers, :func:`labctl.analysis.frames.write_table`), ``summary.md`` (for people: SI
+    prefixes), ``fits.txt`` (the statistics) and every applicable figure (PNG + PDF) into
+    ``out_dir``.
 
     ``error_threshold`` (V²) defines the training time.
     """
@@ -83,8 +92,8 @@ def analyze(paths: str | Path | Iterable[str | Path], out_dir: str | Path, *,
     series = load_series(files)
     rep = AnalysisReport(table)
     rep.files += [out / "summary.csv", out / "summary.md"]
-    table.to_csv(rep.files[0])
-    table.to_markdown(rep.files[1])
+    write_table(table, rep.files[0])
+    rep.files[1].write_text(format_table(table), encoding="utf-8")
     rep.files += figures.plot_time_series(series, out)
     _tradeoff(rep, out)
     _nonequilibrium(rep, out)
@@ -98,7 +107,7 @@ def analyze(paths: str | Path | Iterable[str | Path], out_dir: str | Path, *,
     rep.scores = dataset_scores(files)
     if len(rep.scores):
         rep.files.append(out / "scores.csv")
-        rep.scores.to_csv(rep.files[-1])
+        write_table(rep.scores, rep.files[-1])
     fits_path = out / "fits.txt"
     fits_path.write_text(rep.summary_text() + "\n", encoding="utf-8")
     rep.files.append(fits_path)
@@ -108,14 +117,10 @@ def analyze(paths: str | Path | Iterable[str | Path], out_dir: str | Path, *,
 def _tradeoff(rep: AnalysisReport, out: Path) -> None:
     """Per-λ means and trend tests over the fixed-λ tasks of the files that vary λ (a
     λ-control file's λ = 0 baselines, or a fixed-λ run, would bias the λ = 0 mean)."""
-    lams: dict[str, set[float]] = {}
-    for r in rep.table:
-        if r.get("lambda_control") == "off":
-            lams.setdefault(r["file"], set()).add(round(float(r["lambda"]), 6))
-    sweeps = {f for f, v in lams.items() if len(v) >= 2}
-    fixed = Table(rep.table.columns, (r for r in rep.table if r["file"] in sweeps
-                                      and r.get("lambda_control") == "off"))
-    lam = fixed.column("lambda") if len(fixed) else np.array([])
+    rows = fixed_lambda(rep.table)
+    distinct = rows["lambda"].round(6).groupby(rows["file"]).nunique()
+    fixed = rows[rows["file"].isin(distinct.index[distinct >= 2])]
+    lam = fixed["lambda"].to_numpy(dtype=float)
     if np.unique(np.round(lam[np.isfinite(lam)], 6)).size < 2:
         return
     try:
@@ -130,10 +135,12 @@ def _nonequilibrium(rep: AnalysisReport, out: Path) -> None:
     t = rep.table
     if not len(t):
         return
-    ratio = t.column("alpha") / t.column("gamma")
+    alpha, gamma, time = (t[c].to_numpy(dtype=float)
+                          for c in ("alpha", "gamma", "time_to_threshold"))
+    ratio = alpha / gamma
     if np.unique(ratio[np.isfinite(ratio)]).size < 2:
         return
-    gamma_time = t.column("gamma") * t.column("time_to_threshold")
+    gamma_time = gamma * time
     try:
         rep.nonequilibrium = fit_nonequilibrium(ratio, gamma_time)
     except (ValueError, RuntimeError) as exc:

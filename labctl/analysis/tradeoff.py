@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
-from labctl.analysis.table import Table
+from labctl.analysis.load import fixed_lambda
 
 #: one-sided significance level of the Spearman trend test
 TREND_P = 0.01
@@ -107,14 +108,14 @@ def _trend(lam: np.ndarray, values: np.ndarray, direction: int) -> Trend:
     return Trend(rho, p, int(lam.size), direction)
 
 
-def lambda_trend(table: Table, seed: int = 0) -> TradeoffTrend:
-    """The per-λ means and trend tests of the fixed-λ rows of ``table`` (λ-controlled and
-    λ-control baseline tasks are left out). ValueError naming the shortfall with fewer
-    than :data:`MIN_POINTS` usable tasks or fewer than 2 distinct λ."""
-    rows = [r for r in table if r.get("lambda_control", "off") == "off"]
-    lam = np.array([float(r["lambda"]) for r in rows], dtype=float)
-    err = np.array([float(r["final_error"]) for r in rows], dtype=float)
-    pw = np.array([float(r["final_power_free"]) for r in rows], dtype=float)
+def lambda_trend(table: pd.DataFrame, seed: int = 0) -> TradeoffTrend:
+    """The per-λ means and trend tests of the fixed-λ rows of a summary table
+    (:func:`labctl.analysis.load.load_summary`; λ-controlled tasks are left out).
+    ValueError naming the shortfall with fewer than :data:`MIN_POINTS` usable tasks or
+    fewer than 2 distinct λ."""
+    rows = fixed_lambda(table)
+    lam, err, pw = (rows[c].to_numpy(dtype=float)
+                    for c in ("lambda", "final_error", "final_power_free"))
     ok = np.isfinite(lam) & np.isfinite(err) & np.isfinite(pw)
     lam, err, pw = np.round(lam[ok], 6), err[ok], pw[ok]
     values = np.unique(lam)

@@ -18,7 +18,7 @@ from scipy import stats
 from labctl.analysis import figures
 from labctl.analysis.control import network_fingerprint, pair_control
 from labctl.analysis.datasets import dataset_scores
-from labctl.analysis.load import load_series, load_summary
+from labctl.analysis.load import fixed_lambda, load_series, load_summary
 from labctl.analysis.tradeoff import lambda_trend
 from labctl.protocol import load_protocol
 from labctl.protocol.model import Protocol, RandomAllosteryTasks
@@ -72,7 +72,7 @@ def run_protocol(path: Path, out: Path, quick: dict[str, int] | None,
 def tradeoff(run_file: Path, out: Path) -> Outcome:
     """Fig. 3c: per-λ mean error rises and mean free power falls with λ."""
     table = load_summary(run_file)
-    fixed = [r for r in table if r.get("lambda_control") == "off"]
+    fixed = fixed_lambda(table)
     try:
         trend = lambda_trend(table)
     except ValueError as exc:
@@ -117,7 +117,7 @@ def lambda_control(run_file: Path, out: Path) -> Outcome:
 
 def iris(run_file: Path, out: Path) -> Outcome:
     """Iris classification: train and test accuracy, test accuracy above chance (1/3)."""
-    scores = [r for r in dataset_scores([run_file]) if r["kind"] == "classification"]
+    scores = dataset_scores([run_file]).query("kind == 'classification'").to_dict("records")
     if not scores:
         return Outcome("no classification task in the run", None, [], [])
     r = scores[0]
@@ -140,7 +140,8 @@ def iris(run_file: Path, out: Path) -> Outcome:
 def nonlinear_regression(run_file: Path, out: Path) -> Outcome:
     """Nonlinear regression: the trained nonlinear network predicts the quadratic better
     than the best straight line could (test error below the best affine fit's error)."""
-    scores = [r for r in dataset_scores([run_file]) if r["kind"] == "nonlinear_regression"]
+    scores = (dataset_scores([run_file]).query("kind == 'nonlinear_regression'")
+              .to_dict("records"))
     if not scores:
         return Outcome("no nonlinear-regression task in the run", None, [], [])
     r = scores[0]

@@ -6,16 +6,21 @@ import pytest
 
 from labctl.analysis import figures
 from labctl.analysis.control import compare_control, network_fingerprint, pair_control
-from labctl.analysis.load import SUMMARY_COLUMNS, TaskSeries
+from labctl.analysis.frames import make_frame
+from labctl.analysis.load import SUMMARY_COLUMNS, SUMMARY_UNITS, TaskSeries
 from labctl.analysis.nonequilibrium import fit_nonequilibrium
-from labctl.analysis.table import Table
 from labctl.analysis.tradeoff import lambda_trend
 
 
 def _row(**values):
     row = dict.fromkeys(SUMMARY_COLUMNS, float("nan"))
-    row.update(file="x.h5", name="t", status="completed", lambda_control="off", **values)
+    row.update(file="x.h5", task=0, name="t", kind="", status="completed",
+               lambda_control="off", rows=10, **values)
     return row
+
+
+def _table(rows):
+    return make_frame(rows, SUMMARY_COLUMNS, SUMMARY_UNITS)
 
 
 def _series(name, lam, error, power, **params):
@@ -33,10 +38,10 @@ def test_alpha_gamma_figure_and_fit(tmp_path):
     ratio = np.geomspace(1e-2, 1e2, 17)
     gamma = alpha / ratio
     gamma_t = np.where(ratio < 1, 50 / ratio, 50 * ratio ** -0.42)
-    table = Table(SUMMARY_COLUMNS, [_row(alpha=alpha, gamma=g, time_to_threshold=gt / g)
-                                    for g, gt in zip(gamma, gamma_t)])
-    ratio_t = table.column("alpha") / table.column("gamma")
-    fit = fit_nonequilibrium(ratio_t, table.column("gamma") * table.column("time_to_threshold"))
+    table = _table([_row(alpha=alpha, gamma=g, time_to_threshold=gt / g)
+                    for g, gt in zip(gamma, gamma_t)])
+    ratio_t = (table["alpha"] / table["gamma"]).to_numpy()
+    fit = fit_nonequilibrium(ratio_t, (table["gamma"] * table["time_to_threshold"]).to_numpy())
     assert fit.broken.x_break == pytest.approx(1.0, rel=0.2)
     assert fit.low.exponent == pytest.approx(-1.0, abs=0.02) and fit.n_low >= 5
     assert fit.window.exponent == pytest.approx(-0.42, abs=0.02) and fit.n_window >= 5
@@ -63,7 +68,7 @@ def test_kappa_figure_skips_rows_without_kappa(tmp_path):
     rows = [_row(kappa=k, time_to_threshold=1e-3 / k + 1, energy_to_threshold=k + 1e-6 / k)
             for k in np.geomspace(1e-4, 1e-2, 5)]
     rows.append(_row(time_to_threshold=0.5, energy_to_threshold=1e-9))   # no κ: ignored
-    paths = figures.plot_kappa(Table(SUMMARY_COLUMNS, rows), tmp_path)
+    paths = figures.plot_kappa(_table(rows), tmp_path)
     assert len(paths) == 2 and paths[0].stat().st_size > 1000
 
 
@@ -117,15 +122,15 @@ def test_tradeoff_trend_and_diamonds(tmp_path):
     power = 2e-4 * (1 - 8 * lams) * rng.lognormal(0, 0.1, lams.size)
     rows = [_row(**{"lambda": lam}, final_error=e, final_power_free=p)
             for lam, e, p in zip(lams, err, power)]
-    trend = lambda_trend(Table(SUMMARY_COLUMNS, rows))
+    trend = lambda_trend(_table(rows))
     assert trend.holds and trend.error_trend.p < 1e-3 and trend.power_trend.rho < -0.5
     assert list(trend.count) == [8] * 6 and np.all(trend.error_sem > 0)
     assert trend.error_mean[0] == pytest.approx(err[:8].mean())
     assert "PASS" in "\n".join(trend.lines()) and "papers" not in "\n".join(trend.lines())
-    paths = figures.plot_tradeoff(Table(SUMMARY_COLUMNS, rows), tmp_path, trend)
+    paths = figures.plot_tradeoff(_table(rows), tmp_path, trend)
     assert len(paths) == 2 and paths[0].stat().st_size > 1000
     flat = [_row(**{"lambda": lam}, final_error=e, final_power_free=2e-4)
             for lam, e in zip(lams, rng.permutation(err))]
-    assert not lambda_trend(Table(SUMMARY_COLUMNS, flat)).holds
+    assert not lambda_trend(_table(flat)).holds
     with pytest.raises(ValueError, match="4 usable"):
-        lambda_trend(Table(SUMMARY_COLUMNS, rows[:2] + rows[-2:]))
+        lambda_trend(_table(rows[:2] + rows[-2:]))

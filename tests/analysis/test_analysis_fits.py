@@ -1,29 +1,10 @@
-"""Table, threshold crossing and fit helpers on data with known answers."""
+"""Threshold crossing and fit helpers on data with known answers."""
 
 import numpy as np
 import pytest
 
 from labctl.analysis.fits import fit_power_law, fit_two_regimes, pareto_front
 from labctl.analysis.load import first_crossing
-from labctl.analysis.table import Table
-
-
-def test_table_csv_markdown_and_columns(tmp_path):
-    t = Table(("name", "lambda", "final_error"))
-    t.append({"name": "a", "lambda": 0.0, "final_error": 1e-4})
-    t.append({"name": "b|c", "lambda": 0.03})
-    assert t.column("final_error")[0] == 1e-4 and np.isnan(t.column("final_error")[1])
-    csv = t.to_csv(tmp_path / "t.csv")
-    assert csv.splitlines() == ["name,lambda,final_error", "a,0.0,0.0001", "b|c,0.03,"]
-    md = t.to_markdown(tmp_path / "t.md")
-    assert md.splitlines()[0].split("|")[1].strip() == "name"
-    assert "b\\|c" in md and (tmp_path / "t.md").read_text() == md
-    assert len(t.where(name="a")) == 1
-    assert t.to_records()["lambda"].tolist() == [0.0, 0.03]
-    with pytest.raises(ValueError, match="unknown columns"):
-        t.append({"lamda": 1.0})
-    with pytest.raises(KeyError, match="not a column"):
-        t.column("x")
 
 
 def test_first_crossing_interpolates_in_log():

@@ -2,16 +2,19 @@
 
 import argparse
 import dataclasses
+import re
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from labctl.analysis import cli
 from labctl.analysis.compare import compare_runs
-from labctl.analysis.load import SUMMARY_COLUMNS, load_series, load_summary
+from labctl.analysis.frames import read_table
+from labctl.analysis.load import SUMMARY_COLUMNS, SUMMARY_UNITS, load_series, load_summary
 from labctl.analysis.tradeoff import lambda_trend
 from labctl.protocol import load_protocol
 from labctl.runner.session import RunSession
@@ -41,18 +44,23 @@ def sweep_file(tmp_path_factory, protocols):
 
 def test_summary_table_rows(sweep_file):
     table = load_summary(sweep_file)
-    assert table.columns == SUMMARY_COLUMNS and len(table) == N_TASKS * len(LAMBDAS)
-    assert set(table.column("status")) == {"completed"}
-    lam = table.column("lambda")
+    assert isinstance(table, pd.DataFrame)
+    assert tuple(table.columns) == SUMMARY_COLUMNS and len(table) == N_TASKS * len(LAMBDAS)
+    assert table.attrs["units"] == SUMMARY_UNITS
+    assert table.attrs["units"]["final_power_free"] == "W"
+    assert table["task"].tolist() == list(range(len(table)))   # numbered from 0, as the file
+    assert table["rows"].dtype == np.int64 and table["final_error"].dtype == np.float64
+    assert set(table["status"]) == {"completed"}
+    lam = table["lambda"]
     assert np.allclose(lam, np.tile(LAMBDAS, N_TASKS), atol=5e-4)  # quantised by the bench
     with open_run(sweep_file) as run:
         finals = [t.final["error"] for t in run.tasks]
         names = [t.name for t in run.tasks]
-    assert np.allclose(table.column("final_error"), finals)
-    assert list(table.column("name")) == names
-    assert np.all(table.column("final_error_normalized") < 1.0)
-    assert np.all(np.diff(table.column("energy")) != 0)
-    assert np.all(table.column("gate_voltage") == 3.0)
+    assert np.allclose(table["final_error"], finals)
+    assert table["name"].tolist() == names
+    assert np.all(table["final_error_normalized"] < 1.0)
+    assert np.all(np.diff(table["energy"]) != 0)
+    assert np.all(table["gate_voltage"] == 3.0)
     series = load_series(sweep_file)
     assert len(series) == len(table) and series[0].time.shape == series[0].error.shape
 
@@ -80,8 +88,23 @@ def test_cli_writes_figures_and_tables(sweep_file, tmp_path, capsys):
         for ext in ("png", "pdf"):
             assert (out / f"{stem}.{ext}").stat().st_size > 1000
     csv = (out / "summary.csv").read_text().splitlines()
-    assert csv[0].split(",") == list(SUMMARY_COLUMNS) and len(csv) == 1 + N_TASKS * len(LAMBDAS)
-    assert (out / "summary.md").read_text().count("\n") == 2 + N_TASKS * len(LAMBDAS)
+    assert len(csv) == 1 + N_TASKS * len(LAMBDAS)
+    assert csv[0].startswith("file,task,name,kind,status,lambda [1],eta [1],kappa [S],")
+    assert "final_error [V^2]" in csv[0] and "final_power_free [W]" in csv[0]
+    assert "energy [J]" in csv[0] and "time_to_threshold [s]" in csv[0]
+    # the CSV opens as it is in pandas, numbers exact; read_table gives back the frame
+    table = load_summary(sweep_file)
+    raw = pd.read_csv(out / "summary.csv")
+    assert raw["final_power_free [W]"].tolist() == table["final_power_free"].tolist()
+    assert raw["task"].tolist() == table["task"].tolist()
+    back = read_table(out / "summary.csv")
+    pd.testing.assert_frame_equal(back, table, check_exact=True)
+    assert back.attrs["units"] == table.attrs["units"]
+    md = (out / "summary.md").read_text()
+    assert md.count("\n") == 2 + N_TASKS * len(LAMBDAS)
+    for text in (md, printed):       # for people: SI prefixes, units in the cells
+        assert re.search(r"\| +\d[\d.]* [mµn]W \|", text), text[:400]
+        assert re.search(r"\| +\d[\d.]* [mµn]?J \|", text) and "| final_power_free " in text
     rc = cli.cmd_analyze(parser.parse_args([str(tmp_path / "missing.h5"), "-o", str(out)]))
     assert rc == 2 and "does not exist" in capsys.readouterr().err
     rc = cli.cmd_analyze(parser.parse_args([str(sweep_file), "--threshold", "-1"]))
@@ -91,8 +114,9 @@ def test_cli_writes_figures_and_tables(sweep_file, tmp_path, capsys):
 def test_compare_identical_simulation_has_zero_residuals(sweep_file):
     table = compare_runs(sweep_file, sweep_file)
     assert len(table) == N_TASKS * len(LAMBDAS)
-    assert np.all(table.column("final_power_residual") == 0)
-    assert np.all(table.column("log_error_rms") == 0)
+    assert np.all(table["final_power_residual"] == 0)
+    assert np.all(table["log_error_rms"] == 0)
+    assert table.attrs["units"]["final_power_residual"] == "W"
 
 
 def test_analysis_of_a_live_run(tmp_path, protocols):
@@ -111,12 +135,13 @@ def test_analysis_of_a_live_run(tmp_path, protocols):
                     table = load_summary(out)
                 except (OSError, KeyError):
                     table = None
-                if table is not None and len(table) and table.rows[0]["rows"] >= 10:
+                if table is not None and len(table) and table["rows"].iloc[0] >= 10:
                     break
             time.sleep(0.2)
         assert table is not None and len(table) >= 1
-        assert table.rows[0]["status"] == "running"
-        assert table.rows[0]["rows"] >= 10 and table.rows[0]["duration"] < 40.0
+        first = table.iloc[0]
+        assert first["status"] == "running"
+        assert first["rows"] >= 10 and first["duration"] < 40.0
         rc = cli.main([str(out), "-o", str(tmp_path / "a")])
         assert rc == 0 and (tmp_path / "a" / "time_series.png").exists()
     finally:
@@ -138,7 +163,7 @@ def test_simulate_run_with_scaled_calibration(tmp_path, protocols):
     twin = simulate_run(measured, tmp_path / "twin.h5", bench_text=scaled)
     table = compare_runs(measured, twin)
     assert len(table) == 1
-    row = table.rows[0]
+    row = table.iloc[0]
     assert row["final_power_residual"] == pytest.approx(0.3 * row["final_power_measured"],
                                                        rel=0.02)
     assert row["log_error_rms"] < 0.05
@@ -165,5 +190,6 @@ def test_iris_train_and_test_accuracy_are_shown(tmp_path, capsys):
     assert (f"train accuracy {100 * final['train_accuracy']:.1f} %" in printed
             and f"test accuracy {100 * final['test_accuracy']:.1f} %" in printed)
     csv = (tmp_path / "a" / "scores.csv").read_text().splitlines()
-    assert csv[0].startswith("file,task,name,kind,train_accuracy,test_accuracy")
+    assert csv[0] == ("file,task,name,kind,train_accuracy [1],test_accuracy [1],"
+                      "train_error [V^2],test_error [V^2]")
     assert len(csv) == 2

@@ -23,7 +23,7 @@ def test_supply_power_in_file_info_and_analysis(write_protocol, tmp_path):
         ok = np.isfinite(measured)
         assert ok.sum() == 2 * 2 + 2 and np.all(np.isfinite(model))  # 2 Hz + 2 readings
         table = summarize_run(run)
-    col = {name: table.column(name)[0] for name in
+    col = {name: table[name].iloc[0] for name in
            ("power_supply", "power_supply_model", "power_supply_residual")}
     assert col["power_supply"] == np.mean(measured[ok])
     assert np.isclose(col["power_supply_residual"], np.mean(measured[ok] - model[ok]))

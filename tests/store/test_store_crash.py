@@ -75,7 +75,7 @@ def test_live_reader_follows_and_kill9_loses_at_most_a_second(tmp_path: Path) ->
 
     from labctl.analysis.load import load_summary
 
-    assert [r["status"] for r in load_summary(path).rows] == \
+    assert load_summary(path)["status"].tolist() == \
         ["completed", "completed", "interrupted"]
     out = subprocess.run([sys.executable, "-m", "labctl.cli", "info", str(path)],
                          capture_output=True, text=True, timeout=120)
