@@ -133,6 +133,9 @@ COMMANDS = (
             "add_info_arguments", "cmd_info"),
     Command("runs", "list the run files of a folder: status, protocol, start, duration, "
             "tasks, results", "labctl.catalog", "add_runs_arguments", "cmd_runs"),
+    Command("serve", "live web view of a runs folder (catalog, live curves, network, "
+            "events, figures); safe by default", "labctl.web.cli", "add_serve_arguments",
+            "cmd_serve", extra="web"),
     Command("reproduce", "run one shipped protocol per claim of the papers: claim table and "
             "Markdown report", "labctl.reproduce.cli", "add_reproduce_arguments",
             "cmd_reproduce", extra="analysis"),

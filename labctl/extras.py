@@ -6,7 +6,8 @@ The rest comes with extras (``pip install 'labctl[NAME]'``, ``[all]`` for every 
 * ``cluster``: Dask, for ``labctl run --parallel`` / ``--scheduler``;
 * ``analysis``: matplotlib, pandas and xarray, for ``labctl analyze``, ``labctl
   reproduce``, ``Run.to_xarray()`` and ``Run.summary()``;
-* ``gui``: PySide6 and pyqtgraph, for ``labctl gui``.
+* ``gui``: PySide6 and pyqtgraph, for ``labctl gui``;
+* ``web``: Starlette, uvicorn and plotly, for ``labctl serve``.
 
 :func:`require_extra` checks that an extra's modules can be imported (without importing
 them) and otherwise raises :class:`MissingExtraError`, whose text is the whole message;
@@ -24,6 +25,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "cluster": ("dask", "distributed"),
     "analysis": ("matplotlib", "pandas", "xarray"),
     "gui": ("PySide6", "pyqtgraph"),
+    "web": ("starlette", "uvicorn", "plotly"),
 }
 
 

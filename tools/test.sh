@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 ROOT="$PWD"
 
 APT_PACKAGES=(gcc-avr avr-libc simavr libsimavr-dev libelf-dev pkg-config clang
-              libclang-rt-14-dev hdf5-tools socat make gcc python3-venv)
+              libclang-rt-14-dev hdf5-tools socat make gcc python3-venv
+              chromium chromium-driver)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
