@@ -10,8 +10,19 @@
 * the full campaign with the engine: wall and CPU time against the 30 s goal, median L/L0
   and peak memory (its arrays by tracemalloc, and the process peak RSS).
 
+* the runner against the physics (issue 16, point 1): the same number of tasks as a
+  protocol (random two-source two-target tasks, λ 0–0.055, η 0.22, 10 rows/s) through
+  ``labctl run`` serially (a subprocess; its run time from the first task to the end, and
+  its whole wall time with start-up), against two physics-alone baselines measured in
+  the same run: the batched engine above (all tasks in one array), and the same tasks'
+  physics stepped one task at a time in the DAQ's 0.1 s blocks as the serial run steps it
+  (``TwinBench.advance``, no DAQ, rows or file); also the simulated DAQ alone (physics
+  plus 32 channels × 10 kS/s of measurement noise, the same blocks read and dropped).
+  ``--no-runner`` skips it.
+
 BLAS is limited to one thread (set before NumPy loads): both sides use one core. Run:
-``python benchmarks/bench_physics_campaign.py [n_tasks] [seconds] [--full-baseline]``.
+``python benchmarks/bench_physics_campaign.py [n_tasks] [seconds] [--full-baseline]
+[--no-runner]``.
 """
 
 import os
@@ -19,10 +30,14 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import json  # noqa: E402
 import resource  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -45,8 +60,9 @@ def _engine(net, params, sources, targets, lam, seconds):
 
 
 def main(n_tasks: int = 150, seconds: float = 20.0, full_baseline: bool = False,
-         baseline_s: float = 2.0) -> None:
-    """Run baseline and engine, then the full campaign, and print the figures."""
+         baseline_s: float = 2.0) -> float:
+    """Run baseline and engine, then the full campaign, and print the figures; returns the
+    engine's wall time (s) for the full campaign."""
     net = periodic_lattice(4, 4)
     params = BenchParams()
     pairs = [random_allostery(net, s) for s in range(n_tasks)]
@@ -88,9 +104,123 @@ def main(n_tasks: int = 150, seconds: float = 20.0, full_baseline: bool = False,
     print(f"median L/L0 {np.median(bench.error() / err0):.2e}; peak memory: arrays of the "
           f"campaign {arrays:.1f} MiB (tracemalloc), process peak RSS {_peak_mib():.0f} MiB "
           f"(after imports and compile: {rss0:.0f} MiB)")
+    return wall
+
+
+CAMPAIGN = """
+name = "campaign"
+bench = "sim"
+eta = 0.22
+record_rate = 10.0
+seed = 7
+[lambda]
+mode = "sweep"
+assign = "cycle"
+values = {lams}
+[learning]
+mode = "continuous"
+duration = {duration}
+[init]
+gate_voltage = 2.5
+[[task]]
+kind = "random_allostery"
+name = "task"
+count = {count}
+seed = 11
+source_voltages = [0.0, 0.45]
+target_voltages = [[0.091, 0.363], [0.045, 0.408]]
+"""
+
+
+def campaign_protocol(n_tasks: int, seconds: float) -> str:
+    """The bench campaign as a protocol: ``n_tasks`` random tasks of ``seconds`` s each."""
+    lams = [round(0.055 * i / max(1, n_tasks - 1), 6) for i in range(n_tasks)]
+    return CAMPAIGN.format(lams=lams, duration=seconds, count=n_tasks)
+
+
+def per_task_physics(protocol_path: Path, read_daq: bool) -> float:
+    """Wall time (s) of the protocol's tasks stepped one at a time on one simulated bench,
+    in the DAQ's blocks: the twin's physics alone (``read_daq`` False: the same
+    ``TwinBench.advance`` calls a DAQ block makes, no measurement) or the simulated DAQ
+    alone (``read_daq`` True: blocks of noisy samples read and dropped)."""
+    from labctl.bench import open_bench
+    from labctl.protocol import compile_plan, load_protocol
+
+    protocol = load_protocol(protocol_path)
+    bench = open_bench(protocol.bench, clock="fast", seed=7)
+    daq, gates = bench.daq, bench.gates
+    core = daq.core
+    block_s = daq._block / daq.sample_rate
+    n_coarse = max(1, round(block_s / core.params.dt))
+    total = 0.0
+    for plan in compile_plan(protocol):
+        prm = plan.params
+        daq.begin_task(plan.index)
+        nodes = [*prm["source_nodes"], *prm["target_nodes"]]
+        names = ["source0", "source1", "target0", "target1"]
+        daq.route_outputs(dict(zip(names, nodes)))
+        daq.write_outputs(dict(zip(names, [*prm["source_voltages"],
+                                           *prm["target_voltages"]])))
+        gates.set_gates(np.full(protocol.bench.network.n_edges, prm["gate_voltage"]))
+        gates.set_eta(prm["eta"])
+        gates.set_lambda(prm["lambda"])
+        daq.start_acquisition()
+        gates.set_learning(True)
+        n_blocks = round(prm["duration_s"] / block_s)
+        t0 = time.perf_counter()
+        for _ in range(n_blocks):
+            if read_daq:
+                daq.read_block()
+            else:
+                core.twin.advance(block_s, n_coarse)
+        total += time.perf_counter() - t0
+        gates.set_learning(False)
+        daq.stop_acquisition()
+    bench.close()
+    return total
+
+
+def labctl_run(protocol_path: Path, out: Path, *extra: str) -> tuple[float, float]:
+    """Run ``labctl run`` in a subprocess; (run time from the first task to the end, whole
+    wall time with start-up) in s."""
+    cmd = [sys.executable, "-m", "labctl.cli", "run", str(protocol_path), "-o", str(out),
+           "--events", "jsonl", *extra]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    finished = [e for e in events if e["event"] == "finished"]
+    if proc.returncode != 0 or not finished or finished[-1]["status"] != "completed":
+        raise RuntimeError(f"labctl run failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    first = next(e["t"] for e in events if e["event"] == "task_started")
+    return finished[-1]["t"] - first, wall
+
+
+def runner_vs_physics(n_tasks: int, seconds: float, batched_s: float) -> None:
+    """Print the serial ``labctl run`` time against the physics-alone baselines."""
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "campaign.toml"
+        path.write_text(campaign_protocol(n_tasks, seconds))
+        warm = Path(d) / "warm.toml"  # fills numba's cache for the subprocesses
+        warm.write_text(campaign_protocol(1, 0.5))
+        labctl_run(warm, Path(d) / "warm.h5")
+        physics = per_task_physics(path, read_daq=False)
+        daq = per_task_physics(path, read_daq=True)
+        run_s, wall = labctl_run(path, Path(d) / "serial.h5")
+    print(f"runner vs physics, {n_tasks} tasks x {seconds:g} s, serially (issue 16.1):")
+    print(f"  physics alone, batched engine (above):        {batched_s:7.1f} s")
+    print(f"  physics alone, one task at a time (0.1 s blocks): {physics:7.1f} s")
+    print(f"  simulated DAQ alone (physics + noisy samples):  {daq:7.1f} s")
+    print(f"  labctl run, serial: {run_s:7.1f} s from first task to end "
+          f"({wall:.1f} s with start-up)")
+    print(f"  ratios: labctl run / batched physics {run_s / batched_s:.2f}x, / per-task physics "
+          f"{run_s / physics:.2f}x, / simulated DAQ alone {run_s / daq:.2f}x (goal <= 2x)")
+    print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    main(*(float(a) if i else int(a) for i, a in enumerate(args)),
-         full_baseline="--full-baseline" in sys.argv)
+    numbers = [float(a) if i else int(a) for i, a in enumerate(args)]
+    batched = main(*numbers, full_baseline="--full-baseline" in sys.argv)
+    if "--no-runner" not in sys.argv:
+        runner_vs_physics(*(numbers + [150, 20.0][len(numbers):]), batched_s=batched)

@@ -138,15 +138,19 @@ class RowBuilder:
         before (gates drift smoothly while learning, and are read once per block).
         Samples of an unfinished row wait for the next call.
         """
-        t = np.concatenate([self._pending_t, np.asarray(time, float)])
-        d = np.concatenate([self._pending, np.asarray(data, float)])
+        if len(self._pending_t):
+            t = np.concatenate([self._pending_t, np.asarray(time, float)])
+            d = np.concatenate([self._pending, np.asarray(data, float)])
+        else:  # the usual case (blocks of whole rows): no copy of the block
+            t, d = np.asarray(time, float), np.asarray(data, float)
         gates = np.asarray(gates, float)
         reading_t = float(t[-1]) if len(t) else 0.0
         previous = self._last_gates or (reading_t, gates)
         self._last_gates = (reading_t, gates)
         m = self.samples_per_row
         n_rows = len(t) // m
-        self._pending_t, self._pending = t[n_rows * m:], d[n_rows * m:]
+        # kept samples are copied: the caller may reuse its block's buffer
+        self._pending_t, self._pending = t[n_rows * m:].copy(), d[n_rows * m:].copy()
         if n_rows == 0:
             return None
         mean = d[: n_rows * m].reshape(n_rows, m, -1).mean(axis=1)
@@ -167,10 +171,12 @@ class RowBuilder:
         err = self.error(v_free)
         if self.error0 is None:
             self.error0 = float(err[0]) if err[0] > 0 else float("nan")
-        i_free, dv_free = self.law.current(v_free, gates)
-        i_clamped, dv_clamped = self.law.current(v_clamped, gates)
-        p_free = np.sum(i_free * dv_free, axis=-1)
-        p_clamped = np.sum(i_clamped * dv_clamped, axis=-1)
+        # both copies through the edge law in one call (rows of the free copy first)
+        both_gates = np.concatenate([gates, gates]) if gates.ndim == 2 else gates
+        i_both, dv_both = self.law.current(np.concatenate([v_free, v_clamped]), both_gates)
+        p_both = np.sum(i_both * dv_both, axis=-1)
+        i_free, i_clamped = i_both[:n_rows], i_both[n_rows:]
+        p_free, p_clamped = p_both[:n_rows], p_both[n_rows:]
         energy = self.energy + np.cumsum(p_free) * dt_row
         self.energy = float(energy[-1])
         gate_rows = np.broadcast_to(gates, (n_rows, gates.shape[-1]))

@@ -32,7 +32,6 @@ import contextlib
 import errno
 import logging
 import os
-import queue
 import shutil
 import threading
 import time
@@ -73,6 +72,11 @@ class TaskLike(Protocol):
 
 
 _STOP = object()
+#: bytes queued since the writer thread was last woken that wake it (and that make it
+#: write before its periodic write is due)
+WAKE_BYTES = 8 * 2**20
+#: tasks whose dataset handles the writer thread keeps between writes
+DATASET_CACHE_TASKS = 64
 
 
 class RunWriter:
@@ -125,6 +129,8 @@ class RunWriter:
         self.n_edges = network.n_edges
         self.n_nodes = network.n_nodes
         self.raw_channels = tuple(raw_channels or ())
+        self._field_shapes = {name: lay.field_shape(name, self.n_edges, self.n_nodes)
+                              for name in lay.TASK_FIELDS}
         self.flush_interval = float(flush_interval)
         self.max_queue_bytes = int(max_queue_bytes)
         self.min_free_bytes = (close_reserve_bytes(self.n_tasks) if min_free_bytes is None
@@ -142,6 +148,10 @@ class RunWriter:
         self._state = [lay.PENDING] * self.n_tasks  # producer-side view
         self._final: dict[int, dict[str, float]] = {}
         self._lock = threading.Lock()
+        #: producers add items under it; ``notify`` wakes the writer thread, ``_room``
+        #: wakes producers waiting in :meth:`wait_for_room`
+        self._cond = threading.Condition(self._lock)
+        self._room = threading.Condition(self._lock)
         self._queued_bytes = 0
         self._error: BaseException | None = None
         self._error_reported = False
@@ -176,8 +186,11 @@ class RunWriter:
                                                             interrupt_check))
                 for i in self.completed:
                     self._state[i] = lay.COMPLETED
-            self._rows = [int(x) for x in self._file["progress/task_rows"][()]]
-            self._raw_rows = [int(x) for x in self._file["progress/task_raw_rows"][()]]
+            self._rows = dict(enumerate(int(x) for x in self._file["progress/task_rows"][()]))
+            self._raw_rows = dict(enumerate(
+                int(x) for x in self._file["progress/task_raw_rows"][()]))
+            self._dataset_cache: dict[int, dict[str, h5py.Dataset]] = {}
+            self._progress_cache: dict[str, h5py.Dataset] = {}
             self._n_events = int(self._file["events"].shape[0])
             # where /run_status lies in the file (contiguous, allocated): a full disk
             # cannot stop an in-place write of the final status there
@@ -191,7 +204,9 @@ class RunWriter:
             self._file = None
             creating.unlink(missing_ok=True)
             raise
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._items: list[tuple[tuple[Any, ...], int]] = []
+        self._unwoken_bytes = 0
+        self._wake = False
         self._thread = threading.Thread(target=self._run, name=f"RunWriter({self.path.name})",
                                         daemon=True)
         self._thread.start()
@@ -255,14 +270,48 @@ class RunWriter:
                              "not running; call begin_task first")
         return int(index)
 
-    def _put(self, item: tuple[Any, ...], nbytes: int = 0) -> None:
-        with self._lock:
+    def _put(self, item: tuple[Any, ...], nbytes: int = 0, *, wake: bool = False) -> None:
+        """Queue ``item`` for the writer thread. Only items that must be written at once
+        (``wake``: a discard, a flush request, the close) or a backlog past
+        :data:`WAKE_BYTES` wake the thread; rows, events and task states wait for its next
+        periodic write (within ``flush_interval``), so a producer never hands the GIL to
+        the writer thread once per DAQ block."""
+        with self._cond:
             if self._queued_bytes + nbytes > self.max_queue_bytes:
                 raise StoreError(f"run file {self.path}: the writer is more than "
                                  f"{self.max_queue_bytes / 2**20:.0f} MiB behind; "
                                  "the disk is too slow")
             self._queued_bytes += nbytes
-        self._queue.put((item, nbytes))
+            self._unwoken_bytes += nbytes
+            self._items.append((item, nbytes))
+            if wake or self._unwoken_bytes > WAKE_BYTES:
+                self._unwoken_bytes = 0
+                self._wake = True
+                self._cond.notify()
+
+    @property
+    def backlog_bytes(self) -> int:
+        """Bytes handed to the writer and not yet written (queued or being written)."""
+        with self._cond:
+            return self._queued_bytes
+
+    def wait_for_room(self, max_bytes: int, timeout: float | None = None) -> bool:
+        """Block until at most ``max_bytes`` wait to be written (backpressure for a producer
+        that may wait, such as the collector of a parallel run; never the acquisition
+        thread of a hardware run). True if there is room, False after ``timeout`` s;
+        raises :class:`StoreError` if the writer failed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._queued_bytes > max_bytes and self._error is None:
+                self._unwoken_bytes = 0
+                self._wake = True  # write what waits now
+                self._cond.notify()
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._room.wait(0.5 if left is None else min(left, 0.5))
+        self._check()
+        return True
 
     def begin_task(self, index: int) -> None:
         """Mark task ``index`` as running (rows may then be appended)."""
@@ -288,11 +337,11 @@ class RunWriter:
         block: dict[str, np.ndarray] = {}
         n_rows = None
         for name, value in rows.items():
-            if name not in lay.TASK_FIELDS:
+            if name not in self._field_shapes:
                 raise ValueError(f"rows: unknown field {name!r}; allowed: "
                                  f"{', '.join(lay.TASK_FIELDS)}")
             arr = np.array(value, dtype=np.float64, copy=True)
-            cols = lay.field_shape(name, self.n_edges, self.n_nodes)
+            cols = self._field_shapes[name]
             if n_rows is None:
                 n_rows = arr.shape[0] if arr.ndim else -1
             if arr.shape != (n_rows, *cols):
@@ -343,7 +392,7 @@ class RunWriter:
         self._check()
         index = self._check_index(index, running=True)
         self.log_event("task_retry", reason, task=index)
-        self._put(("discard", index))
+        self._put(("discard", index), wake=True)
 
     def log_event(self, kind: str, message: str = "", task: int = -1) -> None:
         """Record an event (η/λ change, pause, fault, ...) with the time since the file
@@ -362,7 +411,7 @@ class RunWriter:
         checkpoints, never inside the acquisition loop)."""
         self._check()
         done = threading.Event() if wait else None
-        self._put(("flush", done))
+        self._put(("flush", done), wake=True)
         if done is not None:
             done.wait(timeout)
             self._check()
@@ -385,7 +434,10 @@ class RunWriter:
         if self._closed:
             return self._final_status
         self._closed = True
-        self._queue.put(((_STOP,), 0))
+        with self._cond:
+            self._items.append(((_STOP,), 0))
+            self._wake = True
+            self._cond.notify()
         self._thread.join()
         if self._error is not None:
             status = "aborted"
@@ -421,13 +473,18 @@ class RunWriter:
         last_flush = time.monotonic()
         stop = False
         while not stop:
-            timeout = max(0.0, self.flush_interval - (time.monotonic() - last_flush))
-            try:
-                (item, nbytes) = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                item, nbytes = None, 0
+            with self._cond:
+                # sleep until woken (a discard, a flush request, the close, a large
+                # backlog, a producer waiting for room) or the next periodic write is due
+                while not self._wake:
+                    timeout = self.flush_interval - (time.monotonic() - last_flush)
+                    if timeout <= 0:
+                        break
+                    self._cond.wait(timeout)
+                self._wake = False
+                items, self._items = self._items, []
             force = False
-            if item is not None:
+            for item, nbytes in items:
                 pending_bytes += nbytes
                 kind = item[0]
                 if kind is _STOP:
@@ -437,7 +494,6 @@ class RunWriter:
                 elif kind == "raw":
                     pending_raw.setdefault(item[1], []).append((item[2], item[3]))
                 elif kind == "status":
-                    force = True
                     pending_status[item[1]] = item[2]
                 elif kind == "event":
                     pending_events.append(item[1])
@@ -451,7 +507,7 @@ class RunWriter:
                     if item[1] is not None:
                         waiters.append(item[1])
             due = time.monotonic() - last_flush >= self.flush_interval
-            if force or due or pending_bytes > 8 * 2**20:
+            if force or due or pending_bytes > WAKE_BYTES:
                 if self._error is None:
                     try:
                         self._write(pending_rows, pending_raw, pending_status, pending_events)
@@ -463,8 +519,9 @@ class RunWriter:
                         exc.__context__ = exc.__cause__ = None
                 pending_rows, pending_raw, pending_status = {}, {}, {}
                 pending_events, pending_discards = [], []
-                with self._lock:
+                with self._cond:
                     self._queued_bytes -= pending_bytes
+                    self._room.notify_all()
                 pending_bytes = 0
                 last_flush = time.monotonic()
                 for event in waiters:
@@ -474,10 +531,17 @@ class RunWriter:
     def _write(self, rows: dict[int, list[dict[str, np.ndarray]]],
                raw: dict[int, list[tuple[np.ndarray, np.ndarray]]],
                status: dict[int, int], events: list[tuple[Any, ...]]) -> None:
-        """Write one block in three flushed steps: data, then counters and heartbeat,
-        then task states (so no reader sees a count or a state ahead of the data)."""
+        """Write one block in three flushed steps: data (and tasks now running), then
+        counters and heartbeat, then ended tasks' states (so no reader sees a count or a
+        completed task ahead of the data)."""
         f = self._file
         assert f is not None
+        progress = self._progress_datasets()
+        # a task that began is shown running at once (that needs no new space), a task
+        # that ended only after its rows count (step 3)
+        _set_items(progress["task_status"],
+                   {i: code for i, code in status.items() if code == lay.RUNNING})
+        status = {i: code for i, code in status.items() if code != lay.RUNNING}
         nbytes = (sum(a.nbytes for blocks in rows.values() for b in blocks for a in b.values())
                   + sum(t.nbytes + x.nbytes for blocks in raw.values() for t, x in blocks))
         if nbytes:
@@ -496,11 +560,11 @@ class RunWriter:
             g = tasks[lay.task_group_name(index)]
             n_new = sum(len(b["time"]) for b in blocks)
             start = self._rows[index]
-            for name in lay.TASK_FIELDS:
-                cols = lay.field_shape(name, self.n_edges, self.n_nodes)
+            datasets = self._task_datasets(index)
+            for name, cols in self._field_shapes.items():
                 parts = [b[name] if name in b else np.full((len(b["time"]), *cols), np.nan)
                          for b in blocks]
-                ds = g[name]
+                ds = datasets[name]
                 ds.resize(start + n_new, axis=0)
                 ds[start:] = np.concatenate(parts) if len(parts) > 1 else parts[0]
             new_rows[index] = start + n_new
@@ -520,18 +584,34 @@ class RunWriter:
             ev[self._n_events:] = np.array(events, dtype=lay.EVENT_DTYPE)
             self._n_events += len(events)
         f.flush()  # 1. the data is on disk ...
-        for index, n in new_rows.items():
-            f["progress/task_rows"][index] = n
-            self._rows[index] = n
-        for index, n in new_raw.items():
-            f["progress/task_raw_rows"][index] = n
-            self._raw_rows[index] = n
-        f[lay.HEARTBEAT][0] = time.time()
+        _set_items(progress["task_rows"], new_rows)
+        _set_items(progress["task_raw_rows"], new_raw)
+        self._rows.update(new_rows)
+        self._raw_rows.update(new_raw)
+        progress["heartbeat"][0] = time.time()
         f.flush()  # 2. ... before the counters that make it visible ...
         if status:
-            for index, code in status.items():
-                f["progress/task_status"][index] = code
+            _set_items(progress["task_status"], status)
             f.flush()  # 3. ... and a task is completed only once all its rows count
+
+    def _task_datasets(self, index: int) -> dict[str, h5py.Dataset]:
+        """Task ``index``'s row datasets (handles kept for the few tasks being written)."""
+        found = self._dataset_cache.get(index)
+        if found is None:
+            if len(self._dataset_cache) >= DATASET_CACHE_TASKS:
+                self._dataset_cache.clear()
+            assert self._file is not None
+            g = self._file[lay.TASKS_GROUP][lay.task_group_name(index)]
+            found = self._dataset_cache[index] = {name: g[name] for name in lay.TASK_FIELDS}
+        return found
+
+    def _progress_datasets(self) -> dict[str, h5py.Dataset]:
+        """The progress counters, task states and heartbeat datasets (handles kept)."""
+        if not self._progress_cache:
+            assert self._file is not None
+            prog = self._file["progress"]
+            self._progress_cache = {name: prog[name] for name in (*lay.PROGRESS, "heartbeat")}
+        return self._progress_cache
 
     def _truncate(self, index: int) -> None:
         """Empty task ``index``'s datasets: counters first, so no reader counts rows that
@@ -569,6 +649,8 @@ class RunWriter:
                 f[lay.HEARTBEAT][0] = time.time()
                 f.flush()
         self._file = None
+        self._dataset_cache.clear()  # handles of the closed file
+        self._progress_cache = {}
         problem = _close_h5(f)
         if problem and self._error is None:
             self._error = OSError(problem)
@@ -673,6 +755,22 @@ def _copy_rows(src: Any, dst: h5py.Dataset, n: int, check: Callable[[], None]) -
         check()
         stop = min(n, start + CARRY_OVER_ROWS)
         dst[start:stop] = src[start:stop]
+
+
+def _set_items(ds: h5py.Dataset, values: Mapping[int, int]) -> None:
+    """Write ``values`` (index -> value) into the 1-D dataset ``ds``: one write of the
+    span they cover when they are close together, else one write per index."""
+    if not values:
+        return
+    lo, hi = min(values), max(values) + 1
+    if len(values) == 1 or hi - lo > 4 * len(values) + 64:
+        for index, value in values.items():
+            ds[index] = value
+        return
+    span = ds[lo:hi]
+    for index, value in values.items():
+        span[index - lo] = value
+    ds[lo:hi] = span
 
 
 def _clip(text: str, n: int) -> bytes:
