@@ -24,6 +24,8 @@ def _frame():
          "final_error": 2.7e-4, "final_power_free": 4.6e-4},
         {"file": "a.h5", "task": 1, "name": "b|c", "rows": 0, "lambda": 0.03,
          "final_power_free": 0.1 + 0.2},                   # final_error missing: NaN
+        {"file": "b.h5", "task": 0, "name": "NA", "rows": 3, "lambda": 0.0,
+         "final_error": float("inf"), "final_power_free": -1e-9},
     ], COLUMNS, UNITS)
 
 
@@ -32,7 +34,7 @@ def test_frame_has_plain_names_units_in_attrs_and_fixed_types():
     assert tuple(df.columns) == COLUMNS and df.attrs["units"] == UNITS
     assert df["task"].dtype == np.int64 and df["rows"].dtype == np.int64
     assert df["final_error"].dtype == np.float64 and np.isnan(df["final_error"].iloc[1])
-    assert df["name"].tolist() == ["1", "b|c"]            # a numeric-looking name stays text
+    assert df["name"].tolist() == ["1", "b|c", "NA"]      # names stay text, never NaN
     empty = make_frame([], COLUMNS, UNITS)
     assert len(empty) == 0 and empty["lambda"].dtype == np.float64
     assert df[df["lambda"] > 0].attrs["units"] == UNITS   # pandas carries attrs along
@@ -77,6 +79,7 @@ def test_table_for_people_has_si_prefixes():
     assert md[1].split("|")[4].strip().endswith(":")        # numbers right-aligned
     assert "460 µW" in md[2] and "2.7×10⁻⁴ V²" in md[2] and "300 mW" in md[3]
     assert "b\\|c" in md[3] and " - " in md[3]              # NaN shown as -
+    assert "| NA " in md[4] and "inf V²" in md[4] and "-1 nW" in md[4]
     assert format_table(_frame(), ["name", "final_power_free"]).splitlines()[0] == \
         "| name | final_power_free |"
     with pytest.raises(KeyError, match="not in the table"):
