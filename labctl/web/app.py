@@ -116,7 +116,7 @@ class WebState:
         self.runs_dir = runs_dir.resolve()
         self.owned = owned
         self.catalog = Catalog(self.runs_dir)
-        self.followers = Followers([owned.path] if owned is not None else [])
+        self.followers = Followers()
         self.figures = FigureCache(cache_dir)
         self.assets = _load_assets()
 

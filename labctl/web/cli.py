@@ -115,49 +115,53 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if not tokens and not is_loopback(args.host):
             generated = new_token()
             tokens = [generated]
-        session = _session(args, runs_dir) if args.run else None
+        output = _run_output(args, runs_dir) if args.run else None
         sock = _listen(args.host, args.port)
     except (TokenFileError, ValueError, OSError) as exc:
         return _fail(str(exc))
-    except _UsageError as exc:
-        return _fail(str(exc))
     port = sock.getsockname()[1]
-    return _serve(args, runs_dir, sock, port, tokens, generated, session)
+    return _serve(args, runs_dir, sock, port, tokens, generated, output)
 
 
-class _UsageError(Exception):
-    """A protocol or bench file error (already one line)."""
-
-
-def _session(args: argparse.Namespace, runs_dir: Path):  # type: ignore[no-untyped-def]
-    """The run session of ``--run`` (checked completely; nothing opened yet)."""
+def _run_output(args: argparse.Namespace, runs_dir: Path) -> Path:
+    """The new run file of ``--run`` in RUNS_DIR, after checking the protocol and bench
+    file (ValueError naming the file and field); nothing is opened."""
     from labctl.bench.config import BenchFileError, load_bench
     from labctl.protocol import ProtocolError, load_protocol
 
     try:
         bench = load_bench(args.bench) if args.bench else None
         protocol = load_protocol(args.run, bench)
-        from labctl.runner.outputs import default_run_path
-        from labctl.runner.session import RunSession
-
-        return RunSession(protocol, default_run_path(protocol.name, runs_dir),
-                          clock=args.clock, seed=args.seed)
     except (ProtocolError, BenchFileError) as exc:
-        raise _UsageError(str(exc)) from None
+        raise ValueError(str(exc)) from None
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        raise ValueError(f"--seed: {args.seed}; allowed an integer 0..2**63-1")
+    from labctl.runner.outputs import default_run_path
+
+    return default_run_path(protocol.name, runs_dir)
 
 
 def _serve(args: argparse.Namespace, runs_dir: Path, sock: socket.socket, port: int,
-           tokens: list[Token], generated: Token | None, session) -> int:  # type: ignore[no-untyped-def]
+           tokens: list[Token], generated: Token | None, output: Path | None) -> int:
     import uvicorn
 
     from labctl.web.access import AccessGuard, audit
     from labctl.web.app import WebState, build_app
-    from labctl.web.owned import OwnedRun
+    from labctl.web.owned import OwnedRun, RunStartError
 
-    owned = OwnedRun(session, control=args.allow_control) if session is not None else None
+    owned = None
+    if output is not None:
+        owned = OwnedRun(args.run, output, control=args.allow_control, bench=args.bench,
+                         clock=args.clock, seed=args.seed)
     cache = Path(tempfile.mkdtemp(prefix="labctl-serve-"))
     state = None
     try:
+        if owned is not None:
+            try:
+                owned.start()
+            except RunStartError as exc:
+                return _fail(f"--run {args.run}: {exc}")
+            audit(f"started run {owned.path.name} ({args.run})")
         state = WebState(runs_dir, owned, cache)
         app = AccessGuard(build_app(state), tokens, loopback_only=is_loopback(args.host))
         url = _url(args.host, port)
@@ -169,16 +173,12 @@ def _serve(args: argparse.Namespace, runs_dir: Path, sock: socket.socket, port: 
         elif tokens:
             print(f"access tokens: {len(tokens)} from {args.token_file}; open {url}?token=…",
                   flush=True)
-        if owned is not None:
-            owned.start()
-            print(f"run started: {owned.path.name}", flush=True)
-            audit(f"started run {owned.path.name} ({args.run})")
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                                 server_header=False)
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         if owned is not None:
-            owned.stop("labctl serve stopped")
+            owned.stop()
         if state is not None:
             state.followers.close()
         with contextlib.suppress(OSError):

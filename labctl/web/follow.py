@@ -62,16 +62,13 @@ def _text(value: Any) -> str:
 
 
 class RunFollower:
-    """One run file, read-only, shared by every request about it (thread-safe).
+    """One run file, read-only, shared by every request about it (thread-safe); verified
+    in a child process when opened (``labctl.store.open_run``)."""
 
-    ``verify`` False skips the child-process check (for the file this process writes
-    itself: it is known good, and a fork while its writer thread holds HDF5 is avoided).
-    """
-
-    def __init__(self, path: Path, *, verify: bool = True) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._run: Run = open_run(path, verify=verify)
+        self._run: Run = open_run(path)
         self._refreshed = time.monotonic()
         self.last_used = time.monotonic()
 
@@ -192,10 +189,9 @@ def _protocol_name(attrs: dict[str, Any], snapshots: dict[str, Any]) -> str:
 class Followers:
     """The open :class:`RunFollower` objects by path, at most :data:`MAX_OPEN`."""
 
-    def __init__(self, trusted: Iterable[Path] = ()) -> None:
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._open: OrderedDict[Path, RunFollower] = OrderedDict()
-        self.trusted: set[Path] = set(trusted)  # files this process writes: not verified
 
     def get(self, path: Path) -> RunFollower:
         """The follower of run file ``path`` (opened on first use; RunFileError if the
@@ -205,7 +201,7 @@ class Followers:
             if follower is not None:
                 self._open.move_to_end(path)
                 return follower
-        follower = RunFollower(path, verify=path not in self.trusted)
+        follower = RunFollower(path)
         with self._lock:
             if path in self._open:  # another request opened it meanwhile
                 follower.close()

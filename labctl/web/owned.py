@@ -1,26 +1,28 @@
 """The run a ``labctl serve`` process started itself (``--run PROTOCOL``), and the operator
 commands the page may send to it with ``--allow-control``.
 
-Only this run can be controlled: a run written by another process (``labctl run``, the
-GUI) is watched read-only, since its bench belongs to that process. Every command is
-logged with who asked (:func:`labctl.web.access.audit`: token name and client address)
-and goes through the run session's front-end API, which queues it for the acquisition
-thread (applied between DAQ blocks, every 0.1 s); the server never touches an
-instrument itself. SAFE STATE aborts the run: the engine drives the bench safe (learning
-off, sources 0 V, SMU output off) and closes the file as aborted with the reason.
+The run executes in a child process (:mod:`labctl.web.runhost`) that owns the bench; the
+server writes commands on its standard input and reads its task and state events from
+its standard output, and reads the run file read-only like any other. Only this run can
+be controlled: a run written by another process (``labctl run``, the GUI) is watched
+read-only, since its bench belongs to that process. Every command is logged with who
+asked (:func:`labctl.web.access.audit`: token name and client address) and applied by the
+run session's front-end API between DAQ blocks (every 0.1 s). SAFE STATE aborts the run:
+the engine drives the bench safe (learning off, sources 0 V, SMU output off) and closes
+the file as aborted, the reason naming who asked.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from labctl.runner.events import RunFinished, StateChanged
 from labctl.web.access import audit
-
-if TYPE_CHECKING:
-    from labctl.runner.session import RunSession
 
 #: the commands the page may send, and what each does
 ACTIONS = {
@@ -31,44 +33,78 @@ ACTIONS = {
 }
 
 
+class RunStartError(RuntimeError):
+    """The run process refused the protocol or could not start (text: why)."""
+
+
 class OwnedRun:
-    """A :class:`RunSession` started by this server; ``control`` allows the commands."""
+    """The run process of ``--run``; ``control`` allows the commands of :data:`ACTIONS`."""
 
-    def __init__(self, session: RunSession, control: bool) -> None:
-        self.session = session
+    def __init__(self, protocol: str, output: Path, *, control: bool,
+                 bench: str | None = None, clock: str | None = None,
+                 seed: int | None = None) -> None:
         self.control = control
-        self.path = Path(session.path).resolve()
-        self.state = "idle"
+        self.path = output.resolve()
+        self.protocol = protocol
+        self.state = "starting"
         self.state_reason = ""
+        self.finished = False
         self._lock = threading.Lock()
-        self._started = False
-        # a small queue of its own: task-level and state events are kept, display events
-        # (rows) may be dropped; the page reads rows from the file
-        self._events = session.subscribe(maxsize=64, name="labctl serve")
+        cmd = [sys.executable, "-m", "labctl.web.runhost", protocol, "--output", str(output)]
+        for option, value in (("--bench", bench), ("--clock", clock), ("--seed", seed)):
+            if value is not None:
+                cmd += [option, str(value)]
+        self._cmd = cmd
+        self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
 
-    def start(self) -> None:
-        """Start the run's acquisition thread."""
-        self.session.start()
-        self._started = True
+    def start(self, timeout: float = 120.0) -> None:
+        """Start the run process and wait until its run has started (RunStartError if it
+        refused the protocol or ended first)."""
+        self._proc = subprocess.Popen(self._cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      text=True, bufsize=1)
+        assert self._proc.stdout is not None
+        first = self._proc.stdout.readline()
+        try:
+            hello = json.loads(first)
+        except ValueError:
+            hello = {"event": "error", "text": f"the run process ended (exit "
+                     f"{self._proc.wait(timeout)})"}
+        if hello.get("event") != "ready":
+            self._proc.wait(timeout)
+            self.finished = True
+            raise RunStartError(str(hello.get("text", hello)))
+        self.state = "running"
+        self._reader = threading.Thread(target=self._read, daemon=True,
+                                        name="labctl-serve-run-events")
+        self._reader.start()
 
-    def _drain(self) -> None:
+    def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                event = json.loads(line)
+                with self._lock:
+                    if event["event"] == "state":
+                        self.state, self.state_reason = event["state"], event["reason"] or ""
+                    elif event["event"] == "finished":
+                        self.state, self.state_reason = event["status"], event["reason"] or ""
+        self._proc.wait()
         with self._lock:
-            for event in self._events.drain():
-                if isinstance(event, StateChanged):
-                    self.state, self.state_reason = event.state, event.reason
-                elif isinstance(event, RunFinished):
-                    self.state, self.state_reason = event.status, event.reason
+            self.finished = True
+            if self.state in ("running", "paused", "starting"):
+                self.state = "ended"
 
     def status(self) -> dict[str, Any]:
         """What the page shows about it: engine state, whether control is allowed, and
         the commands available now."""
-        self._drain()
-        going = not self.session.finished
+        with self._lock:
+            state, reason, finished = self.state, self.state_reason, self.finished
         actions = []
-        if self.control and going:
-            actions = ["resume" if self.state == "paused" else "pause", "abort", "safe"]
-        return {"owned": True, "control": self.control, "state": self.state,
-                "reason": self.state_reason, "finished": not going, "actions": actions}
+        if self.control and not finished:
+            actions = ["resume" if state == "paused" else "pause", "abort", "safe"]
+        return {"owned": True, "control": self.control, "state": state, "reason": reason,
+                "finished": finished, "actions": actions}
 
     def command(self, action: str, who: str) -> str:
         """Apply ``action`` (a key of :data:`ACTIONS`) asked by ``who``; returns what was
@@ -80,24 +116,34 @@ class OwnedRun:
             raise PermissionError("read-only server: start labctl serve with --allow-control")
         if action not in ACTIONS:
             raise ValueError(f"action {action!r}; allowed {', '.join(ACTIONS)}")
-        if self.session.finished:
+        if self.finished:
             raise ValueError(f"{self.path.name}: the run has ended; nothing to {action}")
         audit(f"{ACTIONS[action]} of {self.path.name} asked by {who}")
-        if action == "pause":
-            self.session.pause()
-        elif action == "resume":
-            self.session.resume()
-        elif action == "abort":
-            self.session.abort(f"aborted from the web page by {who}")
-        else:
-            self.session.abort(f"safe state requested from the web page by {who}")
+        reason = (f"safe state requested from the web page by {who}" if action == "safe"
+                  else f"aborted from the web page by {who}")
+        self._send({"action": "abort" if action == "safe" else action, "reason": reason})
         return ACTIONS[action]
 
-    def stop(self, reason: str, timeout: float = 60.0) -> None:
-        """Abort the run if it is still going (the server is stopping) and wait for the
-        bench to be safe and the file closed."""
-        if not self.session.finished:
-            self.session.abort(reason)
-        if self._started:
-            self.session.wait_quietly(timeout)
-        self._events.close()
+    def _send(self, command: dict[str, Any]) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(json.dumps(command) + "\n")
+            self._proc.stdin.flush()
+        except (OSError, ValueError):  # the process has ended
+            raise ValueError(f"{self.path.name}: the run process has ended") from None
+
+    def stop(self, timeout: float = 120.0) -> None:
+        """Abort the run if it is still going (the server is stopping: the run process
+        sees its input end) and wait for the bench to be safe and the file closed."""
+        if self._proc is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.terminate()
+            self._proc.wait(30)
+        if self._reader is not None:
+            self._reader.join(5)
