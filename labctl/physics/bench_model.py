@@ -34,7 +34,12 @@ import numpy as np
 
 from labctl.network import Network
 from labctl.physics.edges import mosfet_conductance, mosfet_current
-from labctl.physics.kernels_mosfet import residual_curvature, twin_advance
+from labctl.physics.kernels_mosfet import (
+    DENSE_MAX_NODES,
+    no_pattern,
+    residual_curvature,
+    twin_advance,
+)
 from labctl.physics.params import MosfetParams
 from labctl.physics.solve import Assembler, hold_rows, solve_mosfet_batch
 from labctl.physics.validate import (
@@ -110,6 +115,13 @@ class TwinBenchBatch:
         self._edge_a = np.ascontiguousarray(network.edges[:, 0], dtype=np.int64)
         self._edge_b = np.ascontiguousarray(network.edges[:, 1], dtype=np.int64)
         self._degree = network.degree()
+        self._sparse_args = no_pattern()
+        if network.n_nodes > DENSE_MAX_NODES:  # large boards: sparse LU in the kernel
+            from labctl.physics.kernels_sparse import symbolic
+
+            pat = symbolic(network)
+            self._sparse_args = (True, pat.pos, pat.edge_at, pat.colptr, pat.rowidx,
+                                 pat.rowptr, pat.rowcol, pat.rowat)
         self._bounds: tuple[float, float] | None = None
         (self.s_free, self.vt_free), (self.s_clamp, self.vt_clamp) = p.edge_constants(
             network.n_edges, self.params.seed)
@@ -339,7 +351,7 @@ class TwinBenchBatch:
             self.vt_free, self._s_clamp, self.vt_clamp, p.smoothing, self._src, self._src_v,
             self._tgt, self._tgt_v, self.eta, np.ascontiguousarray(self.lam, dtype=float),
             prm.alpha, prm.gate_leak, prm.gate_rest, p.gate_min, p.gate_max, self.learning,
-            h, n_sub, kicks, out_f, out_c, 1e-12, scale, curvature, 60)
+            h, n_sub, kicks, out_f, out_c, 1e-12, scale, curvature, 60, *self._sparse_args)
         if failed:
             raise RuntimeError(f"TwinBenchBatch.advance: Newton did not converge for "
                                f"{failed} task(s); check gates and held voltages")

@@ -20,6 +20,7 @@ from numba import njit
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from labctl.network import Network
+from labctl.physics.kernels_sparse import ldl_factor, ldl_solve_many
 
 
 def envelope_order(network: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -87,69 +88,79 @@ def _solve_envelope(env: np.ndarray, first: np.ndarray, row_ptr: np.ndarray,
 
 @njit(cache=True)
 def _solve_small_spd(mat: np.ndarray, rhs: np.ndarray) -> None:
-    """Solve the small dense SPD system mat · X = rhs (T, C) in place."""
+    """Solve the small dense SPD system mat · X = rhs (T, C) in place (Cholesky; ``mat``'s
+    lower triangle is overwritten by the factor). Allocates nothing."""
     t = mat.shape[0]
-    first = np.zeros(t, dtype=np.int64)
-    row_ptr = np.zeros(t + 1, dtype=np.int64)
-    env = np.empty(t * (t + 1) // 2)
     for i in range(t):
-        row_ptr[i + 1] = row_ptr[i] + i + 1
         for j in range(i + 1):
-            env[row_ptr[i] + j] = mat[i, j]
-    inv_diag = np.empty(t)
-    _cholesky_envelope(env, first, row_ptr, inv_diag)
-    _solve_envelope(env, first, row_ptr, inv_diag, rhs)
+            s = mat[i, j]
+            for q in range(j):
+                s -= mat[i, q] * mat[j, q]
+            mat[i, j] = s / mat[j, j] if j < i else np.sqrt(s)
+    for col in range(rhs.shape[1]):
+        for i in range(t):
+            acc = rhs[i, col]
+            for q in range(i):
+                acc -= mat[i, q] * rhs[q, col]
+            rhs[i, col] = acc / mat[i, i]
+        for i in range(t - 1, -1, -1):
+            acc = rhs[i, col]
+            for q in range(i + 1, t):
+                acc -= mat[q, i] * rhs[q, col]
+            rhs[i, col] = acc / mat[i, i]
 
 
 @njit(cache=True)
 def observe_task(
-    k: np.ndarray, pa: np.ndarray, pb: np.ndarray, first: np.ndarray, row_ptr: np.ndarray,
+    k: np.ndarray, pa: np.ndarray, pb: np.ndarray, edge_at: np.ndarray, colptr: np.ndarray,
+    rowidx: np.ndarray, rowptr: np.ndarray, rowcol: np.ndarray, rowat: np.ndarray,
     held: np.ndarray, src: np.ndarray, src_val: np.ndarray, m: np.ndarray,
-    desired: np.ndarray, c_in: np.ndarray, b_in: np.ndarray, eta: float, env: np.ndarray,
-    inv_diag: np.ndarray, sol: np.ndarray, small: np.ndarray, nudge: np.ndarray,
-    small_in: np.ndarray, mu: np.ndarray, sq_free: np.ndarray, sq_clamp: np.ndarray,
+    desired: np.ndarray, c_in: np.ndarray, b_in: np.ndarray, eta: float, lval: np.ndarray,
+    diag: np.ndarray, work: np.ndarray, sol: np.ndarray, v_c: np.ndarray, small: np.ndarray,
+    nudge: np.ndarray, small_in: np.ndarray, mu: np.ndarray, sq_free: np.ndarray,
+    sq_clamp: np.ndarray,
 ) -> tuple[float, float, float]:
     """Free and clamped states of one task at conductances ``k`` (E,) in S.
 
     Fills ``sq_free`` / ``sq_clamp`` (E,) with the example-averaged squared drops (V²) and
     returns (error L = ½ Σ_T (ỹ_T − y_T)² averaged over examples, in V²; free power Σ k ΔV²
-    in W; clamped power in W; no factor ½ in the powers). ``held`` (N,) flags source
+    in W; clamped power in W; no factor ½ in the powers). ``pa``/``pb`` (E,) are the edges'
+    end positions, ``edge_at`` … ``rowat`` the factor pattern
+    (:class:`labctl.physics.kernels_sparse.SparsePattern`). ``held`` (N,) flags source
     positions, ``src`` (S,) their positions, ``src_val`` (X, S) V, ``m`` (T, N) the output
     rows in positions, ``desired`` (X, T) V. ``c_in`` (I, N) are floating input constraints
     (rows in positions, e.g. an input edge's incidence row) with values ``b_in`` (X, I) V:
-    both states satisfy c_in V = b_in exactly (I may be 0). Scratch buffers: ``env``
-    (row_ptr[N],), ``inv_diag`` (N,), ``sol`` (N, X + I + T), ``small`` (I + T, I + T),
-    ``nudge`` (I + T, X), ``small_in`` (I, I), ``mu`` (I, X).
+    both states satisfy c_in V = b_in exactly (I may be 0). Scratch buffers: ``lval``
+    (nnz,), ``diag`` (N,), ``work`` (N,), ``sol`` (N, X + I + T), ``v_c`` (N, X), ``small``
+    (I + T, I + T), ``nudge`` (I + T, X), ``small_in`` (I, I), ``mu`` (I, X).
 
-    Method: A = Laplacian with held rows and columns replaced by identity (SPD). One
-    Cholesky of A gives U = A⁻¹ (source terms) and W = A⁻¹ Cᵀ for C = [c_in; m] (held rows
-    of W are 0). Free state V_F = U + W_in G_in⁻¹ (b_in − c_in U), G_in = c_in W_in; clamped
-    V_C = V_F + W G⁻¹ [0; η (ỹ − m V_F)], G = C W: the Lagrange-multiplier (bordered-system)
-    solution of minimal power under the constraints, with the multipliers the currents
-    the input and output sources inject.
+    Method: A = Laplacian with held rows and columns replaced by identity (SPD). One sparse
+    L D Lᵀ factorisation of A gives U = A⁻¹ (source terms) and W = A⁻¹ Cᵀ for
+    C = [c_in; m] (held rows of W are 0). Free state V_F = U + W_in G_in⁻¹ (b_in − c_in U),
+    G_in = c_in W_in; clamped V_C = V_F + W G⁻¹ [0; η (ỹ − m V_F)], G = C W: the
+    Lagrange-multiplier (bordered-system) solution of minimal power under the constraints,
+    with the multipliers the currents the input and output sources inject.
     """
-    n = first.shape[0]
+    n = diag.shape[0]
     n_ex, n_out = desired.shape
     n_in = c_in.shape[0]
     n_con = n_in + n_out
     n_edges = k.shape[0]
-    env[:] = 0.0
+    lval[:] = 0.0
     sol[:] = 0.0
     for i in range(n):
-        if held[i]:
-            env[row_ptr[i + 1] - 1] = 1.0
+        diag[i] = 1.0 if held[i] else 0.0
     for s in range(src.shape[0]):
         for x in range(n_ex):
             sol[src[s], x] = src_val[x, s]
     for e in range(n_edges):
         i, j, ke = pa[e], pb[e], k[e]
         if not held[i]:
-            env[row_ptr[i + 1] - 1] += ke
+            diag[i] += ke
         if not held[j]:
-            env[row_ptr[j + 1] - 1] += ke
+            diag[j] += ke
         if not held[i] and not held[j]:
-            hi, lo = max(i, j), min(i, j)
-            env[row_ptr[hi] + lo - first[hi]] -= ke
+            lval[edge_at[e]] -= ke
         elif held[i] and not held[j]:
             for x in range(n_ex):
                 sol[j, x] += ke * sol[i, x]
@@ -166,8 +177,8 @@ def observe_task(
             if not held[i]:
                 sol[i, n_ex + n_in + t] = m[t, i]
     # the held rows of the free-state columns are identity rows: their solution is V_h
-    _cholesky_envelope(env, first, row_ptr, inv_diag)
-    _solve_envelope(env, first, row_ptr, inv_diag, sol)
+    ldl_factor(lval, diag, colptr, rowidx, rowptr, rowcol, rowat, work)
+    ldl_solve_many(lval, diag, colptr, rowidx, sol)
     if n_in > 0:  # impose the floating inputs on the free state
         for p in range(n_in):
             for x in range(n_ex):
@@ -207,6 +218,12 @@ def observe_task(
                 z += row * sol[i, n_ex + q]
             small[p, q] = z
     _solve_small_spd(small, nudge)
+    for i in range(n):
+        for x in range(n_ex):
+            acc = sol[i, x]
+            for q in range(n_con):
+                acc += sol[i, n_ex + q] * nudge[q, x]
+            v_c[i, x] = acc
     p_free = 0.0
     p_clamp = 0.0
     for e in range(n_edges):
@@ -215,9 +232,7 @@ def observe_task(
         acc_c = 0.0
         for x in range(n_ex):
             d_f = sol[i, x] - sol[j, x]
-            d_c = d_f
-            for q in range(n_con):
-                d_c += (sol[i, n_ex + q] - sol[j, n_ex + q]) * nudge[q, x]
+            d_c = v_c[i, x] - v_c[j, x]
             acc_f += d_f * d_f
             acc_c += d_c * d_c
         sq_free[e] = acc_f / n_ex
@@ -246,7 +261,8 @@ def update_conductance(
 
 @njit(cache=True)
 def train_chunk(
-    k: np.ndarray, pa: np.ndarray, pb: np.ndarray, first: np.ndarray, row_ptr: np.ndarray,
+    k: np.ndarray, pa: np.ndarray, pb: np.ndarray, edge_at: np.ndarray, colptr: np.ndarray,
+    rowidx: np.ndarray, rowptr: np.ndarray, rowcol: np.ndarray, rowat: np.ndarray,
     held: np.ndarray,
     src: np.ndarray, src_val: np.ndarray, m: np.ndarray, desired: np.ndarray,
     c_in: np.ndarray, b_in: np.ndarray, eta: float, gain: float, lam: np.ndarray,
@@ -261,16 +277,19 @@ def train_chunk(
     task's λ (dimensionless, [0, 1)). ``noise`` is
     (steps, B, E) in S or has zero steps; ``step0`` is the global index of the first step,
     used to record k into ``hist`` (R, B, E) every ``record_every`` steps (0 = never).
-    Outputs ``err``, ``p_free``, ``p_clamp`` are (steps, B).
+    Outputs ``err``, ``p_free``, ``p_clamp`` are (steps, B). Every buffer is allocated once
+    per call: the step loop allocates nothing.
     """
     steps, bsz = err.shape
     n_edges = k.shape[1]
-    n = first.shape[0]
+    n = held.shape[1]
     n_ex, n_out = desired.shape[1], desired.shape[2]
-    env = np.empty(row_ptr[n])
-    inv_diag = np.empty(n)
+    lval = np.empty(rowidx.shape[0])
+    diag = np.empty(n)
+    work = np.empty(n)
     n_in = c_in.shape[1]
     sol = np.empty((n, n_ex + n_in + n_out))
+    v_c = np.empty((n, n_ex))
     small = np.empty((n_in + n_out, n_in + n_out))
     nudge = np.empty((n_in + n_out, n_ex))
     small_in = np.empty((n_in, n_in))
@@ -281,9 +300,10 @@ def train_chunk(
     for b in range(bsz):
         kb = k[b]
         for s in range(steps):
-            e_, pf, pc = observe_task(kb, pa, pb, first, row_ptr, held[b], src[b], src_val[b],
-                                      m[b], desired[b], c_in[b], b_in[b], eta, env, inv_diag,
-                                      sol, small, nudge, small_in, mu, sq_f, sq_c)
+            e_, pf, pc = observe_task(kb, pa, pb, edge_at, colptr, rowidx, rowptr, rowcol,
+                                      rowat, held[b], src[b], src_val[b], m[b], desired[b],
+                                      c_in[b], b_in[b], eta, lval, diag, work, sol, v_c,
+                                      small, nudge, small_in, mu, sq_f, sq_c)
             err[s, b] = e_
             p_free[s, b] = pf
             p_clamp[s, b] = pc

@@ -9,8 +9,10 @@ at that step's free state (averaged over examples). Outputs y = M V are node vol
 edge drops (rows of M). Speed: both states come from ONE factorisation per step: the
 clamped state is the free state plus the response to currents injected at the outputs,
 V_C = V_F + Z (M Z)⁻¹ η(ỹ − y_F) with Z = A⁻¹ Mᵀ (a rank-|T| correction); the whole step
-loop over all tasks is compiled (:mod:`labctl.physics.kernels_linear`, envelope Cholesky
-after a reverse Cuthill–McKee renumbering).
+loop over all tasks is compiled (:mod:`labctl.physics.kernels_linear`: a sparse L D Lᵀ
+factorisation into a pattern fixed once per network after a minimum-degree ordering,
+:mod:`labctl.physics.kernels_sparse`), so its cost grows with the factor's size, about
+N log N on lattices, not N³.
 """
 
 from __future__ import annotations
@@ -22,12 +24,8 @@ import numpy as np
 
 from labctl.network import Network
 from labctl.physics.control import LambdaController
-from labctl.physics.kernels_linear import (
-    envelope_order,
-    observe_task,
-    train_chunk,
-    update_conductance,
-)
+from labctl.physics.kernels_linear import observe_task, train_chunk, update_conductance
+from labctl.physics.kernels_sparse import symbolic
 from labctl.physics.tasks import Task, allostery_task
 from labctl.physics.validate import (
     check_bounds,
@@ -66,8 +64,9 @@ class TrainResult:
 class QuasistaticEngine:
     """B tasks on one linear network, laid out for :mod:`labctl.physics.kernels_linear`.
 
-    Node-indexed task data are renumbered into the network's RCM envelope order once; the
-    compiled kernels then solve both states of every task per step (SI units).
+    Node-indexed task data are renumbered once into the network's fill-reducing order
+    (:func:`labctl.physics.kernels_sparse.symbolic`, which also fixes the factor's pattern);
+    the compiled kernels then solve both states of every task per step (SI units).
     """
 
     def __init__(self, network: Network, tasks: list[Task]) -> None:
@@ -76,7 +75,10 @@ class QuasistaticEngine:
         if len(shapes) != 1:
             raise ValueError("tasks: every task of a batch needs the same numbers of "
                              "examples, sources, floating inputs and outputs")
-        pos, self.first, self.row_ptr = envelope_order(network)
+        self.pattern = pat = symbolic(network)
+        pos = pat.pos
+        self._pattern_args = (pat.edge_at, pat.colptr, pat.rowidx, pat.rowptr, pat.rowcol,
+                              pat.rowat)
         self.pa = pos[network.edges[:, 0]]
         self.pb = pos[network.edges[:, 1]]
         bsz, n = len(tasks), network.n_nodes
@@ -104,16 +106,17 @@ class QuasistaticEngine:
         ``lam``: one λ for every task, or (B,) values, one per task.
         """
         lam_b = np.ascontiguousarray(np.broadcast_to(np.asarray(lam, float), (k.shape[0],)))
-        train_chunk(k, self.pa, self.pb, self.first, self.row_ptr, self.held, self.src,
+        train_chunk(k, self.pa, self.pb, *self._pattern_args, self.held, self.src,
                     self.src_val, self.m, self.desired, self.c_in, self.b_in, eta, gain, lam_b,
                     k_min, k_max, noise, step0, record_every, hist, *out)
 
     def scratch(self) -> tuple[np.ndarray, ...]:
-        """Fresh scratch buffers for :func:`observe_task` (env … mu, in its order)."""
-        n = self.first.shape[0]
+        """Fresh scratch buffers for :func:`observe_task` (lval … mu, in its order)."""
+        n = self.network.n_nodes
         n_ex, n_out = self.desired.shape[1:]
         n_in = self.c_in.shape[1]
-        return (np.empty(self.row_ptr[n]), np.empty(n), np.empty((n, n_ex + n_in + n_out)),
+        return (np.empty(self.pattern.nnz), np.empty(n), np.empty(n),
+                np.empty((n, n_ex + n_in + n_out)), np.empty((n, n_ex)),
                 np.empty((n_in + n_out, n_in + n_out)), np.empty((n_in + n_out, n_ex)),
                 np.empty((n_in, n_in)), np.empty((n_in, n_ex)))
 
@@ -122,11 +125,9 @@ class QuasistaticEngine:
                 ) -> tuple[float, float, float]:
         """Task ``b``'s (error V², free power W, clamped power W) at k (E,) in S; fills the
         example-averaged squared drops (V²) of both states (see :func:`observe_task`)."""
-        env, inv_diag, sol, small, nudge, small_in, mu = scratch
-        return observe_task(k, self.pa, self.pb, self.first, self.row_ptr, self.held[b],
+        return observe_task(k, self.pa, self.pb, *self._pattern_args, self.held[b],
                             self.src[b], self.src_val[b], self.m[b], self.desired[b],
-                            self.c_in[b], self.b_in[b], eta, env, inv_diag, sol, small, nudge,
-                            small_in, mu, sq_free, sq_clamp)
+                            self.c_in[b], self.b_in[b], eta, *scratch, sq_free, sq_clamp)
 
 
 def _to_batch(k0, network: Network, batch: int) -> np.ndarray:

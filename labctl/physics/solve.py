@@ -2,7 +2,9 @@
 
 Node voltages are in V, conductances in S, currents in A, power in W. Held nodes (sources,
 clamped targets) are fixed; every other node satisfies KCL. Systems are solved densely with
-the held rows replaced by identity rows, so a batch may hold different nodes in each task.
+the held rows replaced by identity rows, so a batch may hold different nodes in each task;
+networks larger than :data:`DENSE_MAX_NODES` nodes are solved with sparse LU instead
+(:func:`sparse_solve`), which gives the same voltages to round-off.
 Power convention: P = Σ_i I_i ΔV_i (no factor ½), i.e. the power actually dissipated; for
 linear edges P = Σ_i k_i ΔV_i².
 """
@@ -19,25 +21,53 @@ from labctl.physics.edges import mosfet_current
 from labctl.physics.params import MosfetParams
 from labctl.physics.validate import check_conductance, check_network, check_node_map
 
+#: networks with more nodes than this are solved with sparse LU (one factorisation per task
+#: and Newton iteration, :func:`sparse_solve`) instead of dense batched LU; the 16-node bench
+#: and the N = 64 papers' networks stay dense
+DENSE_MAX_NODES = 64
+
 
 class Assembler:
-    """Builds dense (B, N, N) Jacobians of the node outflow currents from edge derivatives."""
+    """Builds dense (B, N, N) Jacobians of the node outflow currents from edge derivatives.
+
+    The (N², E) assembly matrices are built on first use of :meth:`jacobian`, so a large
+    network solved sparsely never allocates them.
+    """
 
     def __init__(self, network: Network) -> None:
         n, e = network.n_nodes, network.n_edges
         a, b = network.edges[:, 0], network.edges[:, 1]
-        cols = np.arange(e)
-        ones = np.ones(e)
-        # entries weighted by dI/dV_a: +(a,a) and -(b,a); by dI/dV_b: +(a,b) and -(b,b)
-        self.q_a = sp.csr_matrix(
-            (np.concatenate([ones, -ones]), (np.concatenate([a * n + a, b * n + a]),
-                                             np.concatenate([cols, cols]))), shape=(n * n, e))
-        self.q_b = sp.csr_matrix(
-            (np.concatenate([ones, -ones]), (np.concatenate([a * n + b, b * n + b]),
-                                             np.concatenate([cols, cols]))), shape=(n * n, e))
         self.n = n
         self.network = network
-        self.inc_t = sp.csr_matrix(network.incidence.T)
+        cols = np.arange(e)
+        ones = np.ones(e)
+        self.inc_t = sp.csr_matrix((np.concatenate([ones, -ones]),
+                                    (np.concatenate([a, b]), np.concatenate([cols, cols]))),
+                                   shape=(n, e))
+        self._q: tuple[sp.csr_matrix, sp.csr_matrix] | None = None
+
+    @property
+    def q_a(self) -> sp.csr_matrix:
+        """(N², E): Jacobian entries weighted by dI/dV_a, +(a, a) and −(b, a)."""
+        return self._assembly()[0]
+
+    @property
+    def q_b(self) -> sp.csr_matrix:
+        """(N², E): Jacobian entries weighted by dI/dV_b, +(a, b) and −(b, b)."""
+        return self._assembly()[1]
+
+    def _assembly(self) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        if self._q is None:
+            n, e = self.n, self.network.n_edges
+            a, b = self.network.edges[:, 0], self.network.edges[:, 1]
+            cols = np.concatenate([np.arange(e), np.arange(e)])
+            vals = np.concatenate([np.ones(e), -np.ones(e)])
+            self._q = (
+                sp.csr_matrix((vals, (np.concatenate([a * n + a, b * n + a]), cols)),
+                              shape=(n * n, e)),
+                sp.csr_matrix((vals, (np.concatenate([a * n + b, b * n + b]), cols)),
+                              shape=(n * n, e)))
+        return self._q
 
     def jacobian(self, d_a: np.ndarray, d_b: np.ndarray) -> np.ndarray:
         """Jacobian dF/dV (B, N, N) in S from per-edge dI/dV_a and dI/dV_b, each (B, E)."""
@@ -61,6 +91,35 @@ def hold_rows(matrix: np.ndarray, held: np.ndarray) -> np.ndarray:
     return matrix
 
 
+def sparse_solve(network: Network, d_a: np.ndarray, d_b: np.ndarray, held: np.ndarray,
+                 rhs: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """Solve J x = rhs for each task with SciPy's sparse LU: x (B, N).
+
+    J is the Jacobian of the node outflows (S) from per-edge dI/dV_a ``d_a`` and dI/dV_b
+    ``d_b`` (B, E) (a weighted Laplacian for ``d_b = −d_a``), plus ``floor`` (S) on the
+    diagonal, with the rows of the ``held`` nodes (B, H) replaced by identity rows: the
+    sparse equivalent of ``np.linalg.solve(hold_rows(asm.jacobian(d_a, d_b), held), rhs)``.
+    """
+    from scipy.sparse.linalg import spsolve
+
+    n = network.n_nodes
+    a, b = network.edges[:, 0], network.edges[:, 1]
+    rows = np.concatenate([a, b, a, b, np.arange(n)])
+    cols = np.concatenate([a, a, b, b, np.arange(n)])
+    out = np.empty((d_a.shape[0], n))
+    for t in range(d_a.shape[0]):
+        vals = np.concatenate([d_a[t], -d_a[t], d_b[t], -d_b[t], np.full(n, floor)])
+        keep = np.ones(n, dtype=bool)
+        keep[held[t]] = False
+        mask = keep[rows]
+        r = np.concatenate([rows[mask], held[t]])
+        c = np.concatenate([cols[mask], held[t]])
+        v = np.concatenate([vals[mask], np.ones(len(held[t]))])
+        mat = sp.csc_matrix((v, (r, c)), shape=(n, n))
+        out[t] = spsolve(mat, rhs[t], permc_spec="MMD_AT_PLUS_A")
+    return out
+
+
 def _broadcast_held(held_nodes: np.ndarray, held_values: np.ndarray, batch: int):
     nodes = np.broadcast_to(np.atleast_2d(held_nodes), (batch, np.shape(held_nodes)[-1]))
     values = np.broadcast_to(np.atleast_2d(held_values), nodes.shape)
@@ -77,15 +136,19 @@ def solve_linear_batch(
     """Exact steady state of B linear networks: voltages (B, N) in V.
 
     ``conductance`` (B, E) in S; ``held_nodes`` (H,) or (B, H) node indices and
-    ``held_values`` (H,) or (B, H) their voltages in V.
+    ``held_values`` (H,) or (B, H) their voltages in V. Dense batched LU up to
+    :data:`DENSE_MAX_NODES` nodes, sparse LU per task above.
     """
     k = np.atleast_2d(conductance)
-    asm = assembler or Assembler(network)
     nodes, values = _broadcast_held(np.asarray(held_nodes), np.asarray(held_values), k.shape[0])
-    mat = hold_rows(asm.laplacian(k), nodes)
     rhs = np.zeros((k.shape[0], network.n_nodes))
     np.put_along_axis(rhs, nodes, values, axis=1)
-    v = np.linalg.solve(mat, rhs[..., None])[..., 0]
+    if network.n_nodes > DENSE_MAX_NODES:
+        v = sparse_solve(network, k, -k, nodes, rhs)
+    else:
+        asm = assembler or Assembler(network)
+        mat = hold_rows(asm.laplacian(k), nodes)
+        v = np.linalg.solve(mat, rhs[..., None])[..., 0]
     np.put_along_axis(v, nodes, values, axis=1)  # held nodes exactly at their set voltage
     return v
 
@@ -200,7 +263,8 @@ def solve_mosfet_batch(
 
     Warm-started from ``v0`` (B, N) if given, else from the linear network with the
     small-signal conductances at mid node voltage. Converges when every KCL residual is
-    below ``tol`` times the current scale S·(1 V)², or raises RuntimeError.
+    below ``tol`` times the current scale S·(1 V)², or raises RuntimeError. Dense batched
+    LU up to :data:`DENSE_MAX_NODES` nodes, sparse LU per task above.
     """
     g = np.atleast_2d(np.asarray(gates, dtype=float))
     batch = g.shape[0]
@@ -222,10 +286,13 @@ def solve_mosfet_batch(
         res[bidx, nodes] = 0.0
         if np.max(np.abs(res)) < tol * scale:
             return v
-        jac = hold_rows(asm.jacobian(da, db + 0.0), nodes)
         # tiny diagonal floor keeps nodes isolated by cut-off edges solvable
-        jac += 1e-12 * scale * np.eye(network.n_nodes)
-        step = np.linalg.solve(jac, res[..., None])[..., 0]
+        if network.n_nodes > DENSE_MAX_NODES:
+            step = sparse_solve(network, da, db, nodes, res, 1e-12 * scale)
+        else:
+            jac = hold_rows(asm.jacobian(da, db + 0.0), nodes)
+            jac += 1e-12 * scale * np.eye(network.n_nodes)
+            step = np.linalg.solve(jac, res[..., None])[..., 0]
         step = np.clip(step, -0.25, 0.25)
         v = v - step
     raise RuntimeError("solve_mosfet: Newton did not converge; check gates and held voltages")

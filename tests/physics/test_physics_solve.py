@@ -123,20 +123,15 @@ def test_envelope_order_covers_every_edge():
 
 def test_observe_kernel_matches_dense_solves():
     """Free and clamped states of the compiled kernel equal dense solves (30 examples, T=3)."""
-    from labctl.physics.kernels_linear import observe_task
     from labctl.physics.quasistatic import QuasistaticEngine
     from labctl.physics.tasks import iris_task
     net = disordered_network(seed=4)
     task = iris_task(net, seed=0)
     eng = QuasistaticEngine(net, [task])
     k = np.random.default_rng(1).uniform(1e-3, 10.0, net.n_edges)
-    n, (n_ex, n_out) = net.n_nodes, task.desired.shape
+    n_ex = task.desired.shape[0]
     sq_f, sq_c = np.empty(net.n_edges), np.empty(net.n_edges)
-    err, p_f, p_c = observe_task(
-        k, eng.pa, eng.pb, eng.first, eng.row_ptr, eng.held[0], eng.src[0], eng.src_val[0],
-        eng.m[0], eng.desired[0], eng.c_in[0], eng.b_in[0], 0.3, np.empty(eng.row_ptr[-1]),
-        np.empty(n), np.empty((n, n_ex + n_out)), np.empty((n_out, n_out)),
-        np.empty((n_out, n_ex)), np.empty((0, 0)), np.empty((0, n_ex)), sq_f, sq_c)
+    err, p_f, p_c = eng.observe(0, k, 0.3, sq_f, sq_c, eng.scratch())
     tgt = np.flatnonzero(task.output_matrix.any(0))
     held = dict(zip(task.source_nodes.tolist(), task.source_values.T))
     v_f = solve_linear(net, np.broadcast_to(k, (n_ex, net.n_edges)), held)
