@@ -82,16 +82,17 @@ class Server:
     lines: list[str]
 
     def get(self, path: str, headers: dict[str, str] | None = None,
-            method: str = "GET") -> tuple[int, bytes, dict[str, str]]:
-        """(status, body, headers) of one request (no redirects followed)."""
+            method: str = "GET") -> tuple[int, bytes, Any]:
+        """(status, body, headers: case-insensitive ``.get``) of one request (no redirects
+        followed)."""
         request = urllib.request.Request(self.url.rstrip("/") + path, method=method,
                                          headers=headers or {})
         opener = urllib.request.build_opener(_NoRedirect)
         try:
             with opener.open(request, timeout=60) as answer:
-                return answer.status, answer.read(), dict(answer.headers)
+                return answer.status, answer.read(), answer.headers
         except urllib.error.HTTPError as exc:
-            return exc.code, exc.read(), dict(exc.headers)
+            return exc.code, exc.read(), exc.headers
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
