@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from labctl.analysis.frames import make_frame
 from labctl.store import open_run
 from labctl.store.reader import Run, TaskData
+
+if TYPE_CHECKING:  # pandas is imported on first use: `labctl analyze --help` stays fast
+    import pandas as pd
 
 #: Default error threshold (V²) for the training time, as in the papers (L = 1e-4).
 DEFAULT_ERROR_THRESHOLD = 1e-4
@@ -192,6 +193,8 @@ def summarize_run(run: Run, error_threshold: float = DEFAULT_ERROR_THRESHOLD) ->
     """The summary table of an open run as a DataFrame (one row per task that has
     started; units in ``attrs["units"]``); a task still running in an interrupted run
     (its writer is gone) has status ``interrupted``."""
+    from labctl.analysis.frames import make_frame
+
     return make_frame(_summary_rows(run, error_threshold), SUMMARY_COLUMNS, SUMMARY_UNITS)
 
 
@@ -210,6 +213,8 @@ def load_summary(paths: str | Path | Iterable[str | Path],
     for path in _paths(paths):
         with open_run(path) as run:
             rows += _summary_rows(run, error_threshold)
+    from labctl.analysis.frames import make_frame
+
     return make_frame(rows, SUMMARY_COLUMNS, SUMMARY_UNITS)
 
 
