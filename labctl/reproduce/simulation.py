@@ -25,7 +25,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from labctl.analysis.fits import PowerLawFit, fit_power_law
-from labctl.analysis.load import first_crossing
 from labctl.analysis.nonequilibrium import (
     MIN_POINTS,
     PAPER_LOW,
@@ -36,6 +35,7 @@ from labctl.network import Network, jammed_network
 from labctl.physics import train_tasks
 from labctl.physics.selection import geometric_mean, geometric_spread, select_learnable
 from labctl.physics.tasks import Task, regression_task
+from labctl.reproduce import initialisation as init
 from labctl.reproduce.result import agrees
 
 #: relative free-power change that ends the small-λ window (linear response)
@@ -199,90 +199,101 @@ def _plot_small_lambda(lams: np.ndarray, d_err: np.ndarray, d_pow: np.ndarray,
 
 
 def kappa(p: dict[str, Any], out: Path) -> Outcome:
-    """Fig. 1d–f: trained free power ∝ κ at high κ (plateau near k_min); the training
-    energy to L = error_threshold has a minimum at an intermediate κ."""
+    """Fig. 1c–f: uniform initial conductance κ, α ∝ κ, every run trained until its error
+    reaches L = error_threshold (or max_steps): trained free power ∝ κ at high κ with a
+    plateau near k_min; training time flat at high κ and ∝ 1/κ near k_min; the training
+    energy to the threshold minimal at an intermediate κ (see
+    :mod:`labctl.reproduce.initialisation`)."""
     kept, sel_text = learnable_tasks(p)
     details = [sel_text]
     if not kept:
         return Outcome("no learnable task: no statistic", None, details, [])
     kappas = np.geomspace(p["kappa_min"], p["kappa_max"], p["kappa_num"])
-    power = np.empty((len(kept), kappas.size))
-    energy = np.empty_like(power)  # to the threshold, or the whole run's (a lower bound)
-    reached = np.zeros(power.shape, dtype=bool)
-    for i, (net, task, _) in enumerate(kept):
-        for j, kp in enumerate(kappas):
-            r = train_tasks(net, float(kp), task, lam=0.0, alpha=p["alpha_per_kappa"] * kp,
-                            steps=p["steps"], **_kw(p))
-            power[i, j] = r.power_free[-1]
-            steps = np.arange(r.error.size, dtype=float)
-            t = first_crossing(steps, r.error, p["error_threshold"])
-            reached[i, j] = bool(np.isfinite(t))
-            energy[i, j] = float(np.interp(t, steps, r.energy)) if reached[i, j] \
-                else float(r.energy[-1])
-    high = kappas >= p["high_kappa"]
-    all_reached = np.all(reached, axis=0)
-    g_energy = geometric_mean(energy, axis=0)  # a lower bound where not all_reached
+    runs = init.sweep([(net, task) for net, task, _ in kept], kappas,
+                      alpha_per_kappa=p["alpha_per_kappa"], threshold=p["error_threshold"],
+                      settle=p["settle_error"], max_steps=p["max_steps"], **_kw(p))
+    st = init.statistic(runs, p["high_kappa"], n_boot=N_BOOT)
+    reached, n = runs.reached, len(kept)
     details.append(f"κ {kappas[0]:.3g} … {kappas[-1]:.3g} S ({kappas.size} values), α = "
-                   f"{p['alpha_per_kappa']:g} κ, {p['steps']} steps, k_min = {p['k_min']:g} S; "
-                   f"{int(all_reached.sum())}/{kappas.size} κ reach L = "
-                   f"{p['error_threshold']:g} V² in every task (for the others the whole "
-                   "run's energy is a lower bound)")
-    low_slope = float(np.polyfit(np.log(kappas[:2]), np.log(geometric_mean(power[:, :2],
-                                                                           axis=0)), 1)[0])
-    details.append(f"power slope between the two smallest κ: {low_slope:.2f} (plateau: at "
-                   f"least {PLATEAU_BEND} below the high-κ slope)")
-    interior, best = _interior_minimum(g_energy, all_reached)
-    if best >= 0:
-        details.append(f"lowest geometric-mean training energy at κ = {kappas[best]:.3g} S; "
-                       + ("higher energy (or a higher lower bound) on both sides: an interior "
-                          "optimum" if interior else "not shown to rise on both sides"))
-    figs = _plot_kappa(kappas, power, energy, reached, high, out)
-    if high.sum() < MIN_POINTS:
-        return Outcome(f"{int(high.sum())} κ values ≥ {p['high_kappa']:g} S (fewer than "
-                       f"{MIN_POINTS}): no slope given", None, details, figs)
-    fit, sig = _boot_fit(kappas[high], power[:, high], np.random.default_rng(1))
-    bend = low_slope < fit.exponent - PLATEAU_BEND
-    ok = agrees(fit.exponent, sig, 1.0) and bend and interior
-    where = (f"energy minimum at κ ≈ {kappas[best]:.2g} S"
-             + ("" if interior else " (not shown to be interior)")) if best >= 0 \
-        else "no κ reached the threshold"
-    return Outcome(f"P^F ∝ κ^{fit.exponent:.3f} ± {sig:.3f} for κ ≥ {p['high_kappa']:g} S; "
-                   f"near k_min slope {low_slope:.2f}; {where}", ok, details, figs)
+                   f"{p['alpha_per_kappa']:g} κ, η = {p['eta']:g}, k ∈ [{p['k_min']:g}, "
+                   f"{p['k_max']:g}] S; each run until L ≤ {p['settle_error']:g} V² or "
+                   f"{p['max_steps']} steps; training time and energy to L = "
+                   f"{p['error_threshold']:g} V² (with ½), trained power at "
+                   f"L ≤ {p['settle_error']:g} V²")
+    details.append(f"{int(reached.sum())}/{reached.size} runs reached the threshold "
+                   f"({int(runs.settled.sum())} settled); {runs.steps.sum():.3g} task-steps")
+    for i, j in zip(*np.nonzero(~reached)):
+        details.append(f"{kept[i][2]}, κ = {kappas[j]:.3g} S: L > {p['error_threshold']:g} "
+                       f"V² after {runs.steps[i, j]} steps (its energy is a lower bound)")
+    details.append(f"training time: slope {st.time_high_slope:.3f} for κ ≥ "
+                   f"{p['high_kappa']:g} S (paper: flat), {st.time_low_slope:.2f} between the "
+                   "two smallest κ (paper: ∝ 1/κ near k_min); training energy slope "
+                   f"{st.energy_high_slope:.3f} for κ ≥ {p['high_kappa']:g} S (paper: ∝ κ)")
+    details.append(f"trained-power slope between the two smallest κ: "
+                   f"{st.power_low_slope:.2f} (plateau: at least {PLATEAU_BEND} below the "
+                   "high-κ slope)")
+    m = st.minimum
+    where = "no κ reached the threshold in every task"
+    if m.best >= 0:
+        sides = []
+        for side, r, s, j in zip(("below", "above"), m.rise, m.log_sigma, m.at):
+            if j < 0:
+                sides.append(f"no κ {side}")
+                continue
+            spread = f" ×/÷ {np.exp(s):.2f}" if np.isfinite(s) else ""
+            sides.append(f"E({kappas[j]:.2g} S)/E_min = {r:.3g}{spread}")
+        where = (f"energy minimum at κ ≈ {kappas[m.best]:.2g} S ({', '.join(sides)}"
+                 + ("" if m.interior else "; not shown to be interior") + ")")
+        verdict = ("interior: higher on both sides by more than 2 standard errors"
+                   if m.interior else "not shown to rise on both sides by > 2 standard errors")
+        details.append(f"lowest geometric-mean training energy at κ = {kappas[m.best]:.3g} S "
+                       f"({verdict})")
+    high = kappas >= p["high_kappa"]
+    figs = _plot_kappa(runs, high, p["error_threshold"], out)
+    if st.n_high < MIN_POINTS:
+        return Outcome(f"{st.n_high} κ values ≥ {p['high_kappa']:g} S (fewer than "
+                       f"{MIN_POINTS}): no slope given; {where}", None, details, figs)
+    ok = (agrees(st.power_slope, st.power_sigma, 1.0)
+          and st.power_low_slope < st.power_slope - PLATEAU_BEND and m.interior)
+    return Outcome(f"P^F ∝ κ^{st.power_slope:.3f} ± {st.power_sigma:.3f} for κ ≥ "
+                   f"{p['high_kappa']:g} S; near k_min slope {st.power_low_slope:.2f}; "
+                   f"{where}; {n} task{'s' * (n != 1)}", bool(ok), details, figs)
 
 
-def _interior_minimum(energy: np.ndarray, reached: np.ndarray) -> tuple[bool, int]:
-    """(is interior, index) of the lowest energy among the reached κ: interior when on
-    both sides some κ has a higher energy, or a lower bound above it (not reached)."""
-    if not reached.any():
-        return False, -1
-    best = int(np.argmin(np.where(reached, energy, np.inf)))
-    higher = energy > energy[best]
-    return bool(higher[:best].any() and higher[best + 1:].any()), best
-
-
-def _plot_kappa(kappas: np.ndarray, power: np.ndarray, energy: np.ndarray,
-                reached: np.ndarray, high: np.ndarray, out: Path) -> list[Path]:
-    fig, (ax_p, ax_e) = plt.subplots(1, 2, figsize=(10, 4.2))
-    for row in power:
-        ax_p.loglog(kappas, row, "-", color="0.75", lw=0.8)
-    g = geometric_mean(power, axis=0)
-    ax_p.loglog(kappas, g, "o-", color="C0", label="geometric mean")
-    ax_p.loglog(kappas[high], g[high][0] * kappas[high] / kappas[high][0], "--", color="C3",
-                label="∝ κ")
-    ax_p.set_xlabel("initial conductance κ (S)")
-    ax_p.set_ylabel("trained free power $P^F$ (W)")
-    ax_p.legend(fontsize=8)
-    ge = geometric_mean(energy, axis=0)
+def _plot_kappa(runs: init.KappaRuns, high: np.ndarray, threshold: float,
+                out: Path) -> list[Path]:
+    """Fig. 1c, e, f: training time, trained power, training energy against κ (grey: each
+    task; colour: geometric mean; open markers: runs that never reached the threshold, drawn
+    at their lower bound)."""
+    kp, reached = runs.kappas, runs.reached
     ok = np.all(reached, axis=0)
-    ax_e.loglog(kappas, ge, "-", color="C1", lw=0.8)
-    ax_e.loglog(kappas[ok], ge[ok], "s", color="C1", label="reached the threshold")
-    if (~ok).any():
-        ax_e.loglog(kappas[~ok], ge[~ok], "^", color="C1", mfc="white",
-                    label="not reached: lower bound")
-    ax_e.legend(fontsize=8)
-    ax_e.set_xlabel("initial conductance κ (S)")
-    ax_e.set_ylabel("training energy to threshold (W·step)")
-    fig.suptitle("Initialisation κ, N = 64 jammed networks (Fig. 1d–f)")
+    time = np.where(reached, runs.time, runs.steps)  # not reached: a lower bound
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    panels = ((axes[0], time, f"training time to L = {threshold:g} V² (steps)", "C2"),
+              (axes[1], runs.power, "trained free power $P^F$ (W)", "C0"),
+              (axes[2], runs.energy, "training energy to threshold (W·step)", "C1"))
+    for ax, values, label, colour in panels:
+        for row in values:
+            ax.loglog(kp, row, "-", color="0.8", lw=0.8)
+        g = geometric_mean(values, axis=0)
+        ax.loglog(kp, g, "-", color=colour, lw=1)
+        if values is runs.power:
+            ax.loglog(kp, g, "o", color=colour, label="geometric mean")
+            ax.loglog(kp[high], g[high][0] * kp[high] / kp[high][0], "--", color="C3",
+                      label="∝ κ")
+        else:
+            ax.loglog(kp[ok], g[ok], "s", color=colour, label="geometric mean")
+            if (~ok).any():
+                ax.loglog(kp[~ok], g[~ok], "^", color=colour, mfc="white",
+                          label="some runs never reached it: lower bound")
+        ax.set_xlabel("initial conductance κ (S)")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+    axes[0].set_title("Fig. 1c: flat, then ∝ 1/κ near k_min", fontsize=10)
+    axes[1].set_title("Fig. 1e: ∝ κ, plateau near k_min", fontsize=10)
+    axes[2].set_title("Fig. 1f: minimum at an intermediate κ", fontsize=10)
+    fig.suptitle(f"Initialisation κ, N = 64 jammed networks, {len(runs.time)} task(s), "
+                 "α ∝ κ (Fig. 1c–f)")
     return _save(fig, out, "kappa")
 
 
@@ -376,7 +387,7 @@ def nonequilibrium(p: dict[str, Any], out: Path) -> Outcome:
                f"L/L0 < {p['threshold']:g}; {int(reached.sum())}/{ratios.size} α/γ reached "
                "it in every task"]
     try:
-        fit = fit_nonequilibrium(ratios, g)
+        fit = fit_nonequilibrium(ratios, g, papers_statistic=authors)
     except (ValueError, RuntimeError) as exc:
         return Outcome(f"no statistic: {exc}", None, details, _plot_neq(ratios, t, g, None,
                                                                          out))

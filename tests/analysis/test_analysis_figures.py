@@ -41,12 +41,15 @@ def test_alpha_gamma_figure_and_fit(tmp_path):
     table = _table([_row(alpha=alpha, gamma=g, time_to_threshold=gt / g)
                     for g, gt in zip(gamma, gamma_t)])
     ratio_t = (table["alpha"] / table["gamma"]).to_numpy()
-    fit = fit_nonequilibrium(ratio_t, (table["gamma"] * table["time_to_threshold"]).to_numpy())
+    gt = (table["gamma"] * table["time_to_threshold"]).to_numpy()
+    fit = fit_nonequilibrium(ratio_t, gt, papers_statistic=True)
     assert fit.broken.x_break == pytest.approx(1.0, rel=0.2)
     assert fit.low.exponent == pytest.approx(-1.0, abs=0.02) and fit.n_low >= 5
     assert fit.window.exponent == pytest.approx(-0.42, abs=0.02) and fit.n_window >= 5
     text = "\n".join(fit.lines())
     assert "papers: −1" in text and "−0.42 ± 0.06" in text.replace("-", "−")
+    plain = "\n".join(fit_nonequilibrium(ratio_t, gt).lines())  # not the papers' statistic
+    assert "papers" not in plain.split("no paper value")[0] and "0.06" not in plain
     paths = figures.plot_alpha_gamma(ratio_t, gamma_t, fit, tmp_path)
     assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size for p in paths)
     assert figures.plot_alpha_gamma(np.array([1.0]), np.array([1.0]), None,
@@ -62,6 +65,22 @@ def test_alpha_gamma_too_few_points_gives_no_number():
                              * np.r_[np.ones(9), 1.0, 1.0])
     assert fit.window is None and any("fewer than 5" in n for n in fit.notes)
     assert "window" not in " ".join(fit.lines()[1:2])
+
+
+def test_alpha_gamma_partial_relaxation_limited_window_says_so():
+    """Bench-like γ·T (the shipped out_of_equilibrium.toml: T = 6.2 s up to the break, then
+    T ≈ 0.7/γ): the window slope is given with the span it covers, no paper value, and
+    notes for the partial window and the relaxation-limited regime (γ·T < 1)."""
+    gamma = np.array([30, 15, 8, 4, 2, 1.2, 0.6, 0.4, 0.25, 0.06, 0.045, 0.03, 0.02, 0.015,
+                      0.01])
+    t = np.array([6.2] * 9 + [14, 17, 24, 34, 45, 66])
+    fit = fit_nonequilibrium(41.7 / gamma, gamma * t)
+    text = "\n".join(fit.lines())
+    assert fit.window is not None and -0.2 < fit.window.exponent < 0.0
+    assert "× the break" in fit.lines()[2] and not fit.covers_window
+    assert "0.42" not in text and "papers: −1" not in text
+    assert any("not the authors' window exponent" in n for n in fit.notes)
+    assert any("relaxed once" in n for n in fit.notes)
 
 
 def test_kappa_figure_skips_rows_without_kappa(tmp_path):
