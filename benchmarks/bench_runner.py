@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_runner.py                 # stream benchmark + a 20-task campaign
+    python benchmarks/bench_runner.py                 # stream benchmark + 40-task scale-out
     python benchmarks/bench_runner.py --campaign-tasks 150 --campaign-duration 20
 
 1. **Stream**: one task of continuous learning at 32 channels × 10 kS/s on the simulated
@@ -10,13 +10,20 @@ Usage::
    stream stored. Baseline in the same run: the simulated DAQ alone (the same blocks read
    and dropped). Prints both as × real time and the runner's overhead.
 2. **Campaign**: the λ trade-off campaign (random two-source two-target tasks, λ spread
-   over 0–0.055, η = 0.22) end to end through `RunSession`, serial and on a local Dask
-   cluster (2 workers), as × real time (bench seconds per wall second).
+   over 0–0.055, η = 0.22) end to end through ``labctl run`` (a subprocess each),
+   serially (the baseline, measured in the same run) and with ``--parallel --workers N``
+   for N = 1 .. the CPUs this process may use, as throughput (bench seconds per wall
+   second, from the first task to the end) and its ratio to the serial run, against the
+   goal of 0.8 × N (issue 16, point 2). Every parallel file is checked to hold the
+   serial file's rows. Cluster start-up is not in the timed span; the load average is
+   printed, since other jobs on the machine slow parallel runs most.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -45,31 +52,6 @@ name = "corners"
 sources = {{ 0 = 0.0, 10 = 0.45 }}
 targets = {{ 5 = 0.091, 15 = 0.363 }}
 """
-
-CAMPAIGN = """
-name = "campaign"
-bench = "sim"
-eta = 0.22
-record_rate = 10.0
-seed = 7
-[lambda]
-mode = "sweep"
-assign = "cycle"
-values = {lams}
-[learning]
-mode = "continuous"
-duration = {duration}
-[init]
-gate_voltage = 2.5
-[[task]]
-kind = "random_allostery"
-name = "task"
-count = {count}
-seed = 11
-source_voltages = [0.0, 0.45]
-target_voltages = [[0.091, 0.363], [0.045, 0.408]]
-"""
-
 
 def daq_alone(seconds: float) -> float:
     """Wall time (s) to read ``seconds`` of learning-on blocks from the simulated DAQ."""
@@ -105,33 +87,79 @@ def run_protocol(text: str, tmp: Path, name: str, **kwargs: object) -> tuple[flo
     return wall, session.total_s
 
 
+def identical_rows(a: Path, b: Path) -> bool:
+    """True if the run files ``a`` and ``b`` hold the same tasks with bit-identical rows."""
+    import numpy as np
+
+    from labctl.store import layout as lay
+    from labctl.store.reader import open_run
+
+    with open_run(a) as ra, open_run(b) as rb:
+        if len(ra.tasks) != len(rb.tasks):
+            return False
+        for ta, tb in zip(ra.tasks, rb.tasks):
+            if ta.status != tb.status or ta.n_rows != tb.n_rows:
+                return False
+            for name in lay.TASK_FIELDS:
+                if not np.array_equal(ta[name], tb[name], equal_nan=True):
+                    return False
+    return True
+
+
+def scale_out(n: int, dur: float, tmp: Path, max_workers: int) -> None:
+    """Serial ``labctl run`` against ``--parallel --workers N``: throughput ratios."""
+    from bench_physics_campaign import campaign_protocol, labctl_run
+
+    path = tmp / "scale.toml"
+    path.write_text(campaign_protocol(n, dur))
+    warm = tmp / "warm.toml"
+    warm.write_text(campaign_protocol(1, 0.5))
+    labctl_run(warm, tmp / "warm.h5")  # numba's cache, for every later process
+    bench_s = n * dur
+    serial_s, _ = labctl_run(path, tmp / "scale-serial.h5")
+    base = bench_s / serial_s
+    print(f"scale-out: {n} tasks x {dur:g} s through labctl run, load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores:")
+    print(f"  serial (baseline):     {serial_s:7.1f} s = {base:6.1f} bench s per wall s")
+    for workers in range(1, max_workers + 1):
+        out = tmp / f"scale-par{workers}.h5"
+        run_s, _ = labctl_run(path, out, "--parallel", "--workers", str(workers))
+        rate = bench_s / run_s
+        same = identical_rows(out, tmp / "scale-serial.h5")
+        print(f"  --parallel, {workers} worker(s): {run_s:7.1f} s = {rate:6.1f} bench s per wall "
+              f"s = {rate / base:.2f}x serial (goal >= {0.8 * workers:.1f}x); rows identical "
+              f"to serial: {same}")
+    print(f"  load average after: {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stream-seconds", type=float, default=20.0)
-    parser.add_argument("--campaign-tasks", type=int, default=20)
+    parser.add_argument("--campaign-tasks", type=int, default=40)
     parser.add_argument("--campaign-duration", type=float, default=20.0)
+    parser.add_argument("--max-workers", type=int, default=None,
+                        help="largest N of --workers N (default: the CPUs available)")
+    parser.add_argument("--no-stream", action="store_true")
     parser.add_argument("--no-dask", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         s = args.stream_seconds
-        base = daq_alone(s)
-        wall, _ = run_protocol(STREAM.format(duration=s), tmp, "stream", record_raw=True)
-        print(f"stream, {s:g} s of bench time at 32 ch x 10 kS/s, learning on:")
-        print(f"  simulated DAQ alone (baseline): {base:6.2f} s wall = {s / base:6.1f}x real time")
-        print(f"  DAQ -> runner -> HDF5 (+raw):   {wall:6.2f} s wall = {s / wall:6.1f}x real time"
-              f"  (runner+store overhead {wall / base:.2f}x the DAQ alone)")
-        n, dur = args.campaign_tasks, args.campaign_duration
-        lams = [round(0.055 * i / max(1, n - 1), 6) for i in range(n)]
-        text = CAMPAIGN.format(lams=lams, duration=dur, count=n)
-        print(f"campaign: {n} tasks x {dur:g} s, lambda 0-0.055, eta 0.22:")
-        wall, bench_s = run_protocol(text, tmp, "serial")
-        print(f"  serial:        {wall:7.1f} s wall = {bench_s / wall:5.1f}x real time")
+        if not args.no_stream:
+            base = daq_alone(s)
+            wall, _ = run_protocol(STREAM.format(duration=s), tmp, "stream", record_raw=True)
+            print(f"stream, {s:g} s of bench time at 32 ch x 10 kS/s, learning on:")
+            print(f"  simulated DAQ alone (baseline): {base:6.2f} s wall = {s / base:6.1f}x "
+                  "real time")
+            print(f"  DAQ -> runner -> HDF5 (+raw):   {wall:6.2f} s wall = {s / wall:6.1f}x "
+                  f"real time  (runner+store overhead {wall / base:.2f}x the DAQ alone)")
         if not args.no_dask:
-            wall_d, _ = run_protocol(text, tmp, "dask", parallel=True)
-            print(f"  Dask, 2 local workers: {wall_d:7.1f} s wall = {bench_s / wall_d:5.1f}x real"
-                  f" time ({wall / wall_d:.2f}x the serial run)")
+            from labctl.runner.parallel import local_workers
+
+            scale_out(args.campaign_tasks, args.campaign_duration, tmp,
+                      args.max_workers or local_workers(None))
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
     main()

@@ -63,6 +63,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also store the full-rate DAQ stream")
     parser.add_argument("--parallel", action="store_true",
                         help="simulated bench: run the tasks on Dask (a local cluster)")
+    parser.add_argument("--workers", type=int, metavar="N", default=None,
+                        help="with --parallel: local Dask worker processes (default one "
+                        "per CPU; 1..256)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="Dask scheduler address for --parallel: a loopback address "
                         "(tcp://127.0.0.1:8786), or a remote one over TLS (tls://host:8786 "
@@ -175,7 +178,7 @@ def _cmd_run(args: argparse.Namespace, received: list[int]) -> int:
         session = RunSession(protocol, args.output, clock=args.clock, seed=args.seed,
                              resume_from=source, metadata=meta, record_raw=args.raw,
                              parallel=args.parallel or bool(args.scheduler),
-                             scheduler=scheduler)
+                             scheduler=scheduler, workers=args.workers)
     except (ProtocolError, BenchFileError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

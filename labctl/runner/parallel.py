@@ -15,7 +15,8 @@ explicit ``--allow-insecure-scheduler`` opt-in.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,20 +164,84 @@ def run_task_on_sim(config: BenchConfig, plan: TaskPlan, seed: int
     bit-identical to a serial run's. Returns the task's rows, final values and events.
     The bench is closed (safe) whatever happens.
     """
+    (_index, rows, final, events), = run_chunk_on_sim(config, [plan], seed)
+    return rows, final, events
+
+
+TaskResult = tuple[int, dict[str, np.ndarray], dict[str, float], list[tuple[str, str]]]
+
+
+def run_chunk_on_sim(config: BenchConfig, plans: Sequence[TaskPlan], seed: int
+                     ) -> list[TaskResult]:
+    """Worker side: execute ``plans`` one after the other on one fresh simulated bench
+    (fast clock, the run ``seed``'s chip), each started with ``begin_task`` exactly as a
+    serial run starts it, so every task's rows are bit-identical to the serial run's.
+    Returns (task index, rows, final values, events) per plan, in order; the bench is
+    closed (safe) whatever happens. Several short tasks per call spare the scheduler a
+    round trip and the worker a bench opening per task."""
     from labctl.runner.session import begin_task
 
     bench = open_bench(config, clock="fast", seed=seed)
-    sink = CollectingSink()
+    out: list[TaskResult] = []
     try:
-        begin_task(bench, plan.index)
-        TaskExecutor(bench, config, sink).run_task(plan)
+        for plan in plans:
+            sink = CollectingSink()
+            begin_task(bench, plan.index)
+            TaskExecutor(bench, config, sink).run_task(plan)
+            out.append((plan.index, sink.rows(), sink.final, sink.events))
     finally:
         bench.close()
-    return sink.rows(), sink.final, sink.events
+    return out
+
+
+#: bench seconds of tasks one worker call executes at most (a chunk of short tasks)
+CHUNK_BENCH_S = 60.0
+#: tasks one worker call executes at most
+CHUNK_TASKS = 32
+#: chunks submitted per worker ahead of the results written (the rest wait unsubmitted)
+IN_FLIGHT_PER_WORKER = 2
+#: bytes of rows the run-file writer may have queued before results wait to be written
+WRITER_BACKLOG_BYTES = 64 * 2**20
+
+
+def chunk_plans(plans: Sequence[TaskPlan], n_workers: int) -> list[list[TaskPlan]]:
+    """Consecutive groups of ``plans`` for the workers: at most :data:`CHUNK_TASKS` tasks
+    and :data:`CHUNK_BENCH_S` bench seconds each (a longer task alone), and at least about
+    eight groups per worker so the work stays balanced to the end."""
+    if not plans:
+        return []
+    per_group = max(1, min(CHUNK_TASKS, -(-len(plans) // (8 * max(1, n_workers)))))
+    groups: list[list[TaskPlan]] = [[]]
+    bench_s = 0.0
+    for plan in plans:
+        group = groups[-1]
+        if group and (len(group) >= per_group
+                      or bench_s + plan.expected_duration_s > CHUNK_BENCH_S):
+            groups.append([])
+            bench_s = 0.0
+        groups[-1].append(plan)
+        bench_s += plan.expected_duration_s
+    return groups
+
+
+def local_workers(requested: int | None) -> int:
+    """Worker processes of a local cluster: ``requested``, else one per CPU this process
+    may use."""
+    if requested is not None:
+        return requested
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def run_parallel(session: RunSession, writer: RunWriter) -> None:
-    """Run the session's remaining tasks on Dask; write each result as it arrives."""
+    """Run the session's remaining tasks on Dask and write each result as it arrives.
+
+    Results are streamed, never gathered: at most :data:`IN_FLIGHT_PER_WORKER` chunks
+    per worker are submitted ahead of the writing, and a result waits while the run-file
+    writer has more than :data:`WRITER_BACKLOG_BYTES` queued, so the memory of this
+    process (the single writer) does not grow with the number of tasks."""
     from dask.distributed import Client, LocalCluster, as_completed
 
     todo = [p for p in session.plans if p.index not in writer.completed]
@@ -185,37 +250,65 @@ def run_parallel(session: RunSession, writer: RunWriter) -> None:
         access = scheduler_access(session.scheduler)  # refuses an unprotected remote one
         client = Client(access.address, security=access.security)
     else:
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        cluster = LocalCluster(n_workers=local_workers(getattr(session, "workers", None)),
+                               threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
-    session.events.put(LogMessage(f"Dask: {len(todo)} tasks on "
-                                  f"{len(client.scheduler_info()['workers'])} workers"))
+    n_workers = len(client.scheduler_info()["workers"])
+    chunks = chunk_plans(todo, n_workers)
+    session.events.put(LogMessage(f"Dask: {len(todo)} tasks in {len(chunks)} chunks on "
+                                  f"{n_workers} workers"))
     done_s = sum(p.expected_duration_s for p in session.plans if p.index in writer.completed)
-    pending: dict[Any, TaskPlan] = {}
+    by_index = {p.index: p for p in todo}
+    waiting = iter(chunks)
+    futures: Any = None
     try:
         config = client.scatter(session.config, broadcast=True)
-        for plan in todo:
-            pending[client.submit(run_task_on_sim, config, plan, session.seed,
-                                  pure=False)] = plan
-        for fut in as_completed(list(pending)):
+
+        def submit() -> bool:
+            chunk = next(waiting, None)
+            if chunk is None:
+                return False
+            futures.add(client.submit(run_chunk_on_sim, config, chunk, session.seed,
+                                      pure=False))
+            return True
+
+        futures = as_completed()
+        for _ in range(IN_FLIGHT_PER_WORKER * max(1, n_workers)):
+            if not submit():
+                break
+        for fut in futures:
             session.control.check_abort()
-            plan = pending.pop(fut)
-            rows, final, events = fut.result()
-            session.events.put(TaskStarted(plan.index, len(session.plans), plan.name,
-                                           dict(plan.params), plan.expected_duration_s))
-            writer.begin_task(plan.index)
-            for kind, message in events:
-                writer.log_event(kind, message, task=plan.index)
-            if rows:
-                writer.append(plan.index, rows)
-                session.events.put(Rows(plan.index, rows))
-            writer.end_task(plan.index, "completed", final)
-            session.events.put(TaskFinished(plan.index, "completed", final))
-            done_s += plan.expected_duration_s
-            session.events.put(Progress(done_s, session.total_s, float("nan"),
-                                        session.events.dropped, 0.0))
+            results = fut.result()
+            fut.release()
+            submit()  # keep the workers busy while this chunk is written
+            for index, rows, final, events in results:
+                plan = by_index[index]
+                _write_result(session, writer, plan, rows, final, events)
+                done_s += plan.expected_duration_s
+                session.events.put(Progress(done_s, session.total_s, float("nan"),
+                                            session.events.dropped, 0.0))
+            del results
     finally:
-        client.cancel(list(pending))
+        if futures is not None:
+            client.cancel(list(futures.futures))
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _write_result(session: RunSession, writer: RunWriter, plan: TaskPlan,
+                  rows: dict[str, np.ndarray], final: dict[str, float],
+                  events: list[tuple[str, str]]) -> None:
+    """Write one task's result into the run file (after waiting for room in the writer's
+    queue) and tell the front ends."""
+    writer.wait_for_room(WRITER_BACKLOG_BYTES)
+    session.events.put(TaskStarted(plan.index, len(session.plans), plan.name,
+                                   dict(plan.params), plan.expected_duration_s))
+    writer.begin_task(plan.index)
+    for kind, message in events:
+        writer.log_event(kind, message, task=plan.index)
+    if rows:
+        writer.append(plan.index, rows)
+        session.events.put(Rows(plan.index, rows))
+    writer.end_task(plan.index, "completed", final)
+    session.events.put(TaskFinished(plan.index, "completed", final))

@@ -39,9 +39,13 @@ from labctl.runner.outputs import RUNS_DIR, check_output_path, default_run_path,
 from labctl.runner.resume import ResumeSource, read_resume_source
 from labctl.store import RunWriter, StoreError, check_free_space, estimate_run_bytes
 from labctl.store.create import check_metadata
+from labctl.store.paths import chunk_rows_for
 from labctl.units import format_si
 
-__all__ = ["RUNS_DIR", "RunResult", "RunSession"]
+__all__ = ["MAX_LOCAL_WORKERS", "RUNS_DIR", "RunResult", "RunSession"]
+
+#: most worker processes a local Dask cluster of ``--parallel`` may start
+MAX_LOCAL_WORKERS = 256
 
 
 @dataclass
@@ -72,7 +76,8 @@ class RunSession:
     :class:`labctl.store.DiskSpaceError`. ``record_raw`` also stores the full-rate DAQ
     stream; ``parallel`` runs the tasks of a simulated campaign on Dask (see
     :mod:`labctl.runner.parallel`) with ``scheduler`` the address of a Dask scheduler
-    (None = a local cluster). ``bench_faults`` injects simulated instrument failures;
+    (None = a local cluster of ``workers`` processes, default one per CPU; 1..
+    :data:`MAX_LOCAL_WORKERS`). ``bench_faults`` injects simulated instrument failures;
     ``bench_opener`` replaces :func:`labctl.bench.open_bench` (called on the acquisition
     thread, which must own the instruments).
 
@@ -85,7 +90,8 @@ class RunSession:
                  resume_from: str | Path | ResumeSource | None = None,
                  metadata: Mapping[str, str] | None = None,
                  record_raw: bool = False, parallel: bool = False,
-                 scheduler: str | None = None, bench_faults: Any = None,
+                 scheduler: str | None = None, workers: int | None = None,
+                 bench_faults: Any = None,
                  bench_opener: Callable[[], Bench] | None = None) -> None:
         self.protocol = protocol
         self.config = protocol.bench
@@ -129,8 +135,18 @@ class RunSession:
         if parallel and bench_faults is not None:
             raise ValueError("bench_faults: faults are injected into one simulated bench; "
                              "a parallel run opens a fresh bench per task (run serially)")
+        if workers is not None:
+            if isinstance(workers, bool) or not isinstance(workers, int) \
+                    or not 1 <= workers <= MAX_LOCAL_WORKERS:
+                raise ValueError(f"workers: {workers!r}; allowed an integer "
+                                 f"1..{MAX_LOCAL_WORKERS} (local Dask worker processes)")
+            if not parallel or scheduler:
+                raise ValueError("workers: the number of local Dask workers applies to "
+                                 "--parallel on a local cluster only (a --scheduler's "
+                                 "cluster has its own workers)")
         self.parallel = parallel
         self.scheduler = scheduler
+        self.workers = workers
         self.bench_faults = bench_faults
         self.bench_opener = bench_opener or (
             lambda: open_bench(self.config, clock=self.clock, seed=self.seed,
@@ -221,9 +237,11 @@ class RunSession:
             **self._writer_options())
 
     def _writer_options(self) -> dict[str, Any]:
-        """Seed, clock and metadata to record, and what the run will write (bytes)."""
+        """Seed, clock and metadata to record, what the run will write (bytes), and rows
+        per chunk to suit its longest task."""
         return {"seed": self.seed, "clock": self.clock, "metadata": self.metadata,
-                "expected_bytes": self.expected_bytes}
+                "expected_bytes": self.expected_bytes,
+                "chunk_rows": chunk_rows_for(self.plans)}
 
     def _run(self) -> None:
         status, reason = "aborted", "internal error"

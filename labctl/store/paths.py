@@ -136,19 +136,36 @@ def expected_rows(task: Any) -> int:
     return math.ceil(duration * rate) + 2
 
 
+#: fewest rows of a row-dataset chunk (a task of a few rows then costs a few KiB)
+MIN_CHUNK_ROWS = 16
+
+
+def chunk_rows_for(tasks: Iterable[Any]) -> int:
+    """Rows per chunk of the row datasets of a run of ``tasks`` (plans, as for
+    :func:`expected_rows`): the longest task's rows rounded up to a power of two, between
+    :data:`MIN_CHUNK_ROWS` and :data:`CHUNK_ROWS`. HDF5 allocates chunks whole, so a
+    campaign of short tasks would otherwise take a 512-row chunk per dataset and task."""
+    longest = max((expected_rows(t) for t in tasks), default=CHUNK_ROWS)
+    rows = 1 << max(0, math.ceil(math.log2(max(1, longest))))
+    return min(CHUNK_ROWS, max(MIN_CHUNK_ROWS, rows))
+
+
 def estimate_run_bytes(tasks: Iterable[Any], n_edges: int, n_nodes: int, *,
                        n_raw_channels: int = 0, sample_rate_hz: float = 0.0,
                        text_bytes: int = 0) -> int:
     """Disk bytes a run of ``tasks`` (plans with ``expected_duration_s`` and
-    ``params["record_rate"]``) will take: every task's chunks (:func:`estimate_task_bytes`;
-    raw samples at ``sample_rate_hz`` if ``n_raw_channels``), the stored protocol and bench
-    texts (``text_bytes``) and 256 KiB of file metadata and events."""
+    ``params["record_rate"]``) will take: every task's chunks (:func:`estimate_task_bytes`
+    with chunks of :func:`chunk_rows_for` rows; raw samples at ``sample_rate_hz`` if
+    ``n_raw_channels``), the stored protocol and bench texts (``text_bytes``) and 256 KiB
+    of file metadata and events."""
+    tasks = list(tasks)
+    chunk_rows = chunk_rows_for(tasks)
     total = 256 * 2**10 + int(text_bytes)
     for task in tasks:
         n_raw = math.ceil(float(task.expected_duration_s) * sample_rate_hz) \
             if n_raw_channels else 0
         total += estimate_task_bytes(expected_rows(task), n_edges, n_nodes, n_raw=n_raw,
-                                     n_raw_channels=n_raw_channels)
+                                     n_raw_channels=n_raw_channels, chunk_rows=chunk_rows)
     return total
 
 

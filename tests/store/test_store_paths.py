@@ -25,6 +25,7 @@ from labctl.store import (
     open_run,
 )
 from labctl.store import paths as store_paths
+from labctl.store.paths import CHUNK_ROWS, MIN_CHUNK_ROWS, chunk_rows_for, row_bytes
 from labctl.store.writer import _link_no_replace
 
 NET = periodic_lattice(4, 4)
@@ -162,6 +163,28 @@ def test_estimate_matches_the_file_written(tmp_path: Path) -> None:
             w.end_task(i)
     size = path.stat().st_size
     assert 0.6 * estimate <= size <= estimate, (size, estimate)
+
+
+def test_short_tasks_get_small_chunks_and_the_estimate_follows(tmp_path: Path) -> None:
+    """A campaign of 4-row tasks: 16-row chunks, so each task costs KiB, not a 512-row
+    chunk per dataset; the estimate uses the same chunks and stays an upper bound."""
+    plans = [SimpleNamespace(index=i, name=f"t{i}", expected_duration_s=0.2,
+                             params={"record_rate": 10.0}) for i in range(20)]
+    assert chunk_rows_for(plans) == MIN_CHUNK_ROWS == 16
+    assert chunk_rows_for([*plans, SimpleNamespace(expected_duration_s=20.0, params={
+        "record_rate": 10.0})]) == 256
+    assert chunk_rows_for([SimpleNamespace(expected_duration_s=1e4, params={
+        "record_rate": 10.0})]) == CHUNK_ROWS
+    estimate = estimate_run_bytes(plans, NET.n_edges, NET.n_nodes)
+    path = tmp_path / "short.h5"
+    with RunWriter(path, plans, NET, chunk_rows=chunk_rows_for(plans)) as w:
+        for i in range(20):
+            w.begin_task(i)
+            w.append(i, {"time": np.arange(4.0)})
+            w.end_task(i)
+    size = path.stat().st_size
+    assert size <= estimate < 20 * CHUNK_ROWS * row_bytes(NET.n_edges, NET.n_nodes), \
+        (size, estimate)
 
 
 def test_the_free_space_reserve_follows_the_run(tmp_path: Path, monkeypatch) -> None:
