@@ -41,6 +41,15 @@ def _save(fig: plt.Figure, out_dir: Path, stem: str) -> list[Path]:
     return paths
 
 
+def si_axis(axis: matplotlib.axis.Axis, unit: str) -> None:
+    """Tick labels of ``axis`` with SI prefixes and ``unit`` (matplotlib's engineering
+    formatter: 100 µW, 1 mW, 2.5 s), on linear and log scales alike. Not for squared units
+    (V²): "1 µV²" would read as (1 µV)²; those axes keep powers of ten."""
+    axis.set_major_formatter(matplotlib.ticker.EngFormatter(unit=unit, sep="\u2009"))
+    if isinstance(axis.get_major_locator(), matplotlib.ticker.LogLocator):
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
 def _positive(values: np.ndarray) -> np.ndarray:
     """Values with non-positive entries masked (for log axes)."""
     v = np.asarray(values, dtype=float)
@@ -59,10 +68,12 @@ def plot_time_series(series: Sequence[TaskSeries], out_dir: str | Path,
         color = cmap(i / max(len(shown) - 1, 1))
         label = f"{s.name} ({s.file})" if len(shown) <= 8 else None
         ax_e.semilogy(s.time, _positive(s.error), color=color, lw=1, label=label)
-        ax_p.plot(s.time, s.power_free * 1e6, color=color, lw=1)
+        ax_p.plot(s.time, s.power_free, color=color, lw=1)
     ax_e.set_ylabel("error L (V²)")
-    ax_p.set_ylabel("free power $P^F$ (µW)")
-    ax_p.set_xlabel("time (s)")
+    ax_p.set_ylabel("free power $P^F$")
+    ax_p.set_xlabel("time")
+    si_axis(ax_p.yaxis, "W")
+    si_axis(ax_p.xaxis, "s")
     extra = f" (first {MAX_CURVES} of {len(series)})" if len(series) > MAX_CURVES else ""
     ax_e.set_title(f"Training curves{extra}")
     if len(shown) <= 8:
@@ -82,14 +93,14 @@ def plot_tradeoff(table: pd.DataFrame, out_dir: str | Path, trend: TradeoffTrend
     err, power = (rows[c].to_numpy(dtype=float) for c in ("final_error", "final_power_free"))
     front = pareto_front(err, power)
     fig, ax = plt.subplots(figsize=(6.5, 4.8))
-    sc = ax.scatter(power * 1e6, _positive(err), c=lam, cmap="plasma", s=18, alpha=0.8,
+    sc = ax.scatter(power, _positive(err), c=lam, cmap="plasma", s=18, alpha=0.8,
                     zorder=2)
     fig.colorbar(sc, ax=ax, label="λ")
-    ax.plot(power[front] * 1e6, err[front], "k--", lw=0.8, label="Pareto front", zorder=1)
+    ax.plot(power[front], err[front], "k--", lw=0.8, label="Pareto front", zorder=1)
     if trend is not None:
-        ax.errorbar(trend.power_mean * 1e6, trend.error_mean, xerr=trend.power_sem * 1e6,
+        ax.errorbar(trend.power_mean, trend.error_mean, xerr=trend.power_sem,
                     yerr=trend.error_sem, fmt="none", ecolor="k", lw=0.8, zorder=3)
-        ax.scatter(trend.power_mean * 1e6, trend.error_mean, marker="D", s=70,
+        ax.scatter(trend.power_mean, trend.error_mean, marker="D", s=70,
                    facecolor="white", edgecolor="k", zorder=4,
                    label="mean over tasks at one λ")
         verdict = "holds" if trend.holds else "not shown"
@@ -98,7 +109,8 @@ def plot_tradeoff(table: pd.DataFrame, out_dir: str | Path, trend: TradeoffTrend
     else:
         ax.set_title("Error–power trade-off over λ")
     ax.set_yscale("log")
-    ax.set_xlabel("final free power $P^F$ (µW)")
+    ax.set_xlabel("final free power $P^F$")
+    si_axis(ax.xaxis, "W")
     ax.set_ylabel("final error L (V²)")
     ax.legend(fontsize=8)
     return _save(fig, Path(out_dir), stem)
@@ -120,12 +132,13 @@ def plot_small_lambda(sweep: LambdaSweep, fits: SmallLambdaFits, out_dir: str | 
     ax_e.set_xlabel("λ")
     ax_e.set_ylabel("L(λ) − L(0) (V²)")
     ax_e.legend()
-    ax_p.loglog(lam, _positive(d_pow) * 1e6, "s", color="C1", label="data")
+    ax_p.loglog(lam, _positive(d_pow), "s", color="C1", label="data")
     b = fits.power_fit
-    ax_p.loglog(grid_p, b(grid_p) * 1e6, "-", color="C3",
+    ax_p.loglog(grid_p, b(grid_p), "-", color="C3",
                 label=f"fit b = {b.exponent:.2f} ± {b.exponent_err:.2f}")
     ax_p.set_xlabel("λ")
-    ax_p.set_ylabel("$P^F$(0) − $P^F$(λ) (µW)")
+    ax_p.set_ylabel("$P^F$(0) − $P^F$(λ)")
+    si_axis(ax_p.yaxis, "W")
     ax_p.legend()
     fig.suptitle(f"Small-λ scaling (fits on λ ≤ {fits.lam_max:.3g} and "
                  f"≤ {fits.lam_max_power:.3g}; papers: a ≈ 2, b ≈ 1)")
@@ -152,12 +165,13 @@ def plot_kappa(table: pd.DataFrame, out_dir: str | Path, stem: str = "kappa") ->
                      label=f"lowest energy at κ ≈ {kappa[best]:.2g} S")
         ax_e.legend(fontsize=8)
     missed = int(np.sum(~np.isfinite(t)))
-    for ax, label in ((ax_t, "training time to threshold (s)"),
-                      (ax_e, "training energy to threshold (J)")):
+    for ax, label, unit in ((ax_t, "training time to threshold", "s"),
+                            (ax_e, "training energy to threshold", "J")):
         ax.set_xlim(kappa.min() / 1.3, kappa.max() * 1.3)
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xlabel("initial conductance κ (S)")
+        ax.set_xlabel("initial conductance κ")
         ax.set_ylabel(label)
+        si_axis(ax.xaxis, "S")
+        si_axis(ax.yaxis, unit)
         if missed:
             ax.set_title(f"{missed} of {kappa.size} tasks never reached the threshold",
                          fontsize=9)
@@ -211,18 +225,20 @@ def plot_lambda_control(control: TaskSeries, baseline: TaskSeries, target_error:
     ax_e.axhline(target_error, color="k", ls=":", label="target L̃")
     ax_e.set_ylabel("error L (V²)")
     ax_e.legend(fontsize=8)
-    ax_p.plot(control.time, control.power_free * 1e6, label="λ control")
-    ax_p.plot(baseline.time, baseline.power_free * 1e6, label="λ = 0")
+    ax_p.plot(control.time, control.power_free, label="λ control")
+    ax_p.plot(baseline.time, baseline.power_free, label="λ = 0")
     from labctl.analysis.load import first_crossing
 
     t_stop = first_crossing(baseline.time, baseline.error, target_error)
     if np.isfinite(t_stop):
         p_stop = float(np.interp(t_stop, baseline.time, baseline.power_free))
-        ax_p.plot([t_stop], [p_stop * 1e6], "k*", ms=10, label="early stop at L̃")
-    ax_p.set_ylabel("free power $P^F$ (µW)")
+        ax_p.plot([t_stop], [p_stop], "k*", ms=10, label="early stop at L̃")
+    ax_p.set_ylabel("free power $P^F$")
+    si_axis(ax_p.yaxis, "W")
     ax_p.legend(fontsize=8)
     ax_l.plot(control.time, control.lam)
     ax_l.set_ylabel("λ")
-    ax_l.set_xlabel("time (s)")
+    ax_l.set_xlabel("time")
+    si_axis(ax_l.xaxis, "s")
     fig.suptitle("Dynamical λ control against early stopping")
     return _save(fig, Path(out_dir), stem)
