@@ -165,19 +165,6 @@ def test_reproduce_quick_claim_table(quick_run):
         assert verdicts[key] == "PASS", (key, proc.stdout)
 
 
-def test_kappa_optimum_is_interior_only_with_higher_energy_on_both_sides():
-    """Runs that never reached the threshold count through their whole-run energy, a lower
-    bound: it proves a rise only when it already exceeds the minimum."""
-    import numpy as np
-
-    from labctl.reproduce.simulation import _interior_minimum
-
-    reached = np.array([False, True, True, True])
-    assert _interior_minimum(np.array([20.0, 5.0, 8.0, 30.0]), reached) == (True, 1)
-    assert _interior_minimum(np.array([3.0, 5.0, 8.0, 30.0]), reached) == (False, 1)
-    assert _interior_minimum(np.array([3.0, 5.0]), np.array([False, False])) == (False, -1)
-
-
 def test_cli_refuses_a_protocols_folder_without_the_protocols(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     add_reproduce_arguments(parser)

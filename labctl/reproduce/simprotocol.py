@@ -56,7 +56,10 @@ _LAMBDAS: dict[str, Spec] = {
 SCHEMAS: dict[str, dict[str, Spec]] = {
     "small_lambda": {**_COMMON, **_TRAIN, **_SELECT, **_LAMBDAS},
     "kappa": {**_COMMON, **_SELECT,
-              "steps": _TRAIN["steps"],
+              "max_steps": (int, 1, 10_000_000, "",
+                            "longest run (steps); a run stops once L ≤ settle_error"),
+              "settle_error": (float, 1e-30, 1.0, "V²",
+                               "trained power taken at L ≤ this (below error_threshold)"),
               "kappa_min": (float, 1e-9, 1e3, "S", "smallest κ"),
               "kappa_max": (float, 1e-9, 1e3, "S", "largest κ"),
               "kappa_num": (int, 3, 40, "", "κ values (log-spaced)"),
@@ -157,7 +160,8 @@ def load_sim_protocol(path: str | Path) -> SimProtocol:
     quick = _check(file, "quick", doc.get("quick", {}), schema, require_all=False)
     for params, where in ((run, "run"), ({**run, **quick}, "quick")):
         for lo, hi in (("lam_min", "lam_max"), ("kappa_min", "kappa_max"),
-                       ("ratio_min", "ratio_max"), ("k_min", "k_max")):
+                       ("ratio_min", "ratio_max"), ("k_min", "k_max"),
+                       ("settle_error", "error_threshold")):
             if lo in params and hi in params and not params[lo] < params[hi]:
                 raise SimProtocolError(f"{file}: {where}.{lo} = {params[lo]:g} must be below "
                                        f"{hi} = {params[hi]:g}")
