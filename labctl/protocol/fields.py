@@ -232,6 +232,10 @@ NONLINEAR = (
     Field("task.input_node", "integer", "node carrying the input x", ge=0, le=NODE_MAX),
     Field("task.ground_node", "integer", "node held at 0 V", ge=0, le=NODE_MAX),
     Field("task.target_node", "integer", "node trained toward V(x)", ge=0, le=NODE_MAX),
+    Field("task.bias_node", "integer", "node held at bias_volts in every example (absent: "
+          "none; then V(0) = 0 and V(x) ≤ x)", default=None, ge=0, le=NODE_MAX),
+    Field("task.bias_volts", "number", "voltage of the bias node", unit="V",
+          default=SOURCE_MAX, ge=0.0, le=SOURCE_MAX),
     Field("task.coefficients", "array", "c0, c1, ... of V = c0 + c1 x + c2 x² (V(x) must "
           "stay within the target limit over x_range)"),
     Field("task.coefficient", "number", "one coefficient c_k", unit="V/V^k", ge=-1e3,

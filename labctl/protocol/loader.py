@@ -630,8 +630,10 @@ def _parse_nonlinear(sec: Section, bench: Any, name: str) -> NonlinearRegression
     def get(key: str) -> Any:
         return sec.get(_kind_field("nonlinear_regression", key))
 
-    inp, ground, target = (sec.get(_kind_field("nonlinear_regression", k))
-                           for k in ("input_node", "ground_node", "target_node"))
+    inp, ground, target, bias = (sec.get(_kind_field("nonlinear_regression", k))
+                                 for k in ("input_node", "ground_node", "target_node",
+                                           "bias_node"))
+    bias_volts = get("bias_volts")
     cp = sec.child_path("coefficients")
     carr = sec.array("coefficients", min_length=1, max_length=20)
     coeffs = tuple(sec.value(_kind_field("nonlinear_regression", "coefficient"), f"{cp}[{i}]",
@@ -646,8 +648,13 @@ def _parse_nonlinear(sec: Section, bench: Any, name: str) -> NonlinearRegression
         return None
     if inp == ground:
         raise sec.error("ground_node", "the ground node must differ from the input node")
-    _disjoint(sec, "target_node", [inp, ground], [target])
-    _check_lines(sec, sec.child_path("input_node"), [inp, ground], bench, "source")
+    held = [inp, ground]
+    if bias is not None:
+        if bias in held:
+            raise sec.error("bias_node", f"node {bias} is already the input or ground node")
+        held.append(bias)
+    _disjoint(sec, "target_node", held, [target])
+    _check_lines(sec, sec.child_path("input_node"), held, bench, "source")
     _check_lines(sec, sec.child_path("target_node"), [target], bench, "target")
     lo, hi = xs_
     if hi <= lo:
@@ -661,4 +668,5 @@ def _parse_nonlinear(sec: Section, bench: Any, name: str) -> NonlinearRegression
                             f"{ys.max():.4g} V over x_range; allowed within 0..{tmax:g} V "
                             "(the bench's target limit)")
     return NonlinearRegressionTask(name, inp, ground, target, coeffs, (lo, hi),
-                                   n_train=n_train, n_test=n_test, epochs=epochs, seed=seed)
+                                   n_train=n_train, n_test=n_test, epochs=epochs, seed=seed,
+                                   bias_node=bias, bias_volts=float(bias_volts))

@@ -183,7 +183,10 @@ class ClassificationTask:
 
 @dataclass(frozen=True)
 class NonlinearRegressionTask:
-    """Learn V_target = c0 + c1 x + c2 x² + … (volts) of the input x (V) on ``input_node``."""
+    """Learn V_target = c0 + c1 x + c2 x² + … (volts) of the input x (V) on ``input_node``;
+    ``ground_node`` is held at 0 V and, if given, ``bias_node`` at ``bias_volts`` (V) in every
+    example (a passive network's nodes stay between its held voltages: with x and 0 V alone
+    V(0) = 0 and V(x) ≤ x, so an offset c0 > 0 needs a higher fixed source)."""
 
     name: str
     input_node: int
@@ -195,6 +198,8 @@ class NonlinearRegressionTask:
     n_test: int
     epochs: int
     seed: int
+    bias_node: int | None = None
+    bias_volts: float = 0.0
 
 
 TaskSpec = (AllosteryTask | RandomAllosteryTasks | RegressionTask | ClassificationTask

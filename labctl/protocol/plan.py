@@ -357,7 +357,9 @@ def _held_nodes(task: TaskSpec) -> tuple[NodeVolts, NodeVolts]:
         return (tuple((n, 0.0) for n in (*task.input_nodes, task.ground_node)),
                 tuple((n, 0.0) for n in task.target_nodes))
     assert isinstance(task, NonlinearRegressionTask)
-    return ((task.input_node, 0.0), (task.ground_node, 0.0)), ((task.target_node, 0.0),)
+    bias = () if task.bias_node is None else ((task.bias_node, task.bias_volts),)
+    return (((task.input_node, 0.0), (task.ground_node, 0.0), *bias),
+            ((task.target_node, 0.0),))
 
 
 def _dataset_params(task: TaskSpec) -> dict[str, Any]:
@@ -375,10 +377,13 @@ def _dataset_params(task: TaskSpec) -> dict[str, Any]:
                 "input_scale": task.input_scale, "target_low": task.target_low,
                 "target_high": task.target_high}
     if isinstance(task, NonlinearRegressionTask):
-        return {"input_node": task.input_node, "ground_node": task.ground_node,
+        out = {"input_node": task.input_node, "ground_node": task.ground_node,
                 "target_node": task.target_node, "coefficients": list(task.coefficients),
                 "x_range": list(task.x_range), "n_train": task.n_train, "n_test": task.n_test,
                 "epochs": task.epochs, "dataset_seed": task.seed}
+        if task.bias_node is not None:
+            out |= {"bias_node": task.bias_node, "bias_volts": task.bias_volts}
+        return out
     return {}
 
 

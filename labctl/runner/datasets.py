@@ -99,13 +99,17 @@ def _classification(task: ClassificationTask) -> Dataset:
 
 
 def _nonlinear(task: NonlinearRegressionTask) -> Dataset:
-    """V_target = Σ_k c_k x^k (V) for inputs x uniform in ``x_range`` (V), ground at 0 V."""
+    """V_target = Σ_k c_k x^k (V) for inputs x uniform in ``x_range`` (V), ground at 0 V
+    and the bias node (if any) at its bias voltage."""
     rng = np.random.default_rng(task.seed)
     lo, hi = task.x_range
+    held = {task.ground_node: 0.0}
+    if task.bias_node is not None:
+        held[task.bias_node] = task.bias_volts
 
     def make(n: int) -> list[Example]:
         xs = lo + (hi - lo) * rng.random(n)
-        return [Example({task.input_node: float(x), task.ground_node: 0.0},
+        return [Example({task.input_node: float(x), **held},
                         {task.target_node: float(np.polyval(task.coefficients[::-1], x))})
                 for x in xs]
 
