@@ -9,7 +9,8 @@ Pages (HTML shells whose scripts fetch the JSON API and draw with plotly.js):
   has ended, the figures of ``labctl analyze``.
 
 API (JSON, SI units, NaN as ``null``): ``/api/runs``, ``/api/run/NAME/meta``,
-``/api/run/NAME/rows?task=K&start=N``, ``/api/run/NAME/events?start=N``,
+``/api/run/NAME/rows?task=K&start=N`` (``&wait=1``: answered as soon as
+the file holds a row beyond N, at most :data:`WAIT_S` later), ``/api/run/NAME/events?start=N``,
 ``/api/run/NAME/figures``, ``/api/run/NAME/figure/FIG.png``, and
 ``POST /api/run/NAME/control/ACTION`` (pause, resume, abort, safe).
 
@@ -21,6 +22,7 @@ isolated lab network. ``NAME`` must be a run file directly inside the runs folde
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import threading
 import time
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -37,12 +40,14 @@ from starlette.routing import Route
 from labctl.store.errors import RunFileError
 from labctl.web.access import ASGIApp, Receive, Scope, Send
 from labctl.web.figures import FigureCache
-from labctl.web.follow import CURVES, MAX_POINTS, Followers
+from labctl.web.follow import CURVES, MAX_POINTS, REFRESH_S, Followers
 from labctl.web.owned import OwnedRun
 from labctl.web.runfiles import NotARunError, resolve_run
 
 #: the catalog is re-read at most this often (s)
 SCAN_S = 5.0
+#: a live page's request for new rows waits at most this long for them (s)
+WAIT_S = 10.0
 #: files of labctl/web/static served under /static/, with their content types
 STATIC = {
     "list.html": "text/html; charset=utf-8",
@@ -210,13 +215,30 @@ def build_app(state: WebState) -> ASGIApp:
         out["curves"] = {k: {"label": v[0], "unit": v[1]} for k, v in CURVES.items()}
         return JSONResponse(out)
 
-    @with_run
-    def rows(request: Request, path: Path) -> Response:
-        follower = state.followers.get(path)
-        task = _int(request, "task", 0, 0, 10**9)
-        start = _int(request, "start", 0, 0, 10**12)
-        points = _int(request, "max_points", MAX_POINTS, 100, MAX_POINTS)
-        return JSONResponse(follower.rows(task, start, points))
+    async def rows(request: Request) -> Response:
+        # a long poll: with wait=1 the answer comes as soon as the file holds rows beyond
+        # `start` (checked every REFRESH_S), when the task or run ends, or after WAIT_S
+        try:
+            path = state.run_path(request.path_params["name"])
+            task = _int(request, "task", 0, 0, 10**9)
+            start = _int(request, "start", 0, 0, 10**12)
+            points = _int(request, "max_points", MAX_POINTS, 100, MAX_POINTS)
+            wait = _int(request, "wait", 0, 0, 1)
+            follower = await run_in_threadpool(state.followers.get, path)
+            end = time.monotonic() + WAIT_S
+            while True:
+                data = await run_in_threadpool(follower.rows, task, start, points)
+                if (not wait or data["next"] > start or data["status"] != "running"
+                        or data["run_status"] != "running" or time.monotonic() > end
+                        or await request.is_disconnected()):
+                    return JSONResponse(data)
+                await asyncio.sleep(REFRESH_S)
+        except NotARunError:
+            return _error(404, "no such run file in this runs folder")
+        except RunFileError as exc:
+            return _error(422, str(exc))
+        except (ValueError, IndexError) as exc:
+            return _error(400, str(exc))
 
     @with_run
     def events(request: Request, path: Path) -> Response:

@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from labctl.store import open_run
+from labctl.store.errors import RunFileError
 from labctl.store.reader import Run
 
 #: a run's counters are re-read at most this often (s)
-REFRESH_S = 0.2
+REFRESH_S = 0.1
 #: run files kept open at once
 MAX_OPEN = 8
 #: the curves of a run page: dataset -> (label, SI unit)
@@ -192,6 +193,8 @@ class Followers:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._open: OrderedDict[Path, RunFollower] = OrderedDict()
+        # files found damaged, by (size, mtime): not verified again until they change
+        self._refused: dict[Path, tuple[tuple[int, int], RunFileError]] = {}
 
     def get(self, path: Path) -> RunFollower:
         """The follower of run file ``path`` (opened on first use; RunFileError if the
@@ -201,7 +204,16 @@ class Followers:
             if follower is not None:
                 self._open.move_to_end(path)
                 return follower
-        follower = RunFollower(path)
+        st = path.stat()
+        version = (st.st_size, st.st_mtime_ns)
+        refused = self._refused.get(path)
+        if refused is not None and refused[0] == version:
+            raise refused[1]
+        try:
+            follower = RunFollower(path)
+        except RunFileError as exc:
+            self._refused[path] = (version, exc)
+            raise
         with self._lock:
             if path in self._open:  # another request opened it meanwhile
                 follower.close()

@@ -73,8 +73,9 @@ def screenshot(tmp_path: Path) -> Callable[[Any, str], Path]:
     def save(driver: Any, name: str) -> Path:
         folder = Path(os.environ.get("LABCTL_WEB_SCREENSHOTS") or tmp_path)
         folder.mkdir(parents=True, exist_ok=True)
+        driver.set_window_size(1400, 700)
         height = driver.execute_script("return document.documentElement.scrollHeight")
-        driver.set_window_size(1400, max(900, min(int(height) + 140, 3000)))
+        driver.set_window_size(1400, max(700, min(int(height) + 140, 3000)))
         path = folder / f"serve-{name}.png"
         driver.save_screenshot(str(path))
         driver.set_window_size(1400, 1800)

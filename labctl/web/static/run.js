@@ -3,7 +3,7 @@
 
 const RUN = decodeURIComponent(location.pathname.split("/").pop());
 const API = "/api/run/" + encodeURIComponent(RUN);
-const ROWS_MS = 500;        // live rows poll (the writer flushes at least every 0.5 s)
+const ROWS_MS = 50;         // live rows: the server holds each request until rows arrive
 const META_MS = 1000;       // status / tasks poll while the run is live
 const EVENTS_MS = 1000;
 const MAX_SHOWN = 60000;    // points per curve before the task is re-read thinned
@@ -12,7 +12,7 @@ const PLOT_CONFIG = { displaylogo: false, responsive: true, displayModeBar: fals
 
 const state = { meta: null, task: null, next: 0, points: 0, loading: false,
   eventsNext: 0, live: true, figuresDone: false };
-// what the page shows, for tests and benchmarks: [wall time ms, rows shown] per update
+// what the page shows, for tests and benchmarks: [wall time ms, rows shown, task] per update
 window.labctlStats = { task: null, rowsShown: 0, points: 0, updates: [] };
 
 // ---------------------------------------------------------------- plots
@@ -34,7 +34,7 @@ const PLOTS = [
 function yAxis(p) {
   const axis = { title: { text: p.unit ? `${p.title.split(",")[0]} (${p.unit})` : p.title },
     automargin: true, gridcolor: "#e6ebf0", zeroline: false };
-  if (p.log) { axis.type = "log"; axis.exponentformat = "power"; axis.dtick = 1; }
+  if (p.log) { axis.type = "log"; axis.exponentformat = "power"; }
   else if (p.unit && !/[²³]/.test(p.unit)) { axis.tickformat = "~s"; axis.ticksuffix = p.unit; }
   else { axis.exponentformat = "power"; }
   return axis;
@@ -70,7 +70,7 @@ function clearPlots() {
     const div = document.getElementById(p.id);
     Plotly.restyle(div, { x: p.traces.map(() => []), y: p.traces.map(() => []) });
     Plotly.relayout(div, { "xaxis.autorange": true, "yaxis.autorange": true });
-    p.max = 0;
+    p.max = 0; p.ranged = false; p.lo = undefined; p.hi = undefined; p.perDecade = undefined;
   }
   state.points = 0;
 }
@@ -90,9 +90,23 @@ function appendRows(data) {
       xs.push(x); ys.push(y);
     }
     Plotly.extendTraces(p.id, { x: xs, y: ys }, p.traces.map((_, i) => i));
+    if (p.log) {  // over more than two decades one label per decade, not 2s and 5s between
+      for (const y of ys) for (const v of y) {
+        p.lo = Math.min(p.lo ?? v, v); p.hi = Math.max(p.hi ?? v, v);
+      }
+      const perDecade = p.hi / p.lo > 300;
+      if (perDecade !== p.perDecade) {
+        p.perDecade = perDecade;
+        Plotly.relayout(p.id, { "yaxis.dtick": perDecade ? 1 : null });
+      }
+    }
     if (p.fromZero) {  // a constant λ: from 0 to a little above it, not plotly's ±1
+      const before = p.max || 0;
       for (const y of ys) for (const v of y) p.max = Math.max(p.max || 0, v);
-      Plotly.relayout(p.id, { "yaxis.range": [0, p.max > 0 ? 1.15 * p.max : 1] });
+      if (p.max !== before || !p.ranged) {
+        p.ranged = true;
+        Plotly.relayout(p.id, { "yaxis.range": [0, p.max > 0 ? 1.15 * p.max : 1] });
+      }
     }
   }
   state.points += t.length;
@@ -334,7 +348,7 @@ async function loadRows() {
   state.loading = true;
   try {
     const task = state.task;
-    let url = `${API}/rows?task=${task}&start=${state.next}`;
+    let url = `${API}/rows?task=${task}&start=${state.next}` + (state.live ? "&wait=1" : "");
     if (state.points > MAX_SHOWN) { clearPlots(); state.next = 0; url = `${API}/rows?task=${task}&start=0&max_points=20000`; }
     const data = await getJSON(url);
     if (task !== state.task) return;
@@ -343,7 +357,7 @@ async function loadRows() {
     window.labctlStats.rowsShown = data.next;
     window.labctlStats.points = document.getElementById("plot-error").data[0].x.length;
     const stats = window.labctlStats.updates;
-    stats.push([Date.now(), data.next]);
+    stats.push([Date.now(), data.next, task]);
     if (stats.length > 20000) stats.splice(0, stats.length - 20000);
     document.getElementById("task-rows").textContent =
       `${data.n_rows} rows` + (data.last_time !== undefined ? `, ${formatSI(data.last_time, "s")} of learning` : "");
@@ -407,8 +421,9 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   const loop = (ms, fn, liveOnly) => {
     const tick = async () => {
-      try { await fn(); } catch (e) { showError(e); }
-      setTimeout(tick, liveOnly && !state.live ? Math.max(ms, 5000) : ms);
+      let wait = liveOnly && !state.live ? Math.max(ms, 5000) : ms;
+      try { await fn(); } catch (e) { showError(e); wait = Math.max(wait, 2000); }
+      setTimeout(tick, wait);
     };
     tick();
   };
