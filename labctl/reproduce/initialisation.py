@@ -208,7 +208,8 @@ class KappaStatistic:
     ``power_slope`` ± ``power_sigma``: P^F(κ) for κ ≥ high_kappa (≥ 3 κ; σ bootstrap over
     tasks, the fit's own error with fewer than 3 tasks); ``power_low_slope``: between the
     two smallest κ (the plateau); ``time_high_slope`` (κ ≥ high_kappa; paper: flat) and
-    ``time_low_slope`` (two smallest κ; paper: −1) of the training time;
+    ``time_low_slope`` (paper: −1 near k_min) of the training time, the latter between
+    the two smallest κ at which every run reached the threshold (``time_low_kappas``, S);
     ``energy_high_slope`` (κ ≥ high_kappa; paper: 1); the energy ``minimum``. Time and
     energy slopes are NaN where a run of those κ did not reach the threshold.
     """
@@ -219,6 +220,7 @@ class KappaStatistic:
     power_low_slope: float
     time_high_slope: float
     time_low_slope: float
+    time_low_kappas: tuple[float, ...]
     energy_high_slope: float
     minimum: Minimum
 
@@ -246,12 +248,15 @@ def statistic(runs: KappaRuns, high_kappa: float, n_boot: int = 300,
             rng = np.random.default_rng(seed)
             boots = [gslope(runs.power[rng.integers(0, n, n)], high) for _ in range(n_boot)]
             sigma = float(np.std(boots, ddof=1))
-    t_high, t_low = high & all_reached, low & all_reached
+    t_high = high & all_reached
+    t_low = np.zeros(kp.size, dtype=bool)
+    t_low[np.flatnonzero(all_reached)[:2]] = True
     return KappaStatistic(
         n_high=int(high.sum()), power_slope=power_slope, power_sigma=sigma,
         power_low_slope=gslope(runs.power, low),
         time_high_slope=gslope(runs.time, t_high) if t_high.sum() == high.sum() else np.nan,
-        time_low_slope=gslope(runs.time, t_low) if t_low.sum() == 2 else np.nan,
+        time_low_slope=gslope(runs.time, t_low),
+        time_low_kappas=tuple(float(x) for x in kp[t_low]),
         energy_high_slope=(gslope(runs.energy, t_high) if t_high.sum() == high.sum()
                            else np.nan),
         minimum=energy_minimum(runs.energy, runs.reached))
