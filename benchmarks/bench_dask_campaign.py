@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_runner import identical_rows  # noqa: E402
+from bench_runner import identical_rows
 
 SHORT = """
 name = "short"
@@ -142,10 +142,11 @@ def main() -> None:
             wall, rss = run(path, tmp / f"par{n}.h5", *extra)
             total = time.perf_counter() - t0
             base = base or (n, rss)
+            size = (tmp / f"par{n}.h5").stat().st_size / 2**20
             print(f"  {n:6d} tasks: {wall:7.1f} s from first task to end ({total:.1f} s with "
                   f"start-up and file creation), {n / wall:6.1f} tasks/s; writer peak RSS "
                   f"{rss:6.0f} MiB = {rss / base[1]:.2f}x the {base[0]}-task run's "
-                  f"({n / base[0]:.0f}x the tasks); file {(tmp / f'par{n}.h5').stat().st_size / 2**20:.0f} MiB")
+                  f"({n / base[0]:.0f}x the tasks); file {size:.0f} MiB")
         if not args.no_serial:
             n = counts[-1]
             wall, rss = run(tmp / f"short{n}.toml", tmp / f"serial{n}.h5")

@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 import h5py
 import numpy as np
+from h5py import h5a, h5d, h5s, h5t
 
 from labctl.network import Network
 from labctl.store import layout as lay
@@ -189,7 +190,9 @@ class RunWriter:
             self._rows = dict(enumerate(int(x) for x in self._file["progress/task_rows"][()]))
             self._raw_rows = dict(enumerate(
                 int(x) for x in self._file["progress/task_raw_rows"][()]))
-            self._dataset_cache: dict[int, dict[str, h5py.Dataset]] = {}
+            self._dataset_cache: dict[int, dict[str, h5d.DatasetID]] = {}
+            #: per task, the scalar fields of its last row written (for the final attributes)
+            self._last_values: dict[int, dict[str, float]] = {}
             self._progress_cache: dict[str, h5py.Dataset] = {}
             self._n_events = int(self._file["events"].shape[0])
             # where /run_status lies in the file (contiguous, allocated): a full disk
@@ -556,18 +559,21 @@ class RunWriter:
                     "are kept in reserve to close the file")
         tasks = f[lay.TASKS_GROUP]
         new_rows: dict[int, int] = {}
+        last_values: dict[int, dict[str, float]] = {}
         for index, blocks in rows.items():
-            g = tasks[lay.task_group_name(index)]
             n_new = sum(len(b["time"]) for b in blocks)
             start = self._rows[index]
             datasets = self._task_datasets(index)
+            last: dict[str, float] = {}
             for name, cols in self._field_shapes.items():
                 parts = [b[name] if name in b else np.full((len(b["time"]), *cols), np.nan)
                          for b in blocks]
-                ds = datasets[name]
-                ds.resize(start + n_new, axis=0)
-                ds[start:] = np.concatenate(parts) if len(parts) > 1 else parts[0]
+                data = np.concatenate(parts) if len(parts) > 1 else parts[0]
+                _append_rows(datasets[name], start, data)
+                if not cols:
+                    last[name] = float(data[-1])
             new_rows[index] = start + n_new
+            last_values[index] = last
         new_raw: dict[int, int] = {}
         for index, blocks in raw.items():
             g = tasks[lay.task_group_name(index)]
@@ -588,21 +594,25 @@ class RunWriter:
         _set_items(progress["task_raw_rows"], new_raw)
         self._rows.update(new_rows)
         self._raw_rows.update(new_raw)
+        self._last_values.update(last_values)
         progress["heartbeat"][0] = time.time()
         f.flush()  # 2. ... before the counters that make it visible ...
         if status:
             _set_items(progress["task_status"], status)
             f.flush()  # 3. ... and a task is completed only once all its rows count
 
-    def _task_datasets(self, index: int) -> dict[str, h5py.Dataset]:
-        """Task ``index``'s row datasets (handles kept for the few tasks being written)."""
+    def _task_datasets(self, index: int) -> dict[str, h5d.DatasetID]:
+        """Task ``index``'s row datasets, low-level handles (kept for the few tasks being
+        written; a campaign of short tasks opens each task's datasets once)."""
         found = self._dataset_cache.get(index)
         if found is None:
             if len(self._dataset_cache) >= DATASET_CACHE_TASKS:
                 self._dataset_cache.clear()
             assert self._file is not None
-            g = self._file[lay.TASKS_GROUP][lay.task_group_name(index)]
-            found = self._dataset_cache[index] = {name: g[name] for name in lay.TASK_FIELDS}
+            fid, group = self._file.id, lay.task_group_name(index)
+            found = self._dataset_cache[index] = {
+                name: h5d.open(fid, f"/{lay.TASKS_GROUP}/{group}/{name}".encode())
+                for name in lay.TASK_FIELDS}
         return found
 
     def _progress_datasets(self) -> dict[str, h5py.Dataset]:
@@ -621,6 +631,7 @@ class RunWriter:
         f["progress/task_rows"][index] = 0
         f["progress/task_raw_rows"][index] = 0
         self._rows[index] = self._raw_rows[index] = 0
+        self._last_values.pop(index, None)
         f.flush()
         g = f[lay.TASKS_GROUP][lay.task_group_name(index)]
         for name in (*lay.TASK_FIELDS, lay.RAW_TIME, lay.RAW_SAMPLES):
@@ -713,13 +724,16 @@ class RunWriter:
                 g = tasks[lay.task_group_name(i)]
                 g.attrs["status"] = lay.TASK_STATES[int(codes[i])]
                 n = int(min(rows[i], g["time"].shape[0]))
-                g.attrs["n_rows"] = n
+                _set_number_attr(g.id, "n_rows", n)
                 if n > 0:
+                    # the last row as this writer wrote it, else (carried over) as read
+                    last = self._last_values.get(i) if n == self._rows.get(i) else None
                     for name, field in lay.TASK_FIELDS.items():
                         if field.kind == "":
-                            g.attrs[f"final_{name}"] = float(g[name][n - 1])
+                            value = last[name] if last else float(g[name][n - 1])
+                            _set_number_attr(g.id, f"final_{name}", value)
                 for key, value in self._final.get(i, {}).items():
-                    g.attrs[f"final_{key}"] = value
+                    _set_number_attr(g.id, f"final_{key}", value)
         except Exception as exc:
             if self._error is None:
                 self._error = exc.with_traceback(None)
@@ -755,6 +769,30 @@ def _copy_rows(src: Any, dst: h5py.Dataset, n: int, check: Callable[[], None]) -
         check()
         stop = min(n, start + CARRY_OVER_ROWS)
         dst[start:stop] = src[start:stop]
+
+
+def _append_rows(dsid: h5d.DatasetID, start: int, data: np.ndarray) -> None:
+    """Grow dataset ``dsid`` to ``start + len(data)`` rows and write ``data`` (float64)
+    after row ``start`` (low-level HDF5 calls: a campaign of short tasks writes many small
+    blocks, where h5py's high-level selection costs more than the write)."""
+    data = np.ascontiguousarray(data, dtype=np.float64)
+    shape = (start + data.shape[0], *data.shape[1:])
+    dsid.set_extent(shape)
+    file_space = dsid.get_space()
+    file_space.select_hyperslab((start,) + (0,) * (data.ndim - 1), data.shape)
+    dsid.write(h5s.create_simple(data.shape), file_space, data)
+
+
+def _set_number_attr(oid: Any, name: str, value: float | int) -> None:
+    """Attribute ``name`` of object ``oid`` = ``value``, a scalar float64 or, for a Python
+    int, int64 (the types h5py gives them), replacing an existing one."""
+    arr = np.array(value, dtype=np.int64 if isinstance(value, int | np.integer)
+                   and not isinstance(value, bool) else np.float64)
+    key = name.encode()
+    if h5a.exists(oid, key):
+        h5a.delete(oid, key)
+    attr = h5a.create(oid, key, h5t.py_create(arr.dtype), h5s.create(h5s.SCALAR))
+    attr.write(arr)
 
 
 def _set_items(ds: h5py.Dataset, values: Mapping[int, int]) -> None:
