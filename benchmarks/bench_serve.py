@@ -132,6 +132,27 @@ class FileWatcher(threading.Thread):
             run.close()
 
 
+def _latency(what: str, updates: list[tuple[float, int, int]],
+             first_seen: dict[tuple[int, int], float]) -> None:
+    """Print the latency of each update: when it was shown - when the oldest row new in
+    it was first readable in the file (so every row of the update waited at most that)."""
+    latencies = []
+    last: dict[int, int] = {}
+    for t_shown, task, n in updates:
+        oldest = (task, last.get(task, 0) + 1)
+        if n > last.get(task, 0) and oldest in first_seen:
+            latencies.append(t_shown - first_seen[oldest])
+        last[task] = max(last.get(task, 0), n)
+    if not latencies:
+        print(f"   {what}: no update seen")
+        return
+    latencies.sort()
+    q95 = statistics.quantiles(latencies, n=20)[-1] if len(latencies) >= 20 else latencies[-1]
+    print(f"   {what}: {len(latencies)} updates, median {statistics.median(latencies):.2f} s, "
+          f"95th percentile {q95:.2f} s, max {latencies[-1]:.2f} s; "
+          f"{100 * sum(x <= 2.0 for x in latencies) / len(latencies):.0f} % within 2 s")
+
+
 def latency_and_cpu(work: Path, duration: float, watch_ms: float) -> None:
     runs = work / "runs"
     runs.mkdir()
@@ -151,10 +172,12 @@ def latency_and_cpu(work: Path, duration: float, watch_ms: float) -> None:
     watcher = FileWatcher(live, watch_ms / 1000)
     watcher.start()
     driver = browser()
+    client = PageLike(url, "live.h5")  # the same requests without a browser's rendering
     try:
         while not live.exists():
             time.sleep(0.1)
         driver.get(url + "run/live.h5")
+        client.start()
         # wait for the first rows on the page, then measure for `duration` seconds
         end = time.monotonic() + 300
         while time.monotonic() < end and not driver.execute_script(
@@ -171,30 +194,19 @@ def latency_and_cpu(work: Path, duration: float, watch_ms: float) -> None:
         follow_cpu = cpu_seconds(server.pid) - c_server
         run_cpu = cpu_seconds(run.pid) - c_run
     finally:
+        client.stop.set()
         driver.quit()
         run.terminate()
         run.wait()
         watcher.stop.set()
         server.terminate()
         server.wait()
-    latencies = []
-    last = {}
-    for t_page, task, n in samples:  # the oldest row new on the page: its longest wait
-        oldest = (task, last.get(task, 0) + 1)
-        if n > last.get(task, 0) and oldest in watcher.first_seen:
-            latencies.append(t_page - watcher.first_seen[oldest])
-        last[task] = max(last.get(task, 0), n)
-    if not latencies:
-        raise SystemExit("no update seen on the page")
-    latencies.sort()
-    q = statistics.quantiles(latencies, n=20) if len(latencies) >= 20 else latencies
-    print(f"\n1. update latency, row readable in the file -> shown on the page "
-          f"({len(latencies)} page updates over {wall:.0f} s; file watched every "
-          f"{watch_ms:g} ms):")
-    print(f"   median {statistics.median(latencies):.2f} s, 95th percentile "
-          f"{q[-1]:.2f} s, max {latencies[-1]:.2f} s, min {latencies[0]:.2f} s; "
-          f"{100 * sum(x <= 2.0 for x in latencies) / len(latencies):.0f} % within 2 s "
-          f"(the issue asks <= 2 s)")
+    t_end = time.time()
+    print(f"\n1. update latency, row readable in the file -> shown (file watched every "
+          f"{watch_ms:g} ms; the issue asks <= 2 s):")
+    _latency("on the page in chromium", samples, watcher.first_seen)
+    _latency("in the JSON answer of a client asking as the page does",
+             [u for u in client.updates if u[0] <= t_end], watcher.first_seen)
     print(f"2. server CPU: {follow_cpu:.2f} s over {wall:.0f} s following the live run "
           f"({100 * follow_cpu / wall:.1f} % of one core); idle baseline "
           f"{100 * idle_cpu / duration:.2f} %; the run process writing the file "
@@ -210,6 +222,7 @@ class PageLike(threading.Thread):
         self.url, self.name = url, name
         self.stop = threading.Event()
         self.requests = 0
+        self.updates: list[tuple[float, int, int]] = []  # (unix time, task, rows)
 
     def _get(self, path: str) -> dict[str, Any]:
         import json
@@ -235,6 +248,7 @@ class PageLike(threading.Thread):
                     if meta["recorded_status"] != "running":
                         return
                 start = self._get(f"{api}/rows?task={task}&start={start}&wait=1")["next"]
+                self.updates.append((time.time(), task, start))
             except (urllib.error.URLError, OSError, ValueError):
                 time.sleep(0.2)  # the file is not there or not verified yet
 

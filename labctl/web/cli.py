@@ -173,8 +173,9 @@ def _serve(args: argparse.Namespace, runs_dir: Path, sock: socket.socket, port: 
         elif tokens:
             print(f"access tokens: {len(tokens)} from {args.token_file}; open {url}?token=…",
                   flush=True)
+        # open long polls (a live page's request for rows) end within 2 s of Ctrl-C
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                server_header=False)
+                                server_header=False, timeout_graceful_shutdown=2)
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         if owned is not None:
