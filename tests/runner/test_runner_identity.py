@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from labctl.protocol import compile_plan, load_protocol
-from labctl.runner.parallel import run_task_on_sim
+from labctl.runner.parallel import run_chunk_on_sim, run_task_on_sim
 from labctl.runner.session import RunSession
 from labctl.store import layout as lay
 from labctl.store import open_run
@@ -99,6 +99,18 @@ def test_a_task_alone_on_a_fresh_bench_gives_the_serial_rows(protocol, reference
     want = task_rows(reference)[plan.index]
     for name in lay.TASK_FIELDS:
         assert np.array_equal(rows[name], want[name], equal_nan=True), name
+
+
+def test_a_chunk_of_tasks_on_one_fresh_bench_gives_the_serial_rows(protocol, reference):
+    """What a Dask worker does with a chunk: the last two tasks one after the other on one
+    bench, without the ones before them."""
+    plans = compile_plan(protocol)[-2:]
+    results = run_chunk_on_sim(protocol.bench, plans, SEED)
+    assert [index for index, *_ in results] == [p.index for p in plans]
+    want = task_rows(reference)
+    for index, rows, _final, _events in results:
+        for name in lay.TASK_FIELDS:
+            assert np.array_equal(rows[name], want[index][name], equal_nan=True), name
 
 
 def test_parallel_on_a_local_dask_cluster_is_bit_identical(protocol, reference, tmp_path):
