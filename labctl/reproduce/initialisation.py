@@ -21,6 +21,7 @@ never reaches the threshold has NaN time and its whole-run energy, a lower bound
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,8 @@ from labctl.analysis.fits import fit_power_law
 from labctl.network import Network
 from labctl.physics import train_tasks
 from labctl.physics.tasks import Task
+
+log = logging.getLogger(__name__)
 
 #: first chunk of steps; later chunks double up to MAX_CHUNK (steps)
 FIRST_CHUNK = 500
@@ -68,6 +71,30 @@ def _crossing(steps: np.ndarray, err: np.ndarray, threshold: float) -> float:
     frac = ((np.log(y0) - np.log(threshold)) / (np.log(y0) - np.log(y1)) if y1 > 0
             else (y0 - threshold) / (y0 - y1))
     return float(steps[i - 1] + frac * (steps[i] - steps[i - 1]))
+
+
+def two_example_twin(task: Task) -> Task:
+    """The floating-input regression ``task`` with its training examples replaced by two of
+    the same second moments ⟨x xᵀ⟩ (V²) and the same target map Ã (desired = Ã x).
+
+    For a linear network, the ground at 0 V and noise-free linear labels, the free and
+    clamped drops are linear in x, so the error, the free power and the rule's update
+    (means over examples of quadratic forms in x) depend on the examples only through
+    ⟨x xᵀ⟩: the twin trains identically (tests/physics/test_paper_kappa.py) at a fraction
+    of the solves. x_j = √2 · column j of the Cholesky factor of ⟨x xᵀ⟩, so
+    ½ Σ_j x_j x_jᵀ = ⟨x xᵀ⟩. ValueError for a task without floating inputs, with held
+    sources other than 0 V, or with labels that are not a noise-free linear map of x.
+    """
+    x = task.input_values
+    if x is None or np.any(task.source_values != 0.0):
+        raise ValueError("task: a twin needs floating inputs and held sources at 0 V")
+    target_map, *_ = np.linalg.lstsq(x, task.desired, rcond=None)
+    if not np.allclose(x @ target_map, task.desired, rtol=0.0, atol=1e-12):
+        raise ValueError("task: labels are not a noise-free linear map of the inputs")
+    pair = np.sqrt(2.0) * np.linalg.cholesky(x.T @ x / len(x)).T
+    return Task(task.source_nodes, np.zeros((2, task.source_values.shape[1])),
+                task.output_matrix, pair @ target_map, input_matrix=task.input_matrix,
+                input_values=pair)
 
 
 def train_to_threshold(network: Network, tasks: list[Task], kappa: float, *, alpha: float,
@@ -142,6 +169,8 @@ def sweep(items: list[tuple[Network, Task]], kappas: np.ndarray, *, alpha_per_ka
                                      k_min=k_min, k_max=k_max)
             for arr, val in zip(out, res):
                 arr[rows, j] = val
+            log.info("κ = %.3g S: %d task(s), %d reached the threshold, %d steps run",
+                     kp, len(rows), int(np.isfinite(res[0]).sum()), int(res[4].sum()))
     return KappaRuns(np.asarray(kappas, dtype=float), *out)
 
 

@@ -21,12 +21,13 @@ Deviations for CI time, stated (the statistic is unchanged):
   k_min dominate the cost (training time ∝ 1/κ), and at κ = 3e-4 S (3 k_min) the energy
   already rises above the optimum; runs capped at ``MAX_STEPS`` (a run that never reaches
   the threshold enters through its whole-run energy, a lower bound);
-* trained power taken at the threshold instead of after 1e6 steps (within a few %);
-* each task replaced by its two-example twin: for a linear network and noise-free linear
-  labels the error, the free power and the rule depend on the training examples only
-  through their second moments ⟨x xᵀ⟩ (V²), so a task with two examples of the same
-  ⟨x xᵀ⟩ and the same target map trains identically (asserted to 1e-9 below) at half the
-  cost of the paper's 20 examples.
+* trained power taken at the threshold instead of after 1e6 steps (within a few %).
+
+As in ``labctl reproduce``, each task is trained as its two-example twin
+(``init.two_example_twin``): for a linear network and noise-free linear labels the error,
+the free power and the rule depend on the training examples only through their second
+moments ⟨x xᵀ⟩ (V²), so two examples of the same ⟨x xᵀ⟩ and target map train identically
+(asserted to 1e-9 below) at about half the cost of the paper's 20.
 """
 
 import functools
@@ -37,7 +38,7 @@ import pytest
 from labctl.analysis.load import first_crossing
 from labctl.network import Network, jammed_network
 from labctl.physics import train_tasks
-from labctl.physics.tasks import Task, regression_task
+from labctl.physics.tasks import regression_task
 from labctl.reproduce import initialisation as init
 from labctl.reproduce.result import agrees
 from labctl.reproduce.simulation import PLATEAU_BEND
@@ -58,36 +59,31 @@ def _network(seed: int) -> Network:
     return jammed_network(64, seed=seed)
 
 
-def two_example_twin(task: Task) -> Task:
-    """The task with two training examples of the same second moments ⟨x xᵀ⟩ (V²) and the
-    same target map Ã (desired = Ã x): x_j = √2 · column j of the Cholesky factor of
-    ⟨x xᵀ⟩, so ½ Σ_j x_j x_jᵀ = ⟨x xᵀ⟩."""
-    x = task.input_values
-    target_map = np.linalg.lstsq(x, task.desired, rcond=None)[0]
-    assert np.allclose(x @ target_map, task.desired, rtol=0, atol=1e-12)  # noise-free
-    pair = np.sqrt(2.0) * np.linalg.cholesky(x.T @ x / len(x)).T
-    return Task(task.source_nodes, np.zeros((2, task.source_values.shape[1])),
-                task.output_matrix, pair @ target_map, input_matrix=task.input_matrix,
-                input_values=pair)
-
-
 def test_two_example_twin_trains_identically() -> None:
     """Error, free power and conductances of the twin equal the paper's 20-example task."""
     net = _network(0)
     task = regression_task(net, seed=1)
     kw = dict(alpha=1e-3, lam=0.0, steps=400, **KW)
     full = train_tasks(net, 1e-3, task, **kw)
-    twin = train_tasks(net, 1e-3, two_example_twin(task), **kw)
+    twin = train_tasks(net, 1e-3, init.two_example_twin(task), **kw)
     assert full.error[-1] < 0.5 * full.error[0]  # it has learned something
     for name in ("error", "power_free", "conductance"):
         np.testing.assert_allclose(getattr(twin, name), getattr(full, name), rtol=1e-9)
+
+
+def test_two_example_twin_refuses_tasks_it_cannot_reproduce() -> None:
+    net = _network(0)
+    with pytest.raises(ValueError, match="noise-free linear"):
+        init.two_example_twin(regression_task(net, seed=1, label_noise=1e-3))
+    with pytest.raises(ValueError, match="floating inputs"):
+        init.two_example_twin(regression_task(net, seed=1, drive="grounded"))
 
 
 def test_training_to_threshold_in_chunks_equals_one_long_run() -> None:
     """Time, energy and trained power of the chunked run (crossings between chunks
     included) equal those read off one uninterrupted run."""
     net = _network(0)
-    tasks = [two_example_twin(regression_task(net, seed=s)) for s in (4, 3)]
+    tasks = [init.two_example_twin(regression_task(net, seed=s)) for s in (4, 3)]
     steps = 5000
     ref = train_tasks(net, 1.0, tasks, alpha=1.0, lam=0.0, steps=steps, **KW)
     t, e, p, settled, done = init.train_to_threshold(
@@ -133,7 +129,7 @@ def test_energy_minimum_needs_a_significant_rise_on_both_sides() -> None:
 
 @pytest.fixture(scope="module")
 def runs() -> init.KappaRuns:
-    items = [(_network(n), two_example_twin(regression_task(_network(n), seed=t)))
+    items = [(_network(n), init.two_example_twin(regression_task(_network(n), seed=t)))
              for n, t in TASKS]
     return init.sweep(items, KAPPAS, alpha_per_kappa=ALPHA_PER_KAPPA, threshold=THRESHOLD,
                       settle=THRESHOLD, max_steps=MAX_STEPS, **KW)
