@@ -50,12 +50,13 @@ def test_without_a_bias_the_offset_is_out_of_reach():
 def test_shipped_protocol_holds_the_bias_node_in_every_example():
     protocol = load_protocol(ROOT / "protocols" / "nonlinear_regression.toml")
     task = protocol.tasks[0]
-    assert task.bias_node == 15 and task.bias_volts == pytest.approx(0.45)
+    bias, ground = task.bias_node, task.ground_node
+    assert bias is not None and task.bias_volts == pytest.approx(0.45)
     plan = compile_plan(protocol)[0]
-    assert (15, pytest.approx(0.45)) in [(n, v) for n, v in plan.sources]
-    assert plan.params["bias_node"] == 15
+    assert (bias, pytest.approx(0.45)) in [(n, v) for n, v in plan.sources]
+    assert plan.params["bias_node"] == bias
     data = build_examples(task, task.seed)
-    assert all(ex.sources[15] == pytest.approx(0.45) and ex.sources[10] == 0.0
+    assert all(ex.sources[bias] == pytest.approx(0.45) and ex.sources[ground] == 0.0
                for ex in data.train + data.test)
 
 
@@ -79,8 +80,8 @@ def test_test_examples_are_the_run_engines():
     x, y = nonlinear.test_examples(plan.params)
     want = build_examples(task, task.seed).test
     assert x.size == task.n_test == len(want)
-    np.testing.assert_array_equal(x, [ex.sources[0] for ex in want])
-    np.testing.assert_array_equal(y, [ex.targets[5] for ex in want])
+    np.testing.assert_array_equal(x, [ex.sources[task.input_node] for ex in want])
+    np.testing.assert_array_equal(y, [ex.targets[task.target_node] for ex in want])
     np.testing.assert_allclose(y, 0.1 + 0.3 * x + 0.5 * x ** 2, rtol=1e-12)
 
 
@@ -118,7 +119,16 @@ def test_error_modes_recover_known_mean_slope_and_curvature():
     np.testing.assert_allclose(modes.amplitude, amps, rtol=1e-6, atol=1e-12)
     assert modes.removed_epoch(0) == 2.0 and modes.removed_epoch(1) == 3.0
     assert np.isnan(modes.removed_epoch(2))
-    assert "curvature mode" in modes.lines()[2] and "never halved" in modes.lines()[2]
+    assert "curvature mode" in modes.lines()[2] and "not halved" in modes.lines()[2]
+    assert "from epoch 2 on" in modes.lines()[0]
+
+
+def test_a_passing_dip_does_not_remove_a_mode():
+    """A mode that dips below half (while changing sign) and comes back is not removed
+    then: it counts from the epoch it stays down."""
+    amp = np.array([[10.0], [3.0], [9.0], [4.0], [2.0]]) * np.ones((1, 3))
+    modes = nonlinear.ModeHistory(np.arange(1.0, 6.0), amp, np.full(5, 10))
+    assert modes.removed_epoch(0) == 4.0
 
 
 def test_stepwise_example_duration():

@@ -30,7 +30,8 @@ from labctl.runner.datasets import build_examples
 
 #: names of the residual's Legendre modes, in order
 MODES = ("mean", "slope", "curvature")
-#: a mode is "removed" when its amplitude first falls to this fraction of its first epoch's
+#: a mode is "removed" once its amplitude stays at or below this fraction of its first
+#: epoch's for the rest of the training
 REMOVED_FRACTION = 0.5
 
 
@@ -82,19 +83,22 @@ class ModeHistory:
     rows: np.ndarray
 
     def removed_epoch(self, k: int) -> float:
-        """First epoch at which mode ``k``'s amplitude is at most
-        :data:`REMOVED_FRACTION` × its first epoch's; NaN if never."""
+        """First epoch from which mode ``k``'s amplitude stays at or below
+        :data:`REMOVED_FRACTION` × its first epoch's until the end (a passing dip, e.g.
+        while the mode changes sign, does not count); NaN if never."""
         a = self.amplitude[:, k]
-        hit = np.flatnonzero(a <= REMOVED_FRACTION * a[0])
+        later_max = np.maximum.accumulate(a[::-1])[::-1]
+        hit = np.flatnonzero(later_max <= REMOVED_FRACTION * a[0])
         return float(self.epoch[hit[0]]) if hit.size else float("nan")
 
     def lines(self) -> list[str]:
-        """One line per mode: first and last amplitude, epoch at which it was halved."""
+        """One line per mode: first and last amplitude, epoch from which it stayed halved."""
         out = []
         for k, name in enumerate(MODES):
             first, last = self.amplitude[0, k], self.amplitude[-1, k]
             when = self.removed_epoch(k)
-            at = f"halved by epoch {when:.0f}" if when == when else "never halved"
+            at = (f"at most half of it from epoch {when:.0f} on" if when == when
+                  else "not halved for good")
             out.append(f"{name} mode: {1e3 * first:.3g} mV in epoch 1 → {1e3 * last:.3g} mV "
                        f"in epoch {self.epoch[-1]:.0f} ({at})")
         return out
