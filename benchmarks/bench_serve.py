@@ -185,11 +185,14 @@ def latency_and_cpu(work: Path, duration: float, watch_ms: float) -> None:
             time.sleep(0.2)
         c_server, c_run, t0 = cpu_seconds(server.pid), cpu_seconds(run.pid), time.monotonic()
         samples: list[tuple[float, int, int]] = []
+        render_ms: list[float] = []
         while time.monotonic() - t0 < duration and run.poll() is None:
             time.sleep(1.0)
             stats = driver.execute_script("return window.labctlStats")
             samples += [(t / 1000, task, n) for t, n, task in stats["updates"]]
-            driver.execute_script("window.labctlStats.updates = []")
+            render_ms += stats["renderMs"]
+            driver.execute_script("window.labctlStats.updates = []; "
+                                  "window.labctlStats.renderMs = []")
         wall = time.monotonic() - t0
         follow_cpu = cpu_seconds(server.pid) - c_server
         run_cpu = cpu_seconds(run.pid) - c_run
@@ -207,6 +210,9 @@ def latency_and_cpu(work: Path, duration: float, watch_ms: float) -> None:
     _latency("on the page in chromium", samples, watcher.first_seen)
     _latency("in the JSON answer of a client asking as the page does",
              [u for u in client.updates if u[0] <= t_end], watcher.first_seen)
+    if render_ms:
+        print(f"   the page's own work per update (plots and network view): median "
+              f"{statistics.median(render_ms):.0f} ms, max {max(render_ms):.0f} ms")
     print(f"2. server CPU: {follow_cpu:.2f} s over {wall:.0f} s following the live run "
           f"({100 * follow_cpu / wall:.1f} % of one core); idle baseline "
           f"{100 * idle_cpu / duration:.2f} %; the run process writing the file "

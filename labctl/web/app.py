@@ -226,13 +226,13 @@ def build_app(state: WebState) -> ASGIApp:
             wait = _int(request, "wait", 0, 0, 1)
             follower = await run_in_threadpool(state.followers.get, path)
             end = time.monotonic() + WAIT_S
-            while True:
-                data = await run_in_threadpool(follower.rows, task, start, points)
-                if (not wait or data["next"] > start or data["status"] != "running"
-                        or data["run_status"] != "running" or time.monotonic() > end
-                        or await request.is_disconnected()):
-                    return JSONResponse(data)
+            while wait:
+                n, task_state, run_status = await run_in_threadpool(follower.count, task)
+                if (n > start or task_state != "running" or run_status != "running"
+                        or time.monotonic() > end or await request.is_disconnected()):
+                    break
                 await asyncio.sleep(REFRESH_S)
+            return JSONResponse(await run_in_threadpool(follower.rows, task, start, points))
         except NotARunError:
             return _error(404, "no such run file in this runs folder")
         except RunFileError as exc:

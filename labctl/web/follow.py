@@ -139,6 +139,16 @@ class RunFollower:
                 out["last_time"] = float(t.source("time")[n - 1])
             return out
 
+    def count(self, task: int) -> tuple[int, str, str]:
+        """(committed rows, task state, run status) of task ``task``: the cheap check of a
+        long poll (no data read)."""
+        with self._lock:
+            run = self._fresh()
+            if not 0 <= task < len(run.tasks):
+                raise IndexError(f"task {task}: allowed 0..{len(run.tasks) - 1}")
+            t = run.tasks[task]
+            return t.n_rows, t.status, run.status
+
     def events(self, start: int = 0) -> dict[str, Any]:
         """Events ``start``.. of the run's log (at most :data:`MAX_EVENTS` per call): time
         since the run was created (s), task (from 0; -1 for the run), kind, message."""

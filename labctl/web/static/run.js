@@ -6,14 +6,14 @@ const API = "/api/run/" + encodeURIComponent(RUN);
 const ROWS_MS = 50;         // live rows: the server holds each request until rows arrive
 const META_MS = 1000;       // status / tasks poll while the run is live
 const EVENTS_MS = 1000;
-const MAX_SHOWN = 60000;    // points per curve before the task is re-read thinned
+const MAX_SHOWN = 8000;     // points per curve before the task is re-read thinned (to half)
 // no mode bar (it hides the titles): drag to zoom, double-click to reset
 const PLOT_CONFIG = { displaylogo: false, responsive: true, displayModeBar: false };
 
-const state = { meta: null, task: null, next: 0, points: 0, loading: false,
+const state = { meta: null, task: null, next: 0, points: 0, loading: false, netTime: undefined,
   eventsNext: 0, live: true, figuresDone: false };
 // what the page shows, for tests and benchmarks: [wall time ms, rows shown, task] per update
-window.labctlStats = { task: null, rowsShown: 0, points: 0, updates: [] };
+window.labctlStats = { task: null, rowsShown: 0, points: 0, updates: [], renderMs: [] };
 
 // ---------------------------------------------------------------- plots
 const PLOTS = [
@@ -319,6 +319,7 @@ function selectTask(index) {
   if (index === state.task) return;
   state.task = index;
   state.next = 0;
+  state.netTime = undefined;
   clearPlots();
   for (const tr of document.querySelectorAll("#tasks tbody tr")) {
     tr.classList.toggle("selected", Number(tr.dataset.task) === index);
@@ -349,9 +350,14 @@ async function loadRows() {
   try {
     const task = state.task;
     let url = `${API}/rows?task=${task}&start=${state.next}` + (state.live ? "&wait=1" : "");
-    if (state.points > MAX_SHOWN) { clearPlots(); state.next = 0; url = `${API}/rows?task=${task}&start=0&max_points=20000`; }
+    if (state.points > MAX_SHOWN) {
+      clearPlots();
+      state.next = 0;
+      url = `${API}/rows?task=${task}&start=0&max_points=${MAX_SHOWN / 2}`;
+    }
     const data = await getJSON(url);
     if (task !== state.task) return;
+    const began = performance.now();
     appendRows(data);
     state.next = data.next;
     window.labctlStats.rowsShown = data.next;
@@ -361,13 +367,18 @@ async function loadRows() {
     if (stats.length > 20000) stats.splice(0, stats.length - 20000);
     document.getElementById("task-rows").textContent =
       `${data.n_rows} rows` + (data.last_time !== undefined ? `, ${formatSI(data.last_time, "s")} of learning` : "");
-    if (data.gate_voltage) {
+    if (data.gate_voltage && data.last_time !== state.netTime) {
+      state.netTime = data.last_time;
       document.getElementById("net-time").textContent = formatSI(data.last_time, "s");
       drawNetwork(data.gate_voltage, data.v_free);
-    } else {
+    } else if (!data.gate_voltage && state.netTime !== null) {
+      state.netTime = null;
       document.getElementById("net-time").textContent = "–";
       drawNetwork(null, null);
     }
+    const render = window.labctlStats.renderMs;
+    render.push(performance.now() - began);
+    if (render.length > 20000) render.splice(0, render.length - 20000);
   } finally {
     state.loading = false;
   }
