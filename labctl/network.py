@@ -123,8 +123,13 @@ class Network:
         return np.bincount(self.edges.ravel(), minlength=self.n_nodes)
 
     def is_connected(self) -> bool:
-        """True if every node can be reached from node 0 along edges."""
-        return _connected(self.n_nodes, {(int(a), int(b)) for a, b in self.edges})
+        """True if every node can be reached from node 0 along edges (computed once: the
+        network is immutable)."""
+        known = self.__dict__.get("_is_connected")
+        if known is None:
+            known = _connected(self.n_nodes, {(int(a), int(b)) for a, b in self.edges})
+            object.__setattr__(self, "_is_connected", known)
+        return known
 
     def check_node(self, node: int, what: str = "node") -> int:
         """Return ``node`` as int, or raise ValueError naming ``what`` and the allowed range."""

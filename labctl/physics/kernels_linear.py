@@ -20,7 +20,12 @@ from numba import njit
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from labctl.network import Network
-from labctl.physics.kernels_sparse import ldl_factor, ldl_solve_many
+from labctl.physics.kernels_sparse import (
+    ldl_factor,
+    ldl_factor_batch,
+    ldl_solve_batch,
+    ldl_solve_many,
+)
 
 
 def envelope_order(network: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -312,3 +317,176 @@ def train_chunk(
                 hist[g // record_every, b, :] = kb
             row = noise[s, b] if noise.shape[0] > 0 else no_noise
             update_conductance(kb, sq_f, sq_c, gain, lam[b], row, k_min, k_max)
+
+
+@njit(cache=True)
+def train_batch(
+    k: np.ndarray, pa: np.ndarray, pb: np.ndarray, edge_at: np.ndarray, colptr: np.ndarray,
+    rowidx: np.ndarray, rowptr: np.ndarray, rowcol: np.ndarray, rowat: np.ndarray,
+    held: np.ndarray,
+    src: np.ndarray, src_val: np.ndarray, m: np.ndarray, desired: np.ndarray,
+    c_in: np.ndarray, b_in: np.ndarray, eta: float, gain: float, lam: np.ndarray,
+    k_min: float, k_max: float, noise: np.ndarray, step0: int,
+    record_every: int, hist: np.ndarray, err: np.ndarray, p_free: np.ndarray,
+    p_clamp: np.ndarray,
+) -> None:
+    """:func:`train_chunk` with the B tasks in lockstep: same arguments, same results.
+
+    Every task has the same factor pattern (held nodes are identity rows and columns of
+    the same pattern), so the factorisation, the solves and the edge loops run over the
+    task axis innermost (contiguous, vectorised), each index of the pattern loaded once
+    for all tasks; each task sees exactly the arithmetic of :func:`observe_task`. The small
+    per-task systems (outputs, floating inputs) are solved task by task.
+    """
+    steps, bsz = err.shape
+    n_edges = k.shape[1]
+    n = held.shape[1]
+    n_ex, n_out = desired.shape[1], desired.shape[2]
+    n_in = c_in.shape[1]
+    n_con = n_in + n_out
+    n_col = n_ex + n_con
+    nnz = rowidx.shape[0]
+    kt = np.empty((n_edges, bsz))  # conductances, task axis last (S)
+    for b in range(bsz):
+        for e in range(n_edges):
+            kt[e, b] = k[b, e]
+    free = np.empty((n, bsz))  # 1.0 at free nodes, 0.0 at held ones
+    for b in range(bsz):
+        for i in range(n):
+            free[i, b] = 0.0 if held[b, i] else 1.0
+    base = np.zeros((n, n_col, bsz))  # fixed right-hand-side entries: V_h, c_in, m
+    for b in range(bsz):
+        for s in range(src.shape[1]):
+            for x in range(n_ex):
+                base[src[b, s], x, b] = src_val[b, x, s]
+        for i in range(n):
+            if not held[b, i]:
+                for p in range(n_in):
+                    base[i, n_ex + p, b] = c_in[b, p, i]
+                for t in range(n_out):
+                    base[i, n_ex + n_in + t, b] = m[b, t, i]
+    lval = np.empty((nnz, bsz))
+    diag = np.empty((n, bsz))
+    work = np.empty((n, bsz))
+    sol = np.empty((n, n_col, bsz))
+    v_c = np.empty((n, n_ex, bsz))
+    small = np.empty((n_con, n_con))
+    nudge = np.empty((n_con, n_ex))
+    gain_x = np.empty((n_con, n_ex, bsz))
+    small_in = np.empty((n_in, n_in))
+    mu = np.empty((n_in, n_ex))
+    sq_f = np.empty((n_edges, bsz))
+    sq_c = np.empty((n_edges, bsz))
+    errs = np.empty(bsz)
+    for s in range(steps):
+        lval[:] = 0.0
+        sol[:] = base
+        for i in range(n):
+            for b in range(bsz):
+                diag[i, b] = 1.0 - free[i, b]
+        for e in range(n_edges):
+            i, j, q = pa[e], pb[e], edge_at[e]
+            for b in range(bsz):
+                ke = kt[e, b]
+                fi, fj = free[i, b], free[j, b]
+                if fi != 0.0:
+                    diag[i, b] += ke
+                if fj != 0.0:
+                    diag[j, b] += ke
+                if fi != 0.0 and fj != 0.0:
+                    lval[q, b] -= ke
+                elif fj != 0.0:
+                    for x in range(n_ex):
+                        sol[j, x, b] += ke * sol[i, x, b]
+                elif fi != 0.0:
+                    for x in range(n_ex):
+                        sol[i, x, b] += ke * sol[j, x, b]
+        ldl_factor_batch(lval, diag, colptr, rowidx, rowptr, rowcol, rowat, work)
+        ldl_solve_batch(lval, diag, colptr, rowidx, sol)
+        for b in range(bsz):  # the small per-task systems, as in observe_task
+            if n_in > 0:
+                for p in range(n_in):
+                    for x in range(n_ex):
+                        u = 0.0
+                        for i in range(n):
+                            u += c_in[b, p, i] * sol[i, x, b]
+                        mu[p, x] = b_in[b, x, p] - u
+                    for q in range(n_in):
+                        z = 0.0
+                        for i in range(n):
+                            z += c_in[b, p, i] * sol[i, n_ex + q, b]
+                        small_in[p, q] = z
+                _solve_small_spd(small_in, mu)
+                for i in range(n):
+                    for x in range(n_ex):
+                        acc = sol[i, x, b]
+                        for p in range(n_in):
+                            acc += sol[i, n_ex + p, b] * mu[p, x]
+                        sol[i, x, b] = acc
+            e_sum = 0.0
+            for p in range(n_in):
+                for x in range(n_ex):
+                    nudge[p, x] = 0.0
+            for t in range(n_out):
+                for x in range(n_ex):
+                    y = 0.0
+                    for i in range(n):
+                        y += m[b, t, i] * sol[i, x, b]
+                    miss = desired[b, x, t] - y
+                    e_sum += 0.5 * miss * miss
+                    nudge[n_in + t, x] = eta * miss
+            for p in range(n_con):
+                for q in range(n_con):
+                    z = 0.0
+                    for i in range(n):
+                        row = c_in[b, p, i] if p < n_in else m[b, p - n_in, i]
+                        z += row * sol[i, n_ex + q, b]
+                    small[p, q] = z
+            _solve_small_spd(small, nudge)
+            for q in range(n_con):
+                for x in range(n_ex):
+                    gain_x[q, x, b] = nudge[q, x]
+            errs[b] = e_sum
+        for i in range(n):
+            for x in range(n_ex):
+                for b in range(bsz):
+                    acc = sol[i, x, b]
+                    for q in range(n_con):
+                        acc += sol[i, n_ex + q, b] * gain_x[q, x, b]
+                    v_c[i, x, b] = acc
+        for b in range(bsz):
+            p_free[s, b] = 0.0
+            p_clamp[s, b] = 0.0
+        for e in range(n_edges):
+            i, j = pa[e], pb[e]
+            for b in range(bsz):
+                sq_f[e, b] = 0.0
+                sq_c[e, b] = 0.0
+            for x in range(n_ex):
+                for b in range(bsz):
+                    d_f = sol[i, x, b] - sol[j, x, b]
+                    d_c = v_c[i, x, b] - v_c[j, x, b]
+                    sq_f[e, b] += d_f * d_f
+                    sq_c[e, b] += d_c * d_c
+            for b in range(bsz):
+                sq_f[e, b] /= n_ex
+                sq_c[e, b] /= n_ex
+                p_free[s, b] += kt[e, b] * sq_f[e, b]
+                p_clamp[s, b] += kt[e, b] * sq_c[e, b]
+        for b in range(bsz):
+            err[s, b] = errs[b] / n_ex
+        g = step0 + s
+        if record_every > 0 and g % record_every == 0:
+            for b in range(bsz):
+                for e in range(n_edges):
+                    hist[g // record_every, b, e] = kt[e, b]
+        with_noise = noise.shape[0] > 0
+        for e in range(n_edges):
+            for b in range(bsz):
+                dk = gain * ((1.0 - lam[b]) * sq_f[e, b] - sq_c[e, b])
+                if with_noise:
+                    dk += noise[s, b, e]
+                kt[e, b] = min(max(kt[e, b] + dk, k_min), k_max)
+    for b in range(bsz):
+        for e in range(n_edges):
+            k[b, e] = kt[e, b]

@@ -25,6 +25,7 @@ indices are positions in the ordering: ``pos[node]`` is a node's position.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,11 +74,27 @@ def fill_reducing_order(network: Network) -> np.ndarray:
     return np.asarray(lu.perm_c, dtype=np.int64)
 
 
+#: patterns of the networks in use (a Network is immutable), dropped with the network
+_PATTERNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def symbolic(network: Network, pos: np.ndarray | None = None) -> SparsePattern:
     """Pattern of the Cholesky/LU factor of ``network``'s Laplacian under the ordering ``pos``
-    (default :func:`fill_reducing_order`): the elimination-tree column-union rule."""
+    (default :func:`fill_reducing_order`): the elimination-tree column-union rule.
+
+    With the default ordering the pattern is computed once per network object and reused
+    (its arrays are read-only).
+    """
+    if pos is None:
+        cached = _PATTERNS.get(network)
+        if cached is None:
+            cached = _PATTERNS[network] = _symbolic(network, fill_reducing_order(network))
+        return cached
+    return _symbolic(network, np.array(pos, dtype=np.int64))
+
+
+def _symbolic(network: Network, pos: np.ndarray) -> SparsePattern:
     n = network.n_nodes
-    pos = fill_reducing_order(network) if pos is None else np.asarray(pos, dtype=np.int64)
     pa, pb = pos[network.edges[:, 0]], pos[network.edges[:, 1]]
     lo, hi = np.minimum(pa, pb), np.maximum(pa, pb)
     cols: list[set[int]] = [set() for _ in range(n)]
@@ -100,8 +117,11 @@ def symbolic(network: Network, pos: np.ndarray | None = None) -> SparsePattern:
     for e, (i, j) in enumerate(zip(hi.tolist(), lo.tolist())):
         start = colptr[j]
         edge_at[e] = start + int(np.searchsorted(rowidx[start:colptr[j + 1]], i))
-    return SparsePattern(pos=pos, colptr=colptr, rowidx=rowidx, rowptr=rowptr,
-                         rowcol=colof[by_row], rowat=by_row.astype(np.int64), edge_at=edge_at)
+    arrays = dict(pos=pos, colptr=colptr, rowidx=rowidx, rowptr=rowptr,
+                  rowcol=colof[by_row], rowat=by_row.astype(np.int64), edge_at=edge_at)
+    for value in arrays.values():
+        value.setflags(write=False)
+    return SparsePattern(**arrays)
 
 
 @njit(cache=True)
@@ -228,3 +248,59 @@ def lu_solve(lval: np.ndarray, uval: np.ndarray, diag: np.ndarray, colptr: np.nd
         for q in range(colptr[j], colptr[j + 1]):
             s -= uval[q] * x[rowidx[q]]
         x[j] = s / diag[j]
+
+
+@njit(cache=True)
+def ldl_factor_batch(lval: np.ndarray, diag: np.ndarray, colptr: np.ndarray,
+                     rowidx: np.ndarray, rowptr: np.ndarray, rowcol: np.ndarray,
+                     rowat: np.ndarray, work: np.ndarray) -> None:
+    """:func:`ldl_factor` of B matrices with one pattern at once: ``lval`` (nnz, B), ``diag``
+    (N, B), ``work`` (N, B), the batch axis innermost (contiguous, vectorised); each matrix
+    sees exactly the operations of :func:`ldl_factor`."""
+    n, bsz = diag.shape
+    for j in range(n):
+        c0, c1 = colptr[j], colptr[j + 1]
+        for q in range(c0, c1):
+            i = rowidx[q]
+            for b in range(bsz):
+                work[i, b] = lval[q, b]
+        for r in range(rowptr[j], rowptr[j + 1]):
+            k = rowcol[r]
+            p = rowat[r]
+            for b in range(bsz):
+                ljk = lval[p, b]
+                t = ljk * diag[k, b]
+                diag[j, b] -= t * ljk
+                work[j, b] = t  # row j of work is free (not in column j's rows): holds t
+            for q in range(p + 1, colptr[k + 1]):
+                i = rowidx[q]
+                for b in range(bsz):
+                    work[i, b] -= lval[q, b] * work[j, b]
+        for q in range(c0, c1):
+            i = rowidx[q]
+            for b in range(bsz):
+                lval[q, b] = work[i, b] * (1.0 / diag[j, b])
+
+
+@njit(cache=True)
+def ldl_solve_batch(lval: np.ndarray, diag: np.ndarray, colptr: np.ndarray,
+                    rowidx: np.ndarray, x: np.ndarray) -> None:
+    """:func:`ldl_solve_many` of B factors at once: ``x`` (N, C, B), ``lval`` (nnz, B),
+    ``diag`` (N, B)."""
+    n, c, bsz = x.shape
+    for j in range(n):
+        for q in range(colptr[j], colptr[j + 1]):
+            i = rowidx[q]
+            for col in range(c):
+                for b in range(bsz):
+                    x[i, col, b] -= lval[q, b] * x[j, col, b]
+    for j in range(n):
+        for col in range(c):
+            for b in range(bsz):
+                x[j, col, b] /= diag[j, b]
+    for j in range(n - 1, -1, -1):
+        for q in range(colptr[j], colptr[j + 1]):
+            i = rowidx[q]
+            for col in range(c):
+                for b in range(bsz):
+                    x[j, col, b] -= lval[q, b] * x[i, col, b]

@@ -24,7 +24,12 @@ import numpy as np
 
 from labctl.network import Network
 from labctl.physics.control import LambdaController
-from labctl.physics.kernels_linear import observe_task, train_chunk, update_conductance
+from labctl.physics.kernels_linear import (
+    observe_task,
+    train_batch,
+    train_chunk,
+    update_conductance,
+)
 from labctl.physics.kernels_sparse import symbolic
 from labctl.physics.tasks import Task, allostery_task
 from labctl.physics.validate import (
@@ -34,6 +39,10 @@ from labctl.physics.validate import (
     check_network,
     check_positive,
 )
+
+#: batches of tasks with at most this many examples each are advanced in lockstep (with more
+#: examples the per-task dense work dominates and the task-by-task loop is faster)
+LOCKSTEP_MAX_EXAMPLES = 4
 
 
 @dataclass
@@ -103,12 +112,18 @@ class QuasistaticEngine:
             hist: np.ndarray, out: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
         """Advance k (B, E) in S by ``len(out[0])`` steps at fixed λ (compiled loop).
 
-        ``lam``: one λ for every task, or (B,) values, one per task.
+        ``lam``: one λ for every task, or (B,) values, one per task. Several tasks with at
+        most :data:`LOCKSTEP_MAX_EXAMPLES` examples each run in lockstep
+        (:func:`~labctl.physics.kernels_linear.train_batch`, vectorised over the tasks),
+        otherwise task by task (:func:`~labctl.physics.kernels_linear.train_chunk`); both
+        give the same numbers.
         """
         lam_b = np.ascontiguousarray(np.broadcast_to(np.asarray(lam, float), (k.shape[0],)))
-        train_chunk(k, self.pa, self.pb, *self._pattern_args, self.held, self.src,
-                    self.src_val, self.m, self.desired, self.c_in, self.b_in, eta, gain, lam_b,
-                    k_min, k_max, noise, step0, record_every, hist, *out)
+        lockstep = k.shape[0] > 1 and self.desired.shape[1] <= LOCKSTEP_MAX_EXAMPLES
+        kernel = train_batch if lockstep else train_chunk
+        kernel(k, self.pa, self.pb, *self._pattern_args, self.held, self.src, self.src_val,
+               self.m, self.desired, self.c_in, self.b_in, eta, gain, lam_b, k_min, k_max,
+               noise, step0, record_every, hist, *out)
 
     def scratch(self) -> tuple[np.ndarray, ...]:
         """Fresh scratch buffers for :func:`observe_task` (lval … mu, in its order)."""
