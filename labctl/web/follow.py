@@ -25,7 +25,7 @@ from labctl.store.errors import RunFileError
 from labctl.store.reader import Run
 
 #: a run's counters are re-read at most this often (s)
-REFRESH_S = 0.1
+REFRESH_S = 0.25
 #: run files kept open at once
 MAX_OPEN = 8
 #: the curves of a run page: dataset -> (label, SI unit)

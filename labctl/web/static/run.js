@@ -196,7 +196,7 @@ function drawNetwork(gates, nodes) {
     shape.appendChild(svg("title", {}, `node ${n}: ${formatSI(v, "V")} (free)`));
     box.appendChild(shape);
     box.appendChild(svg("text", { x: X(xs[n]), y: Y(ys[n]) + 4, "text-anchor": "middle",
-      class: "node-label", fill: dark ? "#fff" : "#1d2733" },
+      class: dark ? "node-label on-dark" : "node-label" },
       v === null || v === undefined ? String(n) : Math.round(v * 1000)));
   }
   // legends: gate colour bar, node colour bar, symbols
