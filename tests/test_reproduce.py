@@ -161,7 +161,8 @@ def test_reproduce_quick_claim_table(quick_run):
         assert (out / target).stat().st_size > 5000     # every linked figure exists
     assert (out / "tradeoff" / "lambda_tradeoff.h5").exists()
     # the statistics the quick protocols are sized to show (deterministic seeds)
-    for key in ("tradeoff", "small_lambda", "kappa", "lambda_control", "iris"):
+    for key in ("tradeoff", "small_lambda", "kappa", "lambda_control", "iris",
+                "nonlinear_regression"):
         assert verdicts[key] == "PASS", (key, proc.stdout)
 
 
