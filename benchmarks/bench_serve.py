@@ -8,9 +8,10 @@ whether following a run slows the run.
    update (``window.labctlStats``). Latency of an update = when the page showed it − when
    the file first held the oldest row new in it (same machine clock): every row of the
    update waited at most that long.
-2. **Server CPU.** CPU time (user + system, /proc) of the server process over the same
-   window while the page follows the run, against the same server idle (no page open)
-   for as long, and against the writing run process itself.
+2. **Server CPU.** CPU time (user + system, /proc) of the server process while the page
+   alone follows the run, against the same server idle (no page open) for as long, and
+   against the writing run process itself. (Then a client asking what the page asks,
+   without rendering, joins: its latency is the server's share of the page's.)
 3. **Does following slow the run?** The same fast-clock run (CPU-bound), timed alone and
    while the server serves a client asking what a run page asks (the browser itself
    runs on another computer in use), alternately ``--repeats`` times.
@@ -177,25 +178,33 @@ def latency_and_cpu(work: Path, duration: float, watch_ms: float) -> None:
         while not live.exists():
             time.sleep(0.1)
         driver.get(url + "run/live.h5")
-        client.start()
         # wait for the first rows on the page, then measure for `duration` seconds
         end = time.monotonic() + 300
         while time.monotonic() < end and not driver.execute_script(
                 "return window.labctlStats && window.labctlStats.rowsShown"):
             time.sleep(0.2)
-        c_server, c_run, t0 = cpu_seconds(server.pid), cpu_seconds(run.pid), time.monotonic()
         samples: list[tuple[float, int, int]] = []
         render_ms: list[float] = []
-        while time.monotonic() - t0 < duration and run.poll() is None:
-            time.sleep(1.0)
-            stats = driver.execute_script("return window.labctlStats")
-            samples += [(t / 1000, task, n) for t, n, task in stats["updates"]]
-            render_ms += stats["renderMs"]
-            driver.execute_script("window.labctlStats.updates = []; "
-                                  "window.labctlStats.renderMs = []")
-        wall = time.monotonic() - t0
+
+        def watch_page(seconds: float) -> float:
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < seconds and run.poll() is None:
+                time.sleep(1.0)
+                stats = driver.execute_script("return window.labctlStats")
+                samples.extend((t / 1000, task, n) for t, n, task in stats["updates"])
+                render_ms.extend(stats["renderMs"])
+                driver.execute_script("window.labctlStats.updates = []; "
+                                      "window.labctlStats.renderMs = []")
+            return time.monotonic() - t0
+
+        # first the page alone (the server's CPU while a page follows the run) ...
+        c_server, c_run = cpu_seconds(server.pid), cpu_seconds(run.pid)
+        wall = watch_page(0.8 * duration)
         follow_cpu = cpu_seconds(server.pid) - c_server
         run_cpu = cpu_seconds(run.pid) - c_run
+        # ... then also a client asking what the page asks, without rendering
+        client.start()
+        watch_page(0.8 * duration)
     finally:
         client.stop.set()
         driver.quit()
@@ -311,7 +320,7 @@ def slowdown(work: Path, repeats: int, duration: float) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=30.0,
-                        help="paced task length and measuring window (s)")
+                        help="paced task length (s); each measuring window is 0.8 of it")
     parser.add_argument("--watch-ms", type=float, default=20.0,
                         help="how often this script reads the file (ms)")
     parser.add_argument("--repeats", type=int, default=3, help="fast runs per mode")

@@ -70,6 +70,9 @@ class RunFollower:
         self.path = path
         self._lock = threading.Lock()
         self._run: Run = open_run(path)
+        # completed tasks as last shown, while the file's recorded status stays the same
+        self._done: dict[int, dict[str, Any]] = {}
+        self._done_for = ""
         self._refreshed = time.monotonic()
         self.last_used = time.monotonic()
 
@@ -91,17 +94,27 @@ class RunFollower:
             net = run.network
             positions = (net.positions.tolist() if net.positions is not None else
                          [[i % 4, -(i // 4)] for i in range(net.n_nodes)])
+            if run.recorded_status != self._done_for:  # closed meanwhile: finals written
+                self._done, self._done_for = {}, run.recorded_status
             tasks = []
             for t in run.tasks:
+                status = t.status
+                done = self._done.get(t.index)
+                if done is not None and status == "completed":
+                    tasks.append({**done, "status": status})
+                    continue
                 params = t.params
-                tasks.append({
-                    "index": t.index, "name": t.name, "status": t.status,
+                entry = {
+                    "index": t.index, "name": t.name, "status": status,
                     "n_rows": t.n_rows, "lambda": _num(params.get("lambda")),
                     "eta": _num(params.get("eta")),
                     "duration_s": _num(params.get("duration_s")),
                     "sources": params.get("source_nodes") or [],
                     "targets": params.get("target_nodes") or [],
-                    "final": _finals(t)})
+                    "final": _finals(t)}
+                if status == "completed":  # its rows and finals no longer change
+                    self._done[t.index] = entry
+                tasks.append(entry)
             snapshots = attrs.get("instrument_snapshots") or {}
             return {
                 "name": self.path.name, "status": run.status,
