@@ -184,7 +184,8 @@ def plot_alpha_gamma(ratio: np.ndarray, gamma_time: np.ndarray,
                      stem: str = "alpha_gamma") -> list[Path]:
     """Training time in units of the relaxation time, γ·T (1), against α/γ (learning over
     relaxation rate), with the break, the slope below it and the slope in the authors'
-    window above it (3–100 × the break); needs at least two α/γ values."""
+    window above it (``fit.window_range``: 3–100 × the break, or α/γ 3–100 itself for the
+    papers' statistic); needs at least two α/γ values."""
     ratio = np.asarray(ratio, dtype=float)
     gamma_time = np.asarray(gamma_time, dtype=float)
     if np.unique(ratio[np.isfinite(ratio)]).size < 2:
@@ -195,11 +196,12 @@ def plot_alpha_gamma(ratio: np.ndarray, gamma_time: np.ndarray,
     if fit is not None:
         xb = fit.broken.x_break
         ax.axvline(xb, color="k", ls=":", label=f"break α_c/γ ≈ {xb:.3g}")
-        ax.axvspan(3 * xb, 100 * xb, color="0.9", zorder=0, label="authors' window")
+        w_lo, w_hi = fit.window_range
+        ax.axvspan(w_lo, w_hi, color="0.9", zorder=0, label="authors' window")
         x_lo, x_hi = np.nanmin(ratio), np.nanmax(ratio)
         for f, lo, hi, color, what in (
                 (fit.low, x_lo, xb / 3, "C1", "below"),
-                (fit.window, 3 * xb, 100 * xb, "C3", "window")):
+                (fit.window, w_lo, w_hi, "C3", "window")):
             if f is None:
                 continue
             grid = np.geomspace(max(lo, x_lo), min(hi, x_hi), 50)

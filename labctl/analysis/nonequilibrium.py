@@ -16,12 +16,13 @@ Three numbers:
 The papers' values are printed beside these numbers only when the caller says the times
 are the papers' statistic (``papers_statistic=True``: the authors' model, T on the
 *equilibrium* error of the current conductances reaching L/L0 < 1e-3, as
-``labctl reproduce --claim nonequilibrium`` computes it). A bench run file records the
-instantaneous error reaching an absolute threshold (``labctl analyze --threshold``, V²):
-another statistic, for which no paper value is printed. When γ·T is below 1 relaxation
-time inside the window, learning ends before the nodes have relaxed once: the time is set
-by the relaxation (T ∝ 1/γ, slope → 0), not by the papers' oscillating regime (γT ≫ 1
-there); a note says so.
+``labctl reproduce --claim nonequilibrium`` computes it). The window is then the
+authors' own, α/γ ∈ [3, 100] (their α_c ≈ γ), not 3–100 × the fitted break. A bench run
+file records the instantaneous error reaching an absolute threshold (``labctl analyze
+--threshold``, V²): another statistic, for which no paper value is printed. When γ·T is
+below 1 relaxation time inside the window, learning ends before the nodes have relaxed
+once: the time is set by the relaxation (T ∝ 1/γ, slope → 0), not by the papers'
+oscillating regime (γT ≫ 1 there); a note says so.
 
 On the bench the break is *not* at α/γ ≈ 1: the rule's α multiplies ΔV²/η, so the measured
 break is what locates α_c, and the window is taken relative to it. Each slope needs at least
@@ -58,7 +59,8 @@ class NonequilibriumFit:
     ``n_window`` the usable points in each range; ``window_span`` the (lowest, highest)
     usable α/γ inside the window in units of the break (NaN without points);
     ``papers_statistic`` whether the times are the papers' statistic (paper values are
-    printed beside the numbers only then)."""
+    printed beside the numbers only then, and the window is α/γ 3–100 itself: spans are
+    then in units of α/γ, not of the break)."""
 
     broken: TwoRegimeFit
     low: PowerLawFit | None
@@ -68,6 +70,13 @@ class NonequilibriumFit:
     notes: tuple[str, ...]
     window_span: tuple[float, float] = (float("nan"), float("nan"))
     papers_statistic: bool = False
+
+    @property
+    def window_range(self) -> tuple[float, float]:
+        """The window's α/γ range: [3, 100] for the papers' statistic, else 3–100 × the
+        break."""
+        unit = 1.0 if self.papers_statistic else self.broken.x_break
+        return WINDOW[0] * unit, WINDOW[1] * unit
 
     @property
     def covers_window(self) -> bool:
@@ -88,11 +97,13 @@ class NonequilibriumFit:
                        f"({self.n_low} points{paper})".replace("-", "−"))
         if self.window is not None:
             lo, hi = self.window_span
-            paper = (f"; authors' data in 3–100 ×: {PAPER_WINDOW[0]:+.2f} ± "
+            paper = (f"; authors' data in α/γ 3–100: {PAPER_WINDOW[0]:+.2f} ± "
                      f"{PAPER_WINDOW[1]:.2f}" if self.papers_statistic and self.covers_window
                      else "")
-            out.append(f"  slope above, α/γ in [{lo * xb:.3g}, {hi * xb:.3g}] ({lo:.3g}–"
-                       f"{hi:.3g} × the break; the authors' window is 3–100 ×): "
+            where = ("the authors' window is α/γ 3–100" if self.papers_statistic else
+                     f"{lo:.3g}–{hi:.3g} × the break; the authors' window is 3–100 ×")
+            unit = 1.0 if self.papers_statistic else xb
+            out.append(f"  slope above, α/γ in [{lo * unit:.3g}, {hi * unit:.3g}] ({where}): "
                        f"{self.window.exponent:.3f} ± {self.window.exponent_err:.3f} "
                        f"({self.n_window} points{paper})".replace("-", "−"))
         out += [f"  {n}" for n in self.notes]
@@ -110,8 +121,10 @@ def _window_notes(span: tuple[float, float], gamma_t: np.ndarray,
     notes = []
     lo, hi = span
     if not (lo <= 1.5 * WINDOW[0] and hi >= WINDOW[1] / 1.5):
-        notes.append(f"the usable points cover {lo:.3g}–{hi:.3g} × the break, not the "
-                     "authors' 3–100 ×: the exponent drifts along the window (local slopes "
+        covered = (f"α/γ {lo:.3g}–{hi:.3g}, not the authors' 3–100" if papers_statistic
+                   else f"{lo:.3g}–{hi:.3g} × the break, not the authors' 3–100 ×")
+        notes.append(f"the usable points cover {covered}: the exponent drifts along the "
+                     "window (local slopes "
                      "from about −0.6 near the break to −0.3 at 100 × in the authors' model, "
                      "benchmarks/bench_physics_noneq.py), so this slope is not the authors' "
                      "window exponent")
@@ -147,7 +160,8 @@ def fit_nonequilibrium(ratio: np.ndarray, gamma_time: np.ndarray, *,
     broken = fit_two_regimes(x, y)
     xb = broken.x_break
     below = x <= xb / BELOW
-    inside = (x >= WINDOW[0] * xb) & (x <= WINDOW[1] * xb)
+    unit = 1.0 if papers_statistic else xb  # the authors' window is α/γ 3–100 itself
+    inside = (x >= WINDOW[0] * unit) & (x <= WINDOW[1] * unit)
     notes = []
     low = window = None
     span = (float("nan"), float("nan"))
@@ -158,10 +172,11 @@ def fit_nonequilibrium(ratio: np.ndarray, gamma_time: np.ndarray, *,
                      f"{MIN_POINTS} — no slope given")
     if inside.sum() >= MIN_POINTS:
         window = fit_power_law(x[inside], y[inside])
-        span = (float(x[inside].min() / xb), float(x[inside].max() / xb))
+        span = (float(x[inside].min() / unit), float(x[inside].max() / unit))
         notes += _window_notes(span, y[inside], papers_statistic)
     else:
-        notes.append(f"authors' window (3–100 × the break): {int(inside.sum())} usable "
+        where = "α/γ 3–100" if papers_statistic else "3–100 × the break"
+        notes.append(f"authors' window ({where}): {int(inside.sum())} usable "
                      f"points, fewer than {MIN_POINTS} — no slope given")
     return NonequilibriumFit(broken, low, window, int(below.sum()), int(inside.sum()),
                              tuple(notes), span, papers_statistic)
