@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from labctl.analysis.fits import fit_power_law
+from labctl.analysis.load import first_crossing
 from labctl.network import Network
 from labctl.physics import train_tasks
 from labctl.physics.tasks import Task
@@ -56,21 +57,6 @@ class KappaRuns:
     def reached(self) -> np.ndarray:
         """Whether each run reached the threshold (bool, tasks × κ)."""
         return np.isfinite(self.time)
-
-
-def _crossing(steps: np.ndarray, err: np.ndarray, threshold: float) -> float:
-    """First (fractional) step at which ``err`` ≤ ``threshold``, interpolated in log error
-    between the rows around it; NaN if never."""
-    below = np.flatnonzero(err <= threshold)
-    if below.size == 0:
-        return float("nan")
-    i = int(below[0])
-    if i == 0:
-        return float(steps[0])
-    y0, y1 = err[i - 1], err[i]
-    frac = ((np.log(y0) - np.log(threshold)) / (np.log(y0) - np.log(y1)) if y1 > 0
-            else (y0 - threshold) / (y0 - y1))
-    return float(steps[i - 1] + frac * (steps[i] - steps[i - 1]))
 
 
 def two_example_twin(task: Task) -> Task:
@@ -133,7 +119,7 @@ def train_to_threshold(network: Network, tasks: list[Task], kappa: float, *, alp
                 steps = np.arange(s0 - (s0 > 0), s0 + m, dtype=float)
                 e = np.r_[last_err[i], err] if s0 else err
                 c = np.r_[spent[i], cum] if s0 else cum
-                time[i] = _crossing(steps, e, threshold)
+                time[i] = first_crossing(steps, e, threshold)
                 if np.isfinite(time[i]):
                     energy[i] = float(np.interp(time[i], steps, c))
             below = np.flatnonzero(err <= settle)
