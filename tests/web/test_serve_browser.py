@@ -50,8 +50,17 @@ def owned_name(server: Server) -> str:
 
 
 def _rows(driver: Any) -> dict[str, str]:
-    return {tr.get_attribute("data-name"): tr.get_attribute("data-status")
-            for tr in driver.find_elements("css selector", "#runs tbody tr")}
+    # read in one script: the page re-renders its tables, so elements can go stale
+    return dict(driver.execute_script(
+        "return Array.from(document.querySelectorAll('#runs tbody tr'))"
+        ".map(tr => [tr.dataset.name, tr.dataset.status]);"))
+
+
+def texts(driver: Any, selector: str) -> list[str]:
+    """The visible text of every element matching ``selector``, read in one script."""
+    return list(driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText);",
+        selector))
 
 
 def test_list_page_shows_runs_with_status(control_server: Server, browser: Any,
@@ -62,12 +71,10 @@ def test_list_page_shows_runs_with_status(control_server: Server, browser: Any,
     rows = wait_for("both runs in the list", lambda: (lambda r: r if len(r) >= 2 and
                     r.get(live) == "live" else None)(_rows(browser)))
     assert rows["finished.h5"] == "completed"
-    row = browser.find_element("css selector", 'tr[data-name="finished.h5"]')
-    text = row.text
+    text = texts(browser, 'tr[data-name="finished.h5"]')[0]
     assert "2/2" in text and "quick" in text
     assert "µW" in text and "V²" in text  # headline results in SI units
-    badge = browser.find_element("css selector", f'tr[data-name="{live}"] .badge.live')
-    assert badge.text == "LIVE"
+    assert texts(browser, f'tr[data-name="{live}"] .badge.live') == ["LIVE"]
     screenshot(browser, "list")
 
 
@@ -145,9 +152,9 @@ def test_finished_run_page_with_figures(runs_dir: Path, browser: Any, screenshot
             n_rows = run.tasks[-1].n_rows
         # the last task is selected and every one of its rows is plotted
         wait_for("all rows of the last task plotted", lambda: _points(browser) == n_rows)
-        tasks = browser.find_elements("css selector", "#tasks tbody tr")
-        assert len(tasks) == 2 and all("COMPLETED" in t.text for t in tasks)
-        assert re.search(r"\d [µm]W", tasks[0].text) and re.search(r"\d [µm]J", tasks[0].text)
+        tasks = texts(browser, "#tasks tbody tr")
+        assert len(tasks) == 2 and all("COMPLETED" in t for t in tasks)
+        assert re.search(r"\d [µm]W", tasks[0]) and re.search(r"\d [µm]J", tasks[0])
         figures = wait_for("the analysis figures", lambda: browser.find_elements(
             "css selector", "#figures img"), deadline_s=2 * DEADLINE_S, every_s=1.0)
         assert any("time_series" in f.get_attribute("src") for f in figures)

@@ -1,13 +1,14 @@
 // labctl serve: the run catalog page.
 "use strict";
 
-let lastRuns = [];
+let lastRuns = null;  // the runs last shown (null: none yet)
 
 function renderRuns() {
   const wanted = document.getElementById("status-filter").value;
   const body = document.querySelector("#runs tbody");
   body.replaceChildren();
-  const shown = lastRuns.filter((r) => !wanted || r.status === wanted).slice().reverse();
+  const runs = lastRuns || [];
+  const shown = runs.filter((r) => !wanted || r.status === wanted).slice().reverse();
   for (const r of shown) {
     const tr = el("tr", { "data-name": r.name, "data-status": r.status });
     const first = el("td");
@@ -32,21 +33,23 @@ function renderRuns() {
     cell(tr, formatSI(r.power_free, "W"), "num");
     body.appendChild(tr);
   }
-  document.getElementById("empty").hidden = lastRuns.length > 0;
+  document.getElementById("empty").hidden = runs.length > 0;
   const counts = {};
-  for (const r of lastRuns) counts[r.status] = (counts[r.status] || 0) + 1;
-  document.getElementById("counts").textContent = `${lastRuns.length} runs` +
-    (lastRuns.length ? " — " + Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(", ") : "");
+  for (const r of runs) counts[r.status] = (counts[r.status] || 0) + 1;
+  document.getElementById("counts").textContent = `${runs.length} runs` +
+    (runs.length ? " — " + Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(", ") : "");
 }
 
 async function refresh() {
   const errorBox = document.getElementById("list-error");
   try {
     const data = await getJSON("/api/runs");
-    lastRuns = data.runs;
     document.getElementById("folder").textContent = data.runs_dir;
     errorBox.hidden = true;
-    renderRuns();
+    if (JSON.stringify(data.runs) !== JSON.stringify(lastRuns)) {
+      lastRuns = data.runs;
+      renderRuns();
+    }
   } catch (e) {
     errorBox.textContent = "cannot read the run list: " + e.message;
     errorBox.hidden = false;

@@ -337,7 +337,11 @@ async function loadMeta() {
   state.meta = meta;
   state.live = meta.recorded_status === "running";
   document.getElementById("run-error").hidden = true;
-  renderMeta(meta);
+  const key = JSON.stringify(meta);
+  if (key !== state.metaKey) {  // a finished run's page stays as it is
+    state.metaKey = key;
+    renderMeta(meta);
+  }
   if (state.task === null || (document.getElementById("follow").checked && state.live)) {
     selectTask(runningTask(meta));
   }
