@@ -29,6 +29,7 @@ leaves a broken handle to the garbage collector.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import logging
 import os
@@ -466,13 +467,7 @@ class RunWriter:
 
     # ------------------------------------------------------------------ writer thread
     def _run(self) -> None:
-        pending_rows: dict[int, list[dict[str, np.ndarray]]] = {}
-        pending_raw: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
-        pending_status: dict[int, int] = {}
-        pending_events: list[tuple[Any, ...]] = []
-        pending_discards: list[int] = []
-        waiters: list[threading.Event] = []
-        pending_bytes = 0
+        pending = _Pending()
         last_flush = time.monotonic()
         stop = False
         while not stop:
@@ -488,48 +483,53 @@ class RunWriter:
                 items, self._items = self._items, []
             force = False
             for item, nbytes in items:
-                pending_bytes += nbytes
+                pending.nbytes += nbytes
                 kind = item[0]
                 if kind is _STOP:
                     stop = force = True
                 elif kind == "rows":
-                    pending_rows.setdefault(item[1], []).append(item[2])
+                    pending.rows.setdefault(item[1], []).append(item[2])
                 elif kind == "raw":
-                    pending_raw.setdefault(item[1], []).append((item[2], item[3]))
+                    pending.raw.setdefault(item[1], []).append((item[2], item[3]))
                 elif kind == "status":
-                    pending_status[item[1]] = item[2]
+                    pending.status[item[1]] = item[2]
                 elif kind == "event":
-                    pending_events.append(item[1])
-                elif kind == "discard":  # rows queued before it go too; later ones stay
-                    force = True
-                    pending_rows.pop(item[1], None)
-                    pending_raw.pop(item[1], None)
-                    pending_discards.append(item[1])
+                    pending.events.append(item[1])
+                elif kind == "discard":
+                    # rows queued before it go; the task is emptied at once, before any
+                    # row queued after it (in this batch too) is written
+                    pending.rows.pop(item[1], None)
+                    pending.raw.pop(item[1], None)
+                    self._write_pending(pending, discard=item[1])
+                    pending = _Pending()
+                    last_flush = time.monotonic()
                 elif kind == "flush":
                     force = True
                     if item[1] is not None:
-                        waiters.append(item[1])
+                        pending.waiters.append(item[1])
             due = time.monotonic() - last_flush >= self.flush_interval
-            if force or due or pending_bytes > WAKE_BYTES:
-                if self._error is None:
-                    try:
-                        self._write(pending_rows, pending_raw, pending_status, pending_events)
-                        for index in pending_discards:
-                            self._truncate(index)
-                    except Exception as exc:  # disk full, I/O error: surface to producers
-                        # no traceback: its frames would keep HDF5 objects alive
-                        self._error = exc.with_traceback(None)
-                        exc.__context__ = exc.__cause__ = None
-                pending_rows, pending_raw, pending_status = {}, {}, {}
-                pending_events, pending_discards = [], []
-                with self._cond:
-                    self._queued_bytes -= pending_bytes
-                    self._room.notify_all()
-                pending_bytes = 0
+            if force or due or pending.nbytes > WAKE_BYTES:
+                self._write_pending(pending)
+                pending = _Pending()
                 last_flush = time.monotonic()
-                for event in waiters:
-                    event.set()
-                waiters = []
+
+    def _write_pending(self, pending: _Pending, discard: int | None = None) -> None:
+        """Write what ``pending`` holds (then empty task ``discard``, if given), release its
+        bytes from the backlog and wake whoever waits for it."""
+        if self._error is None:
+            try:
+                self._write(pending.rows, pending.raw, pending.status, pending.events)
+                if discard is not None:
+                    self._truncate(discard)
+            except Exception as exc:  # disk full, I/O error: surface to producers
+                # no traceback: its frames would keep HDF5 objects alive
+                self._error = exc.with_traceback(None)
+                exc.__context__ = exc.__cause__ = None
+        with self._cond:
+            self._queued_bytes -= pending.nbytes
+            self._room.notify_all()
+        for event in pending.waiters:
+            event.set()
 
     def _write(self, rows: dict[int, list[dict[str, np.ndarray]]],
                raw: dict[int, list[tuple[np.ndarray, np.ndarray]]],
@@ -740,6 +740,18 @@ class RunWriter:
         problem = _close_h5(f)
         if problem and self._error is None:
             self._error = OSError(problem)
+
+
+@dataclasses.dataclass
+class _Pending:
+    """What the writer thread has taken off the queue and not yet written."""
+
+    rows: dict[int, list[dict[str, np.ndarray]]] = dataclasses.field(default_factory=dict)
+    raw: dict[int, list[tuple[np.ndarray, np.ndarray]]] = dataclasses.field(default_factory=dict)
+    status: dict[int, int] = dataclasses.field(default_factory=dict)
+    events: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    waiters: list[threading.Event] = dataclasses.field(default_factory=list)
+    nbytes: int = 0
 
 
 class _ReserveReachedError(OSError):
