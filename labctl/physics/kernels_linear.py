@@ -1,15 +1,19 @@
 """Compiled quasistatic coupled-learning loop for linear resistor networks (numba, SI units).
 
-The network is renumbered once by reverse Cuthill–McKee so that its Laplacian has a narrow
-envelope (N = 64 disordered network: row envelopes ≤ 17 wide, ~2·10³ flops per Cholesky instead
-of ~8·10⁴ dense). Held nodes (sources) become identity rows *and* columns, their voltages moved
-to the right-hand side, so the matrix stays symmetric positive definite with the same envelope
-for every task. Per step and task: one envelope Cholesky of A (S), the free state V_F and
-Z = A⁻¹ Mᵀ from it, the clamped state V_C = V_F + Z (M Z)⁻¹ η (ỹ − M V_F) (exact: a
-rank-|T| correction), then the local rule on the conductances (S). Floating inputs (input
-edges' drops imposed with one ground node) are constraint rows handled the same way, by
-Lagrange multipliers (:func:`observe_task`). Every buffer lives in
-positions of the RCM order; ``pos[node]`` maps a node to its position.
+Held nodes (sources) become identity rows *and* columns, their voltages moved to the
+right-hand side, so the matrix A stays symmetric positive definite with the same sparsity
+pattern for every task. Per step and task: one sparse L D Lᵀ factorisation of A (S) into
+the pattern fixed once per network (:mod:`labctl.physics.kernels_sparse`: minimum-degree
+ordering; N = 64 disordered network: 203 off-diagonal factor entries, ~350 multiply-adds),
+the free state V_F and Z = A⁻¹ Mᵀ from it in one sweep, the clamped state
+V_C = V_F + Z (M Z)⁻¹ η (ỹ − M V_F) (exact: a rank-|T| correction), then the local rule on
+the conductances (S). Floating inputs (input edges' drops imposed with one ground node) are
+constraint rows handled the same way, by Lagrange multipliers (:func:`observe_task`).
+:func:`train_chunk` advances tasks one after the other, :func:`train_batch` all of them in
+lockstep (vectorised over the task axis, same numbers). Every buffer lives in positions of
+the ordering; ``pos[node]`` maps a node to its position. :func:`envelope_order` and the
+envelope Cholesky remain for the out-of-equilibrium kernels
+(:mod:`labctl.physics.kernels_noneq`).
 """
 
 from __future__ import annotations
