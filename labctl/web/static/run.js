@@ -34,7 +34,7 @@ const PLOTS = [
 function yAxis(p) {
   const axis = { title: { text: p.unit ? `${p.title.split(",")[0]} (${p.unit})` : p.title },
     automargin: true, gridcolor: "#e6ebf0", zeroline: false };
-  if (p.log) { axis.type = "log"; axis.exponentformat = "power"; }
+  if (p.log) { axis.type = "log"; axis.exponentformat = "power"; axis.dtick = "D2"; }
   else if (p.unit && !/[²³]/.test(p.unit)) { axis.tickformat = "~s"; axis.ticksuffix = p.unit; }
   else { axis.exponentformat = "power"; }
   return axis;
@@ -90,14 +90,14 @@ function appendRows(data) {
       xs.push(x); ys.push(y);
     }
     Plotly.extendTraces(p.id, { x: xs, y: ys }, p.traces.map((_, i) => i));
-    if (p.log) {  // over more than two decades one label per decade, not 2s and 5s between
+    if (p.log) {  // labels at 1, 2, 5 ×10ⁿ; over more than two decades at 10ⁿ only
       for (const y of ys) for (const v of y) {
         p.lo = Math.min(p.lo ?? v, v); p.hi = Math.max(p.hi ?? v, v);
       }
       const perDecade = p.hi / p.lo > 300;
       if (perDecade !== p.perDecade) {
         p.perDecade = perDecade;
-        Plotly.relayout(p.id, { "yaxis.dtick": perDecade ? 1 : null });
+        Plotly.relayout(p.id, { "yaxis.dtick": perDecade ? 1 : "D2" });
       }
     }
     if (p.fromZero) {  // a constant λ: from 0 to a little above it, not plotly's ±1
