@@ -14,6 +14,7 @@ function formatSI(value, unit = "", digits = 3) {
   const suffix = unit ? " " + unit : "";
   if (value === 0) return "0" + suffix;
   if (!Number.isFinite(value)) return (value > 0 ? "inf" : "-inf") + suffix;
+  value = Number(value.toPrecision(digits));  // 0.99999 V is 1 V, not 1000 mV
   const exp10 = Math.floor(Math.log10(Math.abs(value)));
   const plainUnit = unit && !/[²³^]/.test(unit);
   if (!plainUnit) {
