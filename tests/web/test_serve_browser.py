@@ -29,9 +29,10 @@ from labctl.store import open_run
 @pytest.fixture(scope="module")
 def control_server(runs_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``labctl serve RUNS --allow-control --run PACED --clock paced``: its own paced run
-    (2 tasks × 60 s of wall-clock learning) is live while the tests look at it."""
+    (2 tasks × 300 s of wall-clock learning, ended by the SAFE STATE test or at teardown)
+    is live while the tests look at it, however slow the machine."""
     protocols = tmp_path_factory.mktemp("paced")
-    paced = write_protocol(protocols, "paced", 60.0)
+    paced = write_protocol(protocols, "paced", 300.0)
     server = start_server([str(runs_dir), "--allow-control", "--run", str(paced),
                            "--clock", "paced"], cwd=protocols)
     try:
