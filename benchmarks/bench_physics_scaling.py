@@ -1,9 +1,13 @@
 """How the physics engine's cost grows with network size: the scaling curve and its exponent.
 
-For periodic L×L lattices (L = 4, 8, 16, 32: N = 16 … 1024 nodes, E = 2N edges) and jammed
+For periodic L×L lattices (L = 4, 8, 16, 32: N = 16 … 1024 nodes, E = 2N edges), jammed
 periodic packings (labctl.network.jammed_network, N = 64 … ``max_jammed``, default 1024;
-pass 4096 for the largest, whose packing alone takes CPU-minutes to generate) it measures,
-with one allosteric task (two sources, two targets, labctl.physics.tasks.random_allostery):
+pass 4096 for the largest, whose packing alone would take, extrapolated from 256 and 1024,
+about an hour of CPU to generate) and
+disordered planar Delaunay networks of the papers' coordination (``simulation_network(n,
+kind="disordered")``, N = 1024 … ``max_delaunay``, default 4096, quick to generate) it
+measures, with one allosteric task (two sources, two targets,
+labctl.physics.tasks.random_allostery):
 
 * the quasistatic engine (labctl.physics.train_tasks): CPU time per learning step (both
   states, one sparse L D Lᵀ factorisation);
@@ -15,7 +19,7 @@ ones are dominated by per-step overheads) and prints p. CPU time of this process
 (everything is single-threaded) so that other processes on a shared machine disturb the
 figures least; each figure is the best of ``repeats`` timed runs. The 4×4 lattice is the
 bench board: its twin figure is the simulated bench's physics cost.
-Run: ``python benchmarks/bench_physics_scaling.py [max_jammed] [repeats]``.
+Run: ``python benchmarks/bench_physics_scaling.py [max_jammed] [repeats] [max_delaunay]``.
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from labctl.network import Network, jammed_network, periodic_lattice  # noqa: E402
+from labctl.network import (  # noqa: E402
+    Network,
+    jammed_network,
+    periodic_lattice,
+    simulation_network,
+)
 from labctl.physics import TwinBenchBatch, train_tasks  # noqa: E402
 from labctl.physics.kernels_sparse import symbolic  # noqa: E402
 from labctl.physics.tasks import allostery_task, random_allostery  # noqa: E402
@@ -78,7 +87,7 @@ def fit_exponent(edges: list[int], times: list[float]) -> float:
     return float(np.polyfit(np.log(e[use]), np.log(t[use]), 1)[0])
 
 
-def main(max_jammed: int = 1024, repeats: int = 3) -> None:
+def main(max_jammed: int = 1024, repeats: int = 3, max_delaunay: int = 4096) -> None:
     """Measure every network and print the table and the fitted exponents."""
     nets: list[tuple[str, Network]] = [(f"lattice {n}x{n}", periodic_lattice(n, n))
                                        for n in (4, 8, 16, 32)]
@@ -89,11 +98,15 @@ def main(max_jammed: int = 1024, repeats: int = 3) -> None:
             print(f"(jammed N={n}: packing generated in {time.process_time() - t0:.1f} s CPU)",
                   flush=True)
             nets.append((f"jammed N={n}", net))
+    for n in (1024, 4096):
+        if n <= max_delaunay:
+            nets.append((f"Delaunay N={n}", simulation_network(n, 0, "disordered")))
     print(f"{'network':16s} {'N':>5s} {'E':>6s} {'nnz(L)':>7s} {'quasistatic':>14s} "
           f"{'twin bench':>16s}")
     print(f"{'':16s} {'':>5s} {'':>6s} {'':>7s} {'us/step (CPU)':>14s} "
           f"{'s/sim. s (CPU)':>16s}", flush=True)
-    rows: dict[str, list[tuple[int, float, float]]] = {"lattice": [], "jammed": []}
+    rows: dict[str, list[tuple[int, float, float]]] = {"lattice": [], "jammed": [],
+                                                       "Delaunay": []}
     for name, net in nets:
         q = quasistatic_step(net, repeats)
         w = twin_second(net, repeats)
@@ -106,8 +119,7 @@ def main(max_jammed: int = 1024, repeats: int = 3) -> None:
             e, q, w = (list(col) for col in zip(*data))
             print(f"  {kind:8s} quasistatic p = {fit_exponent(e, q):.2f}, "
                   f"twin bench p = {fit_exponent(e, w):.2f}")
-    both = rows["lattice"] + rows["jammed"]
-    e, q, w = (list(col) for col in zip(*both))
+    e, q, w = (list(col) for col in zip(*(row for data in rows.values() for row in data)))
     print(f"  all      quasistatic p = {fit_exponent(e, q):.2f}, "
           f"twin bench p = {fit_exponent(e, w):.2f}")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

@@ -20,7 +20,8 @@ Integration step: ``dt`` (default 2 ms, ~1/12 of 1/α): explicit Euler on the ga
 free power by ≤ 1.3e-3 relative and L/L0 by ≤ 0.4 % (median 4e-4); doubling it to 4 ms would
 triple those, so 2 ms is kept (tests/physics/test_physics_bench_model.py checks convergence
 in dt). With quasistatic nodes (γ = ∞) the step loop runs compiled
-(:mod:`labctl.physics.kernels_mosfet`: per task, warm-started Newton on the free nodes): one
+(:mod:`labctl.physics.kernels_mosfet`: per task, warm-started Newton on the free nodes; dense
+LU on the 16-node bench, sparse LU in a pattern fixed once per network on larger ones): one
 kernel call per ``advance`` does every step and writes the samples (noise drawn in chunks).
 """
 
@@ -40,6 +41,7 @@ from labctl.physics.kernels_mosfet import (
     residual_curvature,
     twin_advance,
 )
+from labctl.physics.kernels_sparse import symbolic
 from labctl.physics.params import MosfetParams
 from labctl.physics.solve import Assembler, hold_rows, solve_mosfet_batch
 from labctl.physics.validate import (
@@ -117,8 +119,6 @@ class TwinBenchBatch:
         self._degree = network.degree()
         self._sparse_args = no_pattern()
         if network.n_nodes > DENSE_MAX_NODES:  # large boards: sparse LU in the kernel
-            from labctl.physics.kernels_sparse import symbolic
-
             pat = symbolic(network)
             self._sparse_args = (True, pat.pos, pat.edge_at, pat.colptr, pat.rowidx,
                                  pat.rowptr, pat.rowcol, pat.rowat)
