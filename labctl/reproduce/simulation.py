@@ -258,7 +258,7 @@ def kappa(p: dict[str, Any], out: Path) -> Outcome:
                        f"{MIN_POINTS}): no slope given; {where}", None, details, figs)
     ok = (agrees(st.power_slope, st.power_sigma, 1.0)
           and st.power_low_slope < st.power_slope - PLATEAU_BEND and m.interior)
-    return Outcome(f"P^F ∝ κ^{st.power_slope:.3f} ± {st.power_sigma:.3f} for κ ≥ "
+    return Outcome(f"P^F ∝ κ^{st.power_slope:.4f} ± {st.power_sigma:.1g} for κ ≥ "
                    f"{p['high_kappa']:g} S; near k_min slope {st.power_low_slope:.2f}; "
                    f"{where}; {n} task{'s' * (n != 1)}", bool(ok), details, figs)
 
