@@ -42,8 +42,8 @@ CLAIMS: tuple[Claim, ...] = (
           "N = 64, 50 realisations)",
           "papers/small_lambda.toml", "simulation"),
     Claim("kappa", "initialisation κ",
-          "trained free power ∝ κ, plateau near k_min; training energy minimal at an "
-          "intermediate κ (Sec. II B, Fig. 1d–f)",
+          "trained free power ∝ κ, plateau near k_min; training time flat, then ∝ 1/κ; "
+          "training energy minimal at an intermediate κ (Sec. II B, Fig. 1c–f)",
           "papers/kappa.toml", "simulation"),
     Claim("lambda_control", "λ control vs early stopping",
           "λ control converges on the tolerated error L̃ and ends at lower free power than "

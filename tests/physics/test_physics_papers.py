@@ -41,7 +41,7 @@ ALPHA = 1.0
 LAMS = np.array([3e-9, 1e-8, 3e-8])
 #: bootstrap resamples over tasks (seeded)
 N_BOOT = 2000
-#: realisations (network seed = task seed) of the κ and λ-control tests
+#: realisations (network seed = task seed) of the λ-control test
 REALISATIONS = [0, 6]
 KW = dict(eta=1e-3, k_min=1e-4, k_max=1e6)
 
@@ -151,30 +151,6 @@ def test_noise_floor_and_free_power_saving(fast_tasks: list[tuple[Network, Task]
     assert g_ratio[0] <= 1.2, "error cost below the floor"
     assert drop.mean() > 3 * sem and drop.mean() > 0, "no free-power saving below the floor"
     assert np.log(g_ratio[1]) > 3 * s_ratio[1], "λ above the floor should raise the error"
-
-
-@pytest.mark.parametrize("seed", REALISATIONS)
-def test_initialisation_power_scales_with_kappa_then_plateaus(
-        seed: int, jammed64: Callable[[int], Network]) -> None:
-    """Fig. 1d,e: trained free power ∝ κ at high κ, flat near k_min (uniform k0 = κ).
-
-    Paper: κ from 1e-4 to 1e1, k_min = 1e-4, α = 0.33 κ, 1e6 steps. Deviation: 4000 steps
-    (runtime), so α = 0.33 max(κ, 1e-2): with α ∝ κ down to k_min the training time grows as
-    1/κ (Fig. 1c) and κ = 1e-4 would still be untrained after 4000 steps.
-    """
-    net = jammed64(seed)
-    task = regression_task(net, seed=seed)
-    kappas = np.array([1e-4, 3e-4, 1e-2, 1e-1, 1.0, 10.0])
-    runs = [train_tasks(net, float(kp), task, eta=1e-3, alpha=0.33 * max(kp, 1e-2), lam=0.0,
-                        steps=4000, k_min=1e-4, k_max=1e6) for kp in kappas]
-    assert all(r.error_normalised[-1] < 0.1 for r in runs)  # every κ has been trained
-    power = np.array([r.power_free[-1] for r in runs])
-    high = _fit_slope(kappas[2:], power[2:])
-    low = _fit_slope(kappas[:2], power[:2])
-    print(f"realisation {seed}: slopes high {high:.3f}, low {low:.3f}")
-    assert abs(high - 1.0) <= 0.1, f"high-κ slope {high:.3f}"
-    assert low < 0.35, f"near-k_min slope {low:.3f} (plateau expected)"
-    assert power[0] > 3.0 * kappas[0] / kappas[2] * power[2]  # well above the ∝ κ line
 
 
 @pytest.mark.parametrize("seed", REALISATIONS)
