@@ -72,8 +72,9 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def run(protocol: Path, out: Path, *extra: str) -> tuple[float, float]:
-    """``labctl run`` in a subprocess: (wall time from the first task to the end in s,
-    peak RSS of the labctl process in MiB)."""
+    """``labctl run`` in a subprocess: (wall time from when the first task could start – its
+    start serially, the cluster up on Dask – to the end in s, peak RSS of the labctl
+    process in MiB)."""
     cmd = [sys.executable, "-m", "labctl.cli", "run", str(protocol), "-o", str(out),
            "--events", "jsonl", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -95,8 +96,9 @@ def run(protocol: Path, out: Path, *extra: str) -> tuple[float, float]:
         if not line.startswith("{"):
             continue
         event = json.loads(line)
-        if event["event"] == "task_started" and first is None:
-            first = event["t"]
+        dask_up = event["event"] == "log" and str(event.get("text", "")).startswith("Dask:")
+        if (event["event"] == "task_started" or dask_up) and first is None:
+            first = event["t"]  # when the first task could start (see first_task_time)
         if event["event"] == "finished":
             last, status = event["t"], event["status"]
     err = proc.stderr.read() if proc.stderr is not None else ""
