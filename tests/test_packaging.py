@@ -23,7 +23,7 @@ DEMO = ROOT / "protocols" / "demo.toml"
 
 def test_every_package_folder_is_listed_in_pyproject():
     listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
-    found = {"labctl.drivers"}
+    found = {"labctl.drivers", "labctl.shipped_protocols"}
     for init in (ROOT / "labctl").rglob("__init__.py"):
         found.add(".".join(init.parent.relative_to(ROOT).parts))
     assert found == listed

@@ -42,6 +42,13 @@ wheel_check() (  # a subshell: its EXIT trap removes the scratch folder on any e
         "$labctl" --help >/dev/null
         "$labctl" validate "$ROOT/protocols/demo.toml"
         "$labctl" run "$ROOT/protocols/demo.toml" -q
+        # the shipped protocols come with the wheel (labctl reproduce finds them there)
+        shipped="$("$tmp/venv/bin/python" -c 'from labctl.reproduce.claims import PROTOCOLS
+print(PROTOCOLS)')"
+        case "$shipped" in "$tmp/venv/"*) ;; *) echo "wheel check: protocols at $shipped"; exit 1;;
+        esac
+        for claim in "$shipped"/*.toml; do "$labctl" validate "$claim" >/dev/null; done
+        [ -f "$shipped/papers/kappa.toml" ] || { echo "wheel check: no papers/ protocols"; exit 1; }
         set +e
         "$labctl" analyze nothing.h5 -o out 2>"$tmp/extra.txt"
         code=$?

@@ -15,8 +15,19 @@ from pathlib import Path
 
 from labctl.reproduce.result import ClaimResult
 
-#: the shipped protocols folder (next to the package in a source checkout)
-PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"
+
+def shipped_protocols() -> Path:
+    """The shipped protocols folder: a source checkout's ``protocols/`` (beside the
+    package), else the copy an installed wheel carries as ``labctl/shipped_protocols``."""
+    here = Path(__file__).resolve()
+    checkout = here.parents[2] / "protocols"
+    if (checkout / "papers").is_dir():
+        return checkout
+    return here.parents[1] / "shipped_protocols"
+
+
+#: the shipped protocols folder (:func:`shipped_protocols`)
+PROTOCOLS = shipped_protocols()
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ def add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run the claims in parallel processes (one per CPU)")
     parser.add_argument("--protocols", type=Path, default=PROTOCOLS, metavar="DIR",
                         help="the shipped protocols folder (default: the source checkout's "
-                             "protocols/, which holds papers/ too)")
+                             "protocols/, or the copy installed with labctl; it holds "
+                             "papers/ too)")
     parser.add_argument("--claim", action="append", metavar="KEY",
                         help="only this claim (repeatable): "
                              + ", ".join(c.key for c in CLAIMS))
@@ -43,7 +44,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         if missing:
             raise ValueError(f"--protocols {args.protocols}: {', '.join(missing)} not found; "
                              "allowed a folder holding the shipped protocols (a source "
-                             "checkout's protocols/)")
+                             "checkout's protocols/, or labctl/shipped_protocols of an "
+                             "installed labctl)")
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise ValueError(f"-o {out}: exists and is not an empty folder; allowed a new or "
                              "empty folder (run files are never overwritten)")
