@@ -1,7 +1,7 @@
 """Fixtures of the ``labctl serve`` tests: a runs folder with a finished run and a real
 headless browser (Debian's chromium through chromium-driver, driven by selenium).
 
-Screenshots go to ``$LABCTL_WEB_SCREENSHOTS`` when set (how docs/images/serve*.png are
+Screenshots go to ``$LABCTL_WEB_SCREENSHOTS`` when set (how docs/img/serve*.png are
 made), else into the test's temporary folder.
 """
 
