@@ -32,10 +32,13 @@ const PLOTS = [
 ];
 
 function yAxis(p) {
-  const axis = { title: { text: p.unit ? `${p.title.split(",")[0]} (${p.unit})` : p.title },
+  // the unit goes on the ticks (SI prefix + unit) where it can, else into the title
+  const onTicks = !p.log && p.unit && !/[²³]/.test(p.unit);
+  const name = p.title.split(",")[0];
+  const axis = { title: { text: p.unit && !onTicks ? `${name} (${p.unit})` : name },
     automargin: true, gridcolor: "#e6ebf0", zeroline: false };
   if (p.log) { axis.type = "log"; axis.exponentformat = "power"; axis.dtick = "D2"; }
-  else if (p.unit && !/[²³]/.test(p.unit)) { axis.tickformat = "~s"; axis.ticksuffix = p.unit; }
+  else if (onTicks) { axis.tickformat = "~s"; axis.ticksuffix = p.unit; }
   else { axis.exponentformat = "power"; }
   return axis;
 }
@@ -54,7 +57,7 @@ function initPlots() {
     const layout = {
       title: { text: p.title, font: { size: 13 }, x: 0.03, xanchor: "left" },
       margin: { l: 58, r: 12, t: 34, b: 40 },
-      xaxis: { title: { text: "time in task (s)" }, gridcolor: "#e6ebf0", zeroline: false,
+      xaxis: { title: { text: "time in task" }, gridcolor: "#e6ebf0", zeroline: false,
                ticksuffix: " s" },
       yaxis: yAxis(p), showlegend: p.traces.length > 1,
       legend: { orientation: "h", x: 0, y: -0.25, font: { size: 11 } },
