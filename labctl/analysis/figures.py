@@ -48,6 +48,8 @@ def si_axis(axis: matplotlib.axis.Axis, unit: str) -> None:
     axis.set_major_formatter(matplotlib.ticker.EngFormatter(unit=unit, sep="\u2009"))
     if isinstance(axis.get_major_locator(), matplotlib.ticker.LogLocator):
         axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    else:  # labels with units are wide: fewer ticks than matplotlib's default
+        axis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
 
 
 def _positive(values: np.ndarray) -> np.ndarray:
