@@ -99,6 +99,19 @@ def learnable_tasks(p: dict[str, Any]) -> tuple[list[tuple[Network, Task, str]],
     return kept, text
 
 
+def _pm(value: float, err: float) -> str:
+    """``value ± err`` with two significant digits of ``err`` (at least three decimals)."""
+    if not (np.isfinite(err) and err > 0):
+        return f"{value:.3f}"
+    d = int(min(6, max(3, 1 - np.floor(np.log10(err)))))
+    return f"{value:.{d}f} ± {err:.{d}f}"
+
+
+def _count(n: int, noun: str) -> str:
+    """``"1 task"``, ``"3 tasks"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _kw(p: dict[str, Any]) -> dict[str, Any]:
     return {"eta": p["eta"], "k_min": p["k_min"], "k_max": p["k_max"]}
 
@@ -168,8 +181,8 @@ def small_lambda(p: dict[str, Any], out: Path) -> Outcome:
                    f"relative power drop ≤ {WINDOW_POWER_DROP:.0%} (upper edge) and error "
                    f"excess ≥ {WINDOW_FLOOR_FACTOR:g} × the λ = 0 floor (lower edge)")
     ok = agrees(fa.exponent, sa, 2.0) and agrees(fb.exponent, sb, 1.0)
-    return Outcome(f"a = {fa.exponent:.3f} ± {sa:.3f}, b = {fb.exponent:.3f} ± {sb:.3f} "
-                   f"({len(kept)} tasks, λ ≤ {wl[-1]:.2g})", ok, details, figs)
+    return Outcome(f"a = {_pm(fa.exponent, sa)}, b = {_pm(fb.exponent, sb)} "
+                   f"({_count(len(kept), 'task')}, λ ≤ {wl[-1]:.2g})", ok, details, figs)
 
 
 def _plot_small_lambda(lams: np.ndarray, d_err: np.ndarray, d_pow: np.ndarray,
@@ -332,6 +345,9 @@ def noise_floor(p: dict[str, Any], out: Path) -> Outcome:
         details.append(f"λ = {lam:.3g}: L/L(0) = {ratio[j]:.3g}, power drop "
                        f"{100 * drop_mean[j]:.2f} ± {100 * drop_sem[j]:.2f} %")
     figs = _plot_noise(lams, err, pw, out)
+    if len(kept) < MIN_POINTS:
+        return Outcome(f"{_count(len(kept), 'learnable task')} (fewer than {MIN_POINTS}): no "
+                       "mean saving or floor over tasks given", None, details, figs)
     floor_text = (f"floor L = {floor:.2g} V² (×/÷ {np.exp(floor_sig):.2g})"
                   if np.isfinite(floor_sig) else f"floor L = {floor:.2g} V²")
     if free.size == 0:
@@ -341,7 +357,8 @@ def noise_floor(p: dict[str, Any], out: Path) -> Outcome:
     sig = drop_sem[j] if np.isfinite(drop_sem[j]) else 0.0
     saving = drop_mean[j] > 2 * sig and drop_mean[j] > 0
     return Outcome(f"{floor_text}; at λ = {lams[1 + j]:.2g}: L/L(0) = {ratio[j]:.2f}, power "
-                   f"−{100 * drop_mean[j]:.1f} ± {100 * sig:.1f} % ({len(kept)} tasks)",
+                   f"−{100 * drop_mean[j]:.1f} ± {100 * sig:.1f} % "
+                   f"({_count(len(kept), 'task')})",
                    bool(saving), details, figs)
 
 
