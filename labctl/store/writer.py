@@ -79,6 +79,8 @@ _STOP = object()
 WAKE_BYTES = 8 * 2**20
 #: tasks whose dataset handles the writer thread keeps between writes
 DATASET_CACHE_TASKS = 64
+#: longest wait (s) for a reader in this same process to let go before the final reopen
+FINAL_REOPEN_WAIT_S = 10.0
 
 
 class RunWriter:
@@ -708,12 +710,25 @@ class RunWriter:
             if self._detached or (_disk_full(self._error)
                                   and self._free_bytes() < close_reserve_bytes(0)):
                 return
-        try:
-            f = h5py.File(self.path, "r+", locking=False)
-        except Exception as exc:
-            if self._error is None:
-                self._error = exc.with_traceback(None)
-            return
+        deadline = time.monotonic() + FINAL_REOPEN_WAIT_S
+        while True:
+            try:
+                f = h5py.File(self.path, "r+", locking=False)
+                break
+            except OSError as exc:
+                # HDF5 refuses a read-write open while this same process holds the file
+                # open read-only (a GUI re-reading its own live run): that reader lets go
+                # within moments, so wait for it rather than lose the final attributes
+                if time.monotonic() < deadline and _held_by_this_process(exc):
+                    time.sleep(0.05)
+                    continue
+                if self._error is None:
+                    self._error = exc.with_traceback(None)
+                return
+            except Exception as exc:
+                if self._error is None:
+                    self._error = exc.with_traceback(None)
+                return
         try:
             f.attrs["status"] = status
             f.attrs["abort_reason"] = reason
@@ -757,6 +772,13 @@ class _Pending:
 class _ReserveReachedError(OSError):
     """The writer stopped before a block would eat into the closing reserve (HDF5 itself
     never failed, so the file closes normally)."""
+
+
+def _held_by_this_process(exc: OSError) -> bool:
+    """Whether HDF5 refused an open because this same process holds the file open
+    (read-only, or with other file-locking flags)."""
+    text = str(exc)
+    return "already open" in text or "locking flag values don't match" in text
 
 
 def _disk_full(exc: BaseException | None) -> bool:
