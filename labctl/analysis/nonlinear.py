@@ -25,6 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from labctl.analysis.figures import si_axis
 from labctl.protocol.model import NonlinearRegressionTask
 from labctl.runner.datasets import build_examples
 
@@ -160,13 +161,16 @@ def plot_nonlinear(params: Mapping[str, Any], time: np.ndarray, v_free: np.ndarr
     ax.plot(x[first], out[first], ".", color="0.6", ms=3, label="network, epoch 1")
     ax.plot(x[last], out[last], ".", color="C3", ms=3,
             label=f"network, epoch {epoch_of.max() + 1}")
-    ax.set_xlabel("input x (V)")
-    ax.set_ylabel("target node V (V)")
+    ax.set_xlabel("input x")
+    ax.set_ylabel("target node V")
+    si_axis(ax.xaxis, "V")
+    si_axis(ax.yaxis, "V")
     ax.legend(fontsize=8)
     for k, name in enumerate(MODES):
-        bx.semilogy(modes.epoch, 1e3 * modes.amplitude[:, k], "-o", ms=3, label=name)
+        bx.semilogy(modes.epoch, modes.amplitude[:, k], "-o", ms=3, label=name)
     bx.set_xlabel("epoch")
-    bx.set_ylabel("residual mode amplitude (mV)")
+    bx.set_ylabel("residual mode amplitude")
+    si_axis(bx.yaxis, "V")
     bx.set_title("training residual V_F − V: Legendre modes", fontsize=9)
     bx.legend(fontsize=8)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from labctl.analysis.figures import si_axis
 from labctl.analysis.fits import PowerLawFit, fit_power_law
 from labctl.analysis.nonequilibrium import (
     MIN_POINTS,
@@ -189,7 +190,7 @@ def _plot_small_lambda(lams: np.ndarray, d_err: np.ndarray, d_pow: np.ndarray,
                        window: np.ndarray, out: Path) -> list[Path]:
     fig, (ax_e, ax_p) = plt.subplots(1, 2, figsize=(10, 4.2))
     for ax, d, label in ((ax_e, d_err, "L(λ) − L(0) (V²)"), (ax_p, d_pow,
-                                                              "$P^F$(0) − $P^F$(λ) (W)")):
+                                                              "$P^F$(0) − $P^F$(λ)")):
         for row in d:
             ax.loglog(lams, np.where(row > 0, row, np.nan), "-", color="0.75", lw=0.8)
         g = np.array([geometric_mean(c[c > 0]) if np.any(c > 0) else np.nan for c in d.T])
@@ -204,6 +205,7 @@ def _plot_small_lambda(lams: np.ndarray, d_err: np.ndarray, d_pow: np.ndarray,
         ax.set_xlabel("λ")
         ax.set_ylabel(label)
         ax.legend(fontsize=8)
+    si_axis(ax_p.yaxis, "W")
     ax_e.set_title("error excess (paper: ∝ λ²)", fontsize=10)
     ax_p.set_title("free-power drop (paper: ∝ λ)", fontsize=10)
     fig.suptitle("Small-λ scaling, N = 64 jammed networks, regression (Fig. 2a)")
@@ -286,7 +288,7 @@ def _plot_kappa(runs: init.KappaRuns, high: np.ndarray, threshold: float,
     time = np.where(reached, runs.time, runs.steps)  # not reached: a lower bound
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
     panels = ((axes[0], time, f"training time to L = {threshold:g} V² (steps)", "C2"),
-              (axes[1], runs.power, "trained free power $P^F$ (W)", "C0"),
+              (axes[1], runs.power, "trained free power $P^F$", "C0"),
               (axes[2], runs.energy, "training energy to threshold (W·step)", "C1"))
     for ax, values, label, colour in panels:
         for row in values:
@@ -302,9 +304,11 @@ def _plot_kappa(runs: init.KappaRuns, high: np.ndarray, threshold: float,
             if (~ok).any():
                 ax.loglog(kp[~ok], g[~ok], "^", color=colour, mfc="white",
                           label="some runs never reached it: lower bound")
-        ax.set_xlabel("initial conductance κ (S)")
+        ax.set_xlabel("initial conductance κ")
+        si_axis(ax.xaxis, "S")
         ax.set_ylabel(label)
         ax.legend(fontsize=8)
+    si_axis(axes[1].yaxis, "W")
     axes[0].set_title("Fig. 1c: flat, then ∝ 1/κ near k_min", fontsize=10)
     axes[1].set_title("Fig. 1e: ∝ κ, plateau near k_min", fontsize=10)
     axes[2].set_title("Fig. 1f: minimum at an intermediate κ", fontsize=10)
