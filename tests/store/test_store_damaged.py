@@ -251,31 +251,16 @@ def test_ctrl_c_while_checking_kills_the_check(tmp_path: Path,
                                                forked: list[int]) -> None:
     import signal
     import threading
-    import time
 
     import labctl.store.verify as verify
 
     path = finished_file(tmp_path / "run.h5")
     monkeypatch.setattr(verify, "_child_result", hang)
-    stop = threading.Event()
-
-    def interrupt() -> None:
-        # Ctrl-C once the check is under way: a signal that lands inside os.fork() (while
-        # the parent runs its at-fork callbacks) has its KeyboardInterrupt swallowed by
-        # Python as "unraisable", so a timer racing the fork of a big process under load
-        # could leave the check waiting out its timeout
-        deadline = time.monotonic() + 120.0
-        while not forked and time.monotonic() < deadline and not stop.is_set():
-            time.sleep(0.01)
-        if not stop.wait(0.3):
-            os.kill(os.getpid(), signal.SIGINT)
-
-    sender = threading.Thread(target=interrupt)
-    sender.start()
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
             verify_run_file(path, timeout=600.0)
     finally:
-        stop.set()
-        sender.join()
+        timer.cancel()
     assert len(forked) == 1 and reaped(forked[0])
