@@ -1,15 +1,25 @@
-"""Shared pytest configuration: Qt runs offscreen in every test, and one builder of small
-protocol files on the simulated bench serves the runner, GUI and analysis tests."""
+"""Shared pytest configuration: Qt runs offscreen in every test, Ctrl-C has its default
+meaning, and one builder of small protocol files on the simulated bench serves the runner,
+GUI and analysis tests."""
 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# A test run started in the background of a non-interactive shell (``cmd &``) or under nohup
+# inherits SIGINT *ignored*, and so would every process it starts. The tests that press
+# Ctrl-C (on labctl in this process, or on a child such as firmware/emulate) need its
+# default meaning: KeyboardInterrupt here, and, as a caught signal is reset on exec, the
+# default action in children.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 #: the bench's standard allostery task: sources 0 and 0.45 V, targets at 20/80 %
 CORNERS = """
