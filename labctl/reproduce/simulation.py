@@ -426,7 +426,7 @@ def nonequilibrium(p: dict[str, Any], out: Path) -> Outcome:
                      and agrees(fit.window.exponent, fit.window.exponent_err,
                                 PAPER_WINDOW[0], PAPER_WINDOW[1]))
     for name, f in (("below", fit.low), ("window", fit.window)):
-        parts.append(f"slope {name} {f.exponent:.2f} ± {f.exponent_err:.2f}" if f is not None
+        parts.append(f"slope {name} {_pm(f.exponent, f.exponent_err)}" if f is not None
                      else f"slope {name}: < {MIN_POINTS} points")
     passed = None if ok_slopes is None else bool(ok and ok_slopes)
     return Outcome("; ".join(parts), passed, details, figs)
