@@ -4,6 +4,7 @@ generated from the shipped files, and one real ``labctl reproduce --quick`` (the
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -195,3 +196,6 @@ def test_parallel_claims_from_a_protocols_folder(tmp_path, capsys):
     assert [r.split(" | ")[0] for r in rows] == ["| Iris classification",
                                                  "| nonlinear regression"]
     assert (out / "iris" / "iris.h5").exists() and (out / "REPORT.md").exists()
+    saved = json.loads((out / "iris" / "result.json").read_text(encoding="utf-8"))
+    assert saved["key"] == "iris" and saved["verdict"] in {"PASS", "FAIL", "n/a"}
+    assert saved["measured"] and rows[0].split(" | ")[2] == saved["measured"]

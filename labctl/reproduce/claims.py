@@ -90,8 +90,9 @@ def by_key(key: str) -> Claim:
 
 def run_claim(claim: Claim, out_dir: Path, quick: bool, parallel: bool = False,
               protocols: Path = PROTOCOLS) -> ClaimResult:
-    """Run one claim's protocol and compute its statistic; figures and run files go to
-    ``out_dir/<key>/``. Never raises for a failure of the claim itself: the result then
+    """Run one claim's protocol and compute its statistic; figures, run files and the
+    result (``result.json``, written as soon as the claim ends) go to ``out_dir/<key>/``.
+    Never raises for a failure of the claim itself: the result then
     carries the error."""
     res = ClaimResult(claim.key, claim.title, claim.statement,
                       protocol=str(Path("protocols") / claim.protocol), quick=quick)
@@ -117,4 +118,5 @@ def run_claim(claim: Claim, out_dir: Path, quick: bool, parallel: bool = False,
         res.error = f"{type(exc).__name__}: {exc}"
         res.details = traceback.format_exc().splitlines()[-6:]
     res.wall_s = time.monotonic() - t0
+    res.save(out / "result.json")
     return res

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 #: agreement with a paper's number: |measured − paper| ≤ 2σ + this fraction of |paper|
@@ -49,3 +50,13 @@ class ClaimResult:
         if self.error:
             return "ERROR"
         return {True: "PASS", False: "FAIL", None: "n/a"}[self.passed]
+
+    def save(self, path: Path) -> None:
+        """Write this result as JSON (``verdict`` included, figures as strings) to ``path``,
+        so a long ``labctl reproduce`` keeps each finished claim's outcome even if the
+        command is stopped before its claim table."""
+        data = asdict(self) | {"verdict": self.verdict,
+                               "figures": [str(f) for f in self.figures]}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
