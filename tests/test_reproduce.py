@@ -199,3 +199,13 @@ def test_parallel_claims_from_a_protocols_folder(tmp_path, capsys):
     saved = json.loads((out / "iris" / "result.json").read_text(encoding="utf-8"))
     assert saved["key"] == "iris" and saved["verdict"] in {"PASS", "FAIL", "n/a"}
     assert saved["measured"] and rows[0].split(" | ")[2] == saved["measured"]
+
+
+def test_parallel_hands_out_the_longest_claims_first():
+    from labctl.reproduce.cli import longest_first
+
+    order = [c.key for c in longest_first(list(CLAIMS))]
+    assert order[:2] == ["nonequilibrium", "kappa"]
+    minutes = [c.full_minutes for c in longest_first(list(CLAIMS))]
+    assert minutes == sorted(minutes, reverse=True)
+    assert sorted(order) == sorted(c.key for c in CLAIMS)

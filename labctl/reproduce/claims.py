@@ -33,50 +33,53 @@ PROTOCOLS = shipped_protocols()
 @dataclass(frozen=True)
 class Claim:
     """``key``, a short ``title``, the paper's ``statement`` with where it is made,
-    ``protocol`` (relative to the protocols folder) and ``kind`` ("bench" or
-    "simulation")."""
+    ``protocol`` (relative to the protocols folder), ``kind`` ("bench" or
+    "simulation") and ``full_minutes``, the full form's rough wall time on one core of the
+    2-core development machine (min), used only to hand the longest claims to
+    ``--parallel``'s workers first."""
 
     key: str
     title: str
     statement: str
     protocol: str
     kind: str
+    full_minutes: float
 
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("tradeoff", "bench λ trade-off",
           "mean error over all experiments at one λ rises and mean free power falls as λ "
           "grows (power-efficient-physical-learning Sec. III A, Fig. 3c, white diamonds)",
-          "lambda_tradeoff.toml", "bench"),
+          "lambda_tradeoff.toml", "bench", 5),
     Claim("small_lambda", "small-λ scaling, N = 64",
           "L(λ) − L(0) ∝ λ² and P(0) − P(λ) ∝ λ at small λ (Eq. 16, Fig. 2a; regression, "
           "N = 64, 50 realisations)",
-          "papers/small_lambda.toml", "simulation"),
+          "papers/small_lambda.toml", "simulation", 5),
     Claim("kappa", "initialisation κ",
           "trained free power ∝ κ, plateau near k_min; training time flat, then ∝ 1/κ; "
           "training energy minimal at an intermediate κ (Sec. II B, Fig. 1c–f)",
-          "papers/kappa.toml", "simulation"),
+          "papers/kappa.toml", "simulation", 15),
     Claim("lambda_control", "λ control vs early stopping",
           "λ control converges on the tolerated error L̃ and ends at lower free power than "
           "early stopping of the same task at L̃ (Sec. IV, Eq. 18, Fig. 4a,b)",
-          "lambda_control.toml", "bench"),
+          "lambda_control.toml", "bench", 3),
     Claim("nonequilibrium", "out of equilibrium",
           "γT ∝ (α/γ)^−1 below α_c ≈ γ; above it −0.42 ± 0.06 for α/γ 3–100 in the authors' "
           "data (out-of-equilibrium-learning Figs. 2–3; PHYSICS.md §4.5)",
-          "papers/nonequilibrium.toml", "simulation"),
+          "papers/nonequilibrium.toml", "simulation", 40),
     Claim("noise_floor", "noise floor",
           "rule noise δ = 5e-4 gives an error floor (~1e-5 at α, η the paper does not "
           "state); below it λ lowers the free power at almost no error cost (Sec. III A, "
           "Fig. 3d; App. C)",
-          "papers/noise_floor.toml", "simulation"),
+          "papers/noise_floor.toml", "simulation", 5),
     Claim("iris", "Iris classification",
           "the network learns to classify Iris: 4 inputs + ground, 3 targets, 10 training "
           "and 40 test flowers per species (App. C, Fig. 6c; PHYSICS.md §4.7)",
-          "iris.toml", "bench"),
+          "iris.toml", "bench", 2),
     Claim("nonlinear_regression", "nonlinear regression",
           "the nonlinear network learns a nonlinear input–output relation (slides; "
           "PHYSICS.md §4.7)",
-          "nonlinear_regression.toml", "bench"),
+          "nonlinear_regression.toml", "bench", 3),
 )
 
 
