@@ -150,7 +150,7 @@ def per_task_physics(protocol_path: Path, read_daq: bool) -> tuple[float, float]
     bench = open_bench(protocol.bench, clock="fast", seed=7)
     daq, gates = bench.daq, bench.gates
     core = daq.core
-    block_s = daq._block / daq.sample_rate
+    block_s = daq.block_size / daq.sample_rate
     n_coarse = max(1, round(block_s / core.params.dt))
     wall = cpu = 0.0
     for plan in compile_plan(protocol):

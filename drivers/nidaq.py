@@ -102,8 +102,8 @@ class NidaqDaq(Daq):
         self.sample_rate = config.sample_rate
         self.output_max = {"source": config.limits.source_voltage_max,
                            "target": config.limits.target_voltage_max}
-        self._block = config.block_size
-        self._buffer = np.zeros((len(self.channels), self._block))
+        self.block_size = config.block_size
+        self._buffer = np.zeros((len(self.channels), self.block_size))
         self._ai_task: Any = None
         self._ao_task: Any = None
         self._reader: Any = None
@@ -208,7 +208,7 @@ class NidaqDaq(Daq):
         return {
             "device": self.config.device,
             "sample_rate": self.sample_rate,
-            "block_size": self._block,
+            "block_size": self.block_size,
             "ai": [{"name": c.name, "physical": c.physical, "range": list(c.range),
                     "terminal": c.terminal} for c in self.config.ai_channels],
             "ao": [{"name": a.line.name, "physical": a.physical, "role": a.line.role,
@@ -263,7 +263,7 @@ class NidaqDaq(Daq):
         try:
             self._ai_task.timing.cfg_samp_clk_timing(
                 self.sample_rate, sample_mode=nx.constants.AcquisitionType.CONTINUOUS,
-                samps_per_chan=max(self._block * 2, int(BUFFER_SECONDS * self.sample_rate)))
+                samps_per_chan=max(self.block_size * 2, int(BUFFER_SECONDS * self.sample_rate)))
             self._reader = nx.stream_readers.AnalogMultiChannelReader(self._ai_task.in_stream)
             self._ai_task.start()
         except nx.errors.DaqError as exc:
@@ -290,7 +290,7 @@ class NidaqDaq(Daq):
         nx = self._nidaqmx
         try:
             n = self._reader.read_many_sample(
-                self._buffer, number_of_samples_per_channel=self._block, timeout=timeout)
+                self._buffer, number_of_samples_per_channel=self.block_size, timeout=timeout)
         except nx.errors.DaqError as exc:
             raise translate_daq_error(exc, "reading a block") from exc
         n = int(n)

@@ -212,18 +212,33 @@ class SampleBlock:
     ``time`` (n,) is seconds since acquisition start (sample clock, not wall time);
     ``data`` (n, C) are volts, column ``j`` belonging to ``channels[j]``; channels are
     named ``"free:<node>"`` and ``"clamped:<node>"``. ``first_index`` is the index of the
-    first sample since acquisition start, so consumers can detect gaps.
+    first sample since acquisition start, so consumers can detect gaps. ``average`` > 1:
+    each row of ``data`` is the mean of that many consecutive samples (a boxcar, see
+    :meth:`Daq.read_block`) and ``time`` holds each row's mean sample time.
     """
 
     time: np.ndarray
     data: np.ndarray
     channels: tuple[str, ...]
     first_index: int
+    average: int = 1
 
     @property
     def n_samples(self) -> int:
-        """Number of samples (rows) in the block."""
-        return int(self.data.shape[0])
+        """Number of samples the block covers (rows × ``average``)."""
+        return int(self.data.shape[0]) * self.average
+
+    def averaged(self, average: int) -> SampleBlock:
+        """This block of single samples as rows of ``average`` consecutive samples' means
+        (``average`` divides the number of samples)."""
+        if self.average != 1 or self.data.shape[0] % average:
+            raise ValueError(f"average: {average} does not divide a block of "
+                             f"{self.data.shape[0]} single samples")
+        rows = self.data.shape[0] // average
+        return SampleBlock(time=self.time.reshape(rows, average).mean(axis=1),
+                           data=self.data.reshape(rows, average, -1).mean(axis=1),
+                           channels=self.channels, first_index=self.first_index,
+                           average=average)
 
 
 @dataclass(frozen=True)
@@ -437,6 +452,8 @@ class Daq(Instrument):
     output_lines: tuple[OutputLine, ...]
     #: sample rate of the analog inputs, samples per second per channel
     sample_rate: float
+    #: samples per channel in one block (the bench file's block_duration × sample_rate)
+    block_size: int
     #: largest voltage (V) a line of each role may be set to (the bench file's limits:
     #: {"source": source_voltage_max, "target": target_voltage_max}); lines go 0..max
     output_max: Mapping[str, float]
@@ -487,8 +504,13 @@ class Daq(Instrument):
         self._usable()
         self._start_acquisition()
 
-    def read_block(self, timeout: float = 2.0) -> SampleBlock:
+    def read_block(self, timeout: float = 2.0, average: int = 1) -> SampleBlock:
         """Return the next block of samples (about 0.1 s worth), waiting up to ``timeout`` s.
+
+        ``average`` > 1 (a divisor of :attr:`block_size`): the block comes as rows of the
+        means of that many consecutive samples (:attr:`SampleBlock.average`), what a
+        consumer that keeps only boxcar means needs; a driver computes them from the
+        samples it read, a simulator may draw them directly (same distribution).
 
         An input-buffer overflow restarts the acquisition and goes on: the lost samples are
         a gap (the next block's ``first_index`` jumps by their number; the restart is in
@@ -497,10 +519,21 @@ class Daq(Instrument):
         """
         self._usable()
         timeout = _number("timeout", timeout, 1e-3, 3600.0, "s")
-        block = self._retrying("reading a block", lambda: self._read_block(timeout))
-        if block.data.ndim != 2 or block.data.shape[1] != len(self.channels):
-            raise BenchError(f"{self.role}: block of shape {block.data.shape}; expected "
-                             f"(n, {len(self.channels)})")
+        if (isinstance(average, bool) or not isinstance(average, (int, np.integer))
+                or not 1 <= average <= self.block_size or self.block_size % average):
+            raise ValueError(f"average: {average!r}; allowed a divisor of the block size "
+                             f"{self.block_size} samples (1 … {self.block_size})")
+        average = int(average)
+        if average == 1:
+            block = self._retrying("reading a block", lambda: self._read_block(timeout))
+        else:
+            block = self._retrying("reading a block",
+                                   lambda: self._read_block_averaged(timeout, average))
+        if (block.data.ndim != 2 or block.data.shape[1] != len(self.channels)
+                or block.average != average):
+            raise BenchError(f"{self.role}: block of shape {block.data.shape} (average "
+                             f"{block.average}); expected (n, {len(self.channels)}) "
+                             f"(average {average})")
         return block
 
     def stop_acquisition(self) -> None:
@@ -554,6 +587,11 @@ class Daq(Instrument):
     def _read_block(self, timeout: float) -> SampleBlock:
         """One attempt at the next block: raises :class:`DaqOverflowError` if samples were
         lost, :class:`InstrumentTimeoutError` if no block arrived within ``timeout`` s."""
+
+    def _read_block_averaged(self, timeout: float, average: int) -> SampleBlock:
+        """One attempt at the next block as means of ``average`` consecutive samples (a
+        checked divisor of the block size): the samples read, averaged."""
+        return self._read_block(timeout).averaged(average)
 
     @abc.abstractmethod
     def _restart_acquisition(self) -> tuple[int, int]:

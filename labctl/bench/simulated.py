@@ -264,15 +264,19 @@ class SimCore:
             self._state = (f[-1].copy(), c[-1].copy())
         return self._state
 
-    def run(self, duration: float, n: int, noise_v: float = 0.0) -> np.ndarray:
+    def run(self, duration: float, n: int, noise_v: float = 0.0, average: int = 1
+            ) -> np.ndarray:
         """Advance ``duration`` s; node voltages (V) at ``n`` sample instants.
 
         Returns (n, 2N): free copy then clamped copy; sample j is at t0 + (j+1)·duration/n.
         ``noise_v`` > 0 adds white Gaussian measurement noise of that rms (V), drawn from
         ``self.rng`` after the physics step (one standard normal per sample and channel, in
-        sample-major order).
+        sample-major order). ``average`` > 1 (a divisor of ``n``): returns (n/average, 2N),
+        the means of consecutive groups of ``average`` samples, their noise drawn as one
+        standard normal per row and channel scaled to the mean's rms noise_v/√average
+        (the same distribution as averaging the samples, at 1/average of the draws).
         """
-        from labctl.physics.kernels_resample import lerp_onto_clock
+        from labctl.physics.kernels_resample import boxcar_of_lerp, lerp_onto_clock
 
         f0, c0 = self.state()
         n_nodes = f0.size
@@ -286,14 +290,17 @@ class SimCore:
             coarse[0, :n_nodes], coarse[0, n_nodes:] = f0, c0
             coarse[1:, :n_nodes], coarse[1:, n_nodes:] = f, c
             self._state = (f[-1].copy(), c[-1].copy())
-        out = np.empty((n, 2 * n_nodes))
+        out = np.empty((n // average, 2 * n_nodes))
+        noise = self._noise[:0]
         if noise_v > 0:
             if self._noise.shape != out.shape:
                 self._noise = np.empty(out.shape)
-            self.rng.standard_normal(out=self._noise)
-            lerp_onto_clock(coarse, self._noise, float(noise_v), out)
+            noise = self._noise
+            self.rng.standard_normal(out=noise)
+        if average == 1:
+            lerp_onto_clock(coarse, noise, float(noise_v), out)
         else:
-            lerp_onto_clock(coarse, self._noise[:0], 0.0, out)
+            boxcar_of_lerp(coarse, n, noise, float(noise_v), out)
         self.t += duration
         return out
 
@@ -339,7 +346,7 @@ class SimDaq(Daq):
         self.output_max = {"source": cfg.limits.source_voltage_max,
                            "target": cfg.limits.target_voltage_max}
         self.sample_rate = cfg.sample_rate
-        self._block = cfg.block_size
+        self.block_size = cfg.block_size
         self._index = 0
         self._running = False
         self._wall0 = 0.0
@@ -356,7 +363,7 @@ class SimDaq(Daq):
     def _snapshot(self) -> dict[str, Any]:
         """Sample rate (S/s), clock, noise (V rms), AO values (V) and routing."""
         return {"device": self.core.config.device, "sample_rate": self.sample_rate,
-                "block_size": self._block, "clock": self.clock,
+                "block_size": self.block_size, "clock": self.clock,
                 "noise_v": self.core.config.sim.noise_v,
                 "ao_values": dict(self.core.ao_values), "routing": dict(self.core.routing)}
 
@@ -408,6 +415,15 @@ class SimDaq(Daq):
 
     def _read_block(self, timeout: float) -> SampleBlock:
         """Next block: (n, 2N) node voltages (V) with measurement noise (one attempt)."""
+        return self._next_block(timeout, 1)
+
+    def _read_block_averaged(self, timeout: float, average: int) -> SampleBlock:
+        """Next block as means of ``average`` samples, drawn directly (:meth:`SimCore.run`):
+        one noise draw per row and channel instead of ``average``."""
+        return self._next_block(timeout, average)
+
+    def _next_block(self, timeout: float, average: int) -> SampleBlock:
+        """One attempt at the next block (rows of ``average`` samples' means)."""
         self._check()
         if not self._running:
             raise BenchError("simulated DAQ: read_block before start_acquisition")
@@ -417,7 +433,7 @@ class SimDaq(Daq):
             self._lost = round(self.core.faults.daq_overflow_lost_s * self.sample_rate)
             self._wall0 -= self._lost / self.sample_rate  # they were lost in the past
             raise
-        n = self._block
+        n = self.block_size
         if self.clock == "paced":
             due = self._wall0 + (self._index + n) / self.sample_rate
             lag = time.monotonic() - due
@@ -432,11 +448,14 @@ class SimDaq(Daq):
                 raise InstrumentTimeoutError("simulated DAQ: block not ready within timeout")
             if wait > 0:
                 time.sleep(wait)
-        data = self.core.run(n / self.sample_rate, n, self.core.config.sim.noise_v)
+        data = self.core.run(n / self.sample_rate, n, self.core.config.sim.noise_v, average)
         first = self._index
         self._index += n
         t = (first + np.arange(n)) / self.sample_rate
-        return SampleBlock(time=t, data=data, channels=self.channels, first_index=first)
+        if average > 1:
+            t = t.reshape(-1, average).mean(axis=1)
+        return SampleBlock(time=t, data=data, channels=self.channels, first_index=first,
+                           average=average)
 
     def _restart_acquisition(self) -> tuple[int, int]:
         """After an overflow: the bench ran on through the lost samples (their physics is

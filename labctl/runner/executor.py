@@ -425,10 +425,10 @@ class TaskExecutor:
         daq = self.bench.daq
         daq.start_acquisition()
         try:
-            block = daq.read_block()
+            block = daq.read_block(average=daq.block_size)  # the whole block's mean
             self._record_faults()
             self._gap(block, 0)  # recorded; the reading is one row at the present time
-            reading = block.data.mean(axis=0)
+            reading = block.data[0]
         finally:
             daq.stop_acquisition()
         self.gates_now = self.bench.gates.read_gates()
@@ -457,7 +457,12 @@ class TaskExecutor:
                 self.control.check_abort()
                 self._pause_if_asked(learning=True)
                 self._apply_live_settings()
-                block = daq.read_block()
+                per_row = self.rows.samples_per_row
+                # without the raw stream only record-interval means are kept: the DAQ
+                # averages them (a simulator draws the means, not every sample)
+                average = (per_row if not self._raw and daq.block_size % per_row == 0
+                           else 1)
+                block = daq.read_block(average=average)
                 self._record_faults()
                 n = block.n_samples
                 gap = self._gap(block, expected)  # an overflow: the bench learned on
@@ -473,7 +478,13 @@ class TaskExecutor:
                 if self.rows.supply is not None and since_smu >= SMU_READ_INTERVAL_S - 0.5 / rate:
                     self._read_supply()
                     since_smu = 0.0
-                self._emit(self.rows.rows(t, block.data, self.gates_now, self.lam, self.eta))
+                if block.average > 1:
+                    self._emit(self.rows.rows_of_means(
+                        t.reshape(-1, block.average).mean(axis=1), block.data, float(t[-1]),
+                        self.gates_now, self.lam, self.eta))
+                else:
+                    self._emit(self.rows.rows(t, block.data, self.gates_now, self.lam,
+                                              self.eta))
                 since_update += n / rate
                 if (self._controller is not None and "error" in self.last
                         and since_update >= update_interval - 0.5 / rate):

@@ -155,6 +155,28 @@ class RowBuilder:
             return None
         mean = d[: n_rows * m].reshape(n_rows, m, -1).mean(axis=1)
         t_row = t[: n_rows * m].reshape(n_rows, m).mean(axis=1)
+        return self._rows(t_row, mean, reading_t, previous, gates, lam, eta)
+
+    def rows_of_means(self, t_row: np.ndarray, mean: np.ndarray, reading_t: float,
+                      gates: np.ndarray, lam: float, eta: float) -> dict[str, np.ndarray]:
+        """Rows from a block the DAQ already averaged into record intervals
+        (:attr:`labctl.bench.interfaces.SampleBlock.average` = :attr:`samples_per_row`):
+        ``t_row`` (r,) s and ``mean`` (r, C) V are the rows' mean sample times and mean
+        voltages, ``reading_t`` (s) the block's last sample time, when ``gates`` (E,) V was
+        read. The same rows as :meth:`rows` of the block's samples (no samples wait)."""
+        if len(self._pending_t):
+            raise ValueError("rows_of_means: samples of an unfinished row are waiting")
+        gates = np.asarray(gates, float)
+        previous = self._last_gates or (reading_t, gates)
+        self._last_gates = (reading_t, gates)
+        return self._rows(np.asarray(t_row, float), np.asarray(mean, float), reading_t,
+                          previous, gates, lam, eta)
+
+    def _rows(self, t_row: np.ndarray, mean: np.ndarray, reading_t: float,
+              previous: tuple[float, np.ndarray], gates: np.ndarray, lam: float,
+              eta: float) -> dict[str, np.ndarray]:
+        """Rows at ``t_row`` with gates interpolated between the ``previous`` reading
+        (time s, gates V) and this one (``reading_t``, ``gates``)."""
         t0, g0 = previous
         span = reading_t - t0
         w = np.clip((t_row - t0) / span, 0.0, 1.0)[:, None] if span > 0 else 1.0

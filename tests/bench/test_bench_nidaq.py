@@ -269,3 +269,21 @@ def test_real_device_or_skip():
         assert block.data.shape == (LAB1.block_size, 32)
     finally:
         daq.close()
+
+
+def test_averaged_blocks_are_means_of_the_samples_read(ni: FakeNi):
+    """The interface averages a driver's samples: read_block(average=k) reads the same
+    1000 samples per channel and returns their k-sample means."""
+    daq = NidaqDaq(LAB1)
+    daq.start_acquisition()
+    raw = daq.read_block()
+    blk = daq.read_block(average=250)
+    assert blk.data.shape == (4, 32) and blk.average == 250 and blk.n_samples == 1000
+    assert blk.first_index == 1000
+    np.testing.assert_allclose(blk.data, raw.data.reshape(4, 250, 32).mean(axis=1))
+    assert blk.time[0] == pytest.approx(raw.time[:250].mean() + 0.1)
+    assert ni.readers[0].read_many_sample.call_args.kwargs[
+        "number_of_samples_per_channel"] == 1000
+    with pytest.raises(ValueError, match="average: 7; allowed a divisor"):
+        daq.read_block(average=7)
+    daq.close()

@@ -356,3 +356,58 @@ def test_learning_blocks_follow_the_model_between_coarse_steps(bench):
     assert np.max(np.abs(coarse[1:] - coarse[:-1])) > 1e-6  # the nodes really move
     assert np.allclose(data[19::20], coarse[1:], rtol=0, atol=1e-12)  # on the coarse steps
     assert np.allclose(data[9::20], 0.5 * (coarse[:-1] + coarse[1:]), rtol=0, atol=1e-12)
+
+
+def _twin_cores(seed: int = 5):
+    """Two simulated benches in the same state, learning on (the nodes move)."""
+    benches = []
+    for _ in range(2):
+        b = open_bench(CFG, clock="fast", seed=seed)
+        b.daq.route_outputs(ROUTE)
+        b.daq.write_outputs(TASK)
+        b.gates.set_eta(0.22)
+        b.gates.set_learning(True)
+        benches.append(b)
+    return benches
+
+
+@pytest.mark.parametrize("average", [10, 100, 1000])
+def test_averaged_blocks_are_the_means_of_the_samples_noise_aside(average):
+    """read_block(average=k) without noise = the mean of every k samples of the same
+    physics (Kirchhoff states interpolated on the sample clock), to rounding."""
+    a, b = _twin_cores()
+    samples = a.daq.core.run(0.1, 1000)  # noise-free samples
+    means = b.daq.core.run(0.1, 1000, 0.0, average)
+    assert means.shape == (1000 // average, 32)
+    np.testing.assert_allclose(means, samples.reshape(-1, average, 32).mean(axis=1),
+                               rtol=0, atol=1e-13)
+    assert np.ptp(samples[:, 5]) > 1e-6  # the nodes really moved within the block
+    for x in (a, b):
+        x.gates.set_learning(False)
+        x.close()
+
+
+def test_averaged_block_noise_has_the_rms_of_a_mean(bench):
+    """Static bench: rows of k-sample means carry white Gaussian noise of noise_v/√k rms,
+    the block's clock and sample count are those of the samples it stands for."""
+    bench.daq.start_acquisition()
+    f, c = bench.daq.core.state()
+    blocks = [bench.daq.read_block(average=50) for _ in range(100)]
+    assert blocks[0].data.shape == (20, 32) and blocks[0].n_samples == 1000
+    assert [b.first_index for b in blocks[:3]] == [0, 1000, 2000]
+    assert blocks[1].time[0] == pytest.approx((1000 + 24.5) / CFG.sample_rate)
+    z = (np.vstack([b.data for b in blocks]) - np.concatenate([f, c])) / (
+        CFG.sim.noise_v / np.sqrt(50))
+    assert z.shape == (2000, 32)
+    assert abs(z.mean()) < 0.02  # 64k draws: standard error 0.004
+    assert z.std() == pytest.approx(1.0, abs=0.015)
+    assert np.mean(z**4) == pytest.approx(3.0, abs=0.12)
+    assert abs(np.mean(z[1:] * z[:-1])) < 0.02
+
+
+@pytest.mark.parametrize("average", [0, 3, 1001, 2.0, True])
+def test_an_average_that_does_not_divide_the_block_is_refused(bench, average):
+    bench.daq.start_acquisition()
+    with pytest.raises(ValueError, match=r"average: .*allowed a divisor of the block size "
+                                         r"1000 samples \(1 … 1000\)"):
+        bench.daq.read_block(average=average)
