@@ -16,8 +16,9 @@
   its whole wall time with start-up), against two physics-alone baselines measured in
   the same run: the batched engine above (all tasks in one array), and the same tasks'
   physics stepped one task at a time in the DAQ's 0.1 s blocks as the serial run steps it
-  (``TwinBench.advance``, no DAQ, rows or file); also the simulated DAQ alone (physics
-  plus 32 channels × 10 kS/s of measurement noise, the same blocks read and dropped).
+  (``TwinBench.advance``, no DAQ, rows or file); also the simulated DAQ alone (the same
+  blocks read and dropped), as every noisy sample (32 channels × 10 kS/s, what ``--raw``
+  reads) and as the record-interval means a run without ``--raw`` reads.
   ``--no-runner`` skips it.
 
 BLAS is limited to one thread (set before NumPy loads): both sides use one core. Run:
@@ -45,6 +46,7 @@ from labctl.network import periodic_lattice  # noqa: E402
 from labctl.physics import BenchParams, TwinBenchBatch  # noqa: E402
 from labctl.physics.reference import twin_bench_reference  # noqa: E402
 from labctl.physics.tasks import random_allostery  # noqa: E402
+from labctl.protocol import compile_plan, load_protocol  # noqa: E402
 
 
 def _peak_mib() -> float:
@@ -107,11 +109,14 @@ def main(n_tasks: int = 150, seconds: float = 20.0, full_baseline: bool = False,
     return wall, cpu
 
 
+#: rows per second of the campaign protocol (Hz)
+RECORD_RATE = 10.0
+
 CAMPAIGN = """
 name = "campaign"
 bench = "sim"
 eta = 0.22
-record_rate = 10.0
+record_rate = {rate}
 seed = 7
 [lambda]
 mode = "sweep"
@@ -135,17 +140,17 @@ target_voltages = [[0.091, 0.363], [0.045, 0.408]]
 def campaign_protocol(n_tasks: int, seconds: float) -> str:
     """The bench campaign as a protocol: ``n_tasks`` random tasks of ``seconds`` s each."""
     lams = [round(0.055 * i / max(1, n_tasks - 1), 6) for i in range(n_tasks)]
-    return CAMPAIGN.format(lams=lams, duration=seconds, count=n_tasks)
+    return CAMPAIGN.format(lams=lams, duration=seconds, count=n_tasks, rate=RECORD_RATE)
 
 
-def per_task_physics(protocol_path: Path, read_daq: bool) -> tuple[float, float]:
+def per_task_physics(protocol_path: Path, average: int | None) -> tuple[float, float]:
     """(wall, CPU) time (s) of the protocol's tasks stepped one at a time on one simulated
-    bench, in the DAQ's blocks: the twin's physics alone (``read_daq`` False: the same
+    bench, in the DAQ's blocks: the twin's physics alone (``average`` None: the same
     ``TwinBench.advance`` calls a DAQ block makes, no measurement) or the simulated DAQ
-    alone (``read_daq`` True: blocks of noisy samples read and dropped)."""
+    alone (blocks read and dropped: ``average`` 1, every noisy sample, as ``--raw`` reads
+    them; ``average`` = samples per row, the record-interval means a run without the raw
+    stream reads)."""
     from labctl.bench import open_bench
-    from labctl.protocol import compile_plan, load_protocol
-
     protocol = load_protocol(protocol_path)
     bench = open_bench(protocol.bench, clock="fast", seed=7)
     daq, gates = bench.daq, bench.gates
@@ -169,8 +174,8 @@ def per_task_physics(protocol_path: Path, read_daq: bool) -> tuple[float, float]
         n_blocks = round(prm["duration_s"] / block_s)
         t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(n_blocks):
-            if read_daq:
-                daq.read_block()
+            if average is not None:
+                daq.read_block(average=average)
             else:
                 core.twin.advance(block_s, n_coarse)
         wall += time.perf_counter() - t0
@@ -223,8 +228,10 @@ def runner_vs_physics(n_tasks: int, seconds: float, batched: tuple[float, float]
         c0 = children_cpu()
         labctl_run(warm, Path(d) / "warm.h5")  # start-up CPU (imports, one short task)
         startup_cpu = children_cpu() - c0
-        physics = per_task_physics(path, read_daq=False)
-        daq = per_task_physics(path, read_daq=True)
+        per_row = round(load_protocol(path).bench.sample_rate / RECORD_RATE)
+        physics = per_task_physics(path, None)
+        daq = per_task_physics(path, 1)
+        means = per_task_physics(path, per_row)
         c0 = children_cpu()
         run_s, wall = labctl_run(path, Path(d) / "serial.h5")
         run_cpu = children_cpu() - c0 - startup_cpu
@@ -234,13 +241,16 @@ def runner_vs_physics(n_tasks: int, seconds: float, batched: tuple[float, float]
           f"{batched[1]:6.1f} s")
     print(f"  physics alone, one task at a time (0.1 s blocks):  {physics[0]:7.1f} / "
           f"{physics[1]:6.1f} s")
-    print(f"  simulated DAQ alone (physics + noisy samples):     {daq[0]:7.1f} / "
+    print(f"  simulated DAQ alone, every noisy sample (--raw):   {daq[0]:7.1f} / "
           f"{daq[1]:6.1f} s")
+    print(f"  simulated DAQ alone, {per_row}-sample means (no --raw): {means[0]:6.1f} / "
+          f"{means[1]:6.1f} s")
     print(f"  labctl run, serial, first task to end:             {run_s:7.1f} / "
           f"{run_cpu:6.1f} s (CPU less {startup_cpu:.1f} s of start-up; {wall:.1f} s wall "
           "with start-up)")
     for label, (w, c) in (("batched physics", batched), ("per-task physics", physics),
-                          ("simulated DAQ alone", daq)):
+                          ("simulated DAQ, samples", daq),
+                          ("simulated DAQ, means", means)):
         print(f"  labctl run / {label}: {run_s / w:.2f}x wall, {run_cpu / c:.2f}x CPU "
               "(goal <= 2x)")
     print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

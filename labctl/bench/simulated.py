@@ -104,6 +104,8 @@ class SimCore:
         self.eta_tap = 0
         self._state: tuple[np.ndarray, np.ndarray] | None = None
         self._noise = np.empty((0, 2 * config.network.n_nodes))  # reused noise buffer
+        #: (samples, coarse states, average) → boxcar weights (see _boxcar_weights)
+        self._weights: dict[tuple[int, int, int], np.ndarray] = {}
         self.apply_outputs()
 
     def _build_twin(self, gates0: np.ndarray | None) -> None:
@@ -274,9 +276,10 @@ class SimCore:
         sample-major order). ``average`` > 1 (a divisor of ``n``): returns (n/average, 2N),
         the means of consecutive groups of ``average`` samples, their noise drawn as one
         standard normal per row and channel scaled to the mean's rms noise_v/√average
-        (the same distribution as averaging the samples, at 1/average of the draws).
+        (the same distribution as averaging the samples, at 1/average of the draws); the
+        noise-free means are fixed weights of the coarse states (:meth:`_boxcar_weights`).
         """
-        from labctl.physics.kernels_resample import boxcar_of_lerp, lerp_onto_clock
+        from labctl.physics.kernels_resample import lerp_onto_clock
 
         f0, c0 = self.state()
         n_nodes = f0.size
@@ -290,19 +293,34 @@ class SimCore:
             coarse[0, :n_nodes], coarse[0, n_nodes:] = f0, c0
             coarse[1:, :n_nodes], coarse[1:, n_nodes:] = f, c
             self._state = (f[-1].copy(), c[-1].copy())
-        out = np.empty((n // average, 2 * n_nodes))
+        self.t += duration
+        if average > 1:
+            out = self._boxcar_weights(n, coarse.shape[0], average) @ coarse
+            if noise_v > 0:
+                out += (noise_v / math.sqrt(average)) * self.rng.standard_normal(out.shape)
+            return out
+        out = np.empty((n, 2 * n_nodes))
         noise = self._noise[:0]
         if noise_v > 0:
             if self._noise.shape != out.shape:
                 self._noise = np.empty(out.shape)
             noise = self._noise
             self.rng.standard_normal(out=noise)
-        if average == 1:
-            lerp_onto_clock(coarse, noise, float(noise_v), out)
-        else:
-            boxcar_of_lerp(coarse, n, noise, float(noise_v), out)
-        self.t += duration
+        lerp_onto_clock(coarse, noise, float(noise_v), out)
         return out
+
+    def _boxcar_weights(self, n: int, n_coarse: int, average: int) -> np.ndarray:
+        """(n/average, n_coarse) weights mapping a block's coarse states to the means of
+        its consecutive ``average``-sample groups on a clock of ``n`` samples (cached)."""
+        from labctl.physics.kernels_resample import boxcar_of_lerp
+
+        key = (n, n_coarse, average)
+        weights = self._weights.get(key)
+        if weights is None:
+            weights = np.empty((n // average, n_coarse))
+            boxcar_of_lerp(np.eye(n_coarse), n, weights)
+            self._weights[key] = weights
+        return weights
 
     def learning_window(self, seconds: float) -> None:
         """Learning switch closed for ``seconds`` of bench time, then open again."""
@@ -451,9 +469,8 @@ class SimDaq(Daq):
         data = self.core.run(n / self.sample_rate, n, self.core.config.sim.noise_v, average)
         first = self._index
         self._index += n
-        t = (first + np.arange(n)) / self.sample_rate
-        if average > 1:
-            t = t.reshape(-1, average).mean(axis=1)
+        # each row's mean sample index: first + k·average + (average − 1)/2
+        t = (first + average * np.arange(n // average) + 0.5 * (average - 1)) / self.sample_rate
         return SampleBlock(time=t, data=data, channels=self.channels, first_index=first,
                            average=average)
 

@@ -213,6 +213,39 @@ def newton_state_sparse(v: np.ndarray, gate: np.ndarray, a: np.ndarray, b: np.nd
     return False
 
 
+@njit(cache=True)
+def edge_observables(v: np.ndarray, gates: np.ndarray, a: np.ndarray, b: np.ndarray,
+                     s: np.ndarray, vt: np.ndarray, smoothing: float, current: np.ndarray,
+                     power: np.ndarray, chord: np.ndarray) -> None:
+    """Edge currents, dissipated power and chord conductances of R node-voltage rows.
+
+    ``v`` (R, N) V; ``gates`` (G, E) V, row r using gate row r mod G (G = 1: one gate
+    vector for every row); edges a → b with ``s`` (A/V²) and ``vt`` (V). Fills
+    ``current`` (R, E) A (from a to b), ``power`` (R,) W = Σ_i I_i ΔV_i and ``chord``
+    (R, E) S = I/ΔV, with the small-signal limit ½(∂I/∂V_a − ∂I/∂V_b) where |ΔV| < 1 nV:
+    the law of :func:`labctl.physics.edges.mosfet_current` and
+    :func:`~labctl.physics.edges.mosfet_conductance`.
+    """
+    rows = v.shape[0]
+    n_gate_rows = gates.shape[0]
+    for r in range(rows):
+        g = r % n_gate_rows
+        p = 0.0
+        for e in range(a.size):
+            va, vb = v[r, a[e]], v[r, b[e]]
+            fa, fpa = _overdrive(gates[g, e] - vt[e] - va, smoothing)
+            fb, fpb = _overdrive(gates[g, e] - vt[e] - vb, smoothing)
+            cur = 0.5 * s[e] * (fb * fb - fa * fa)
+            dv = va - vb
+            current[r, e] = cur
+            p += cur * dv
+            if abs(dv) < 1e-9:
+                chord[r, e] = 0.5 * s[e] * (fa * fpa + fb * fpb)
+            else:
+                chord[r, e] = cur / dv
+        power[r] = p
+
+
 def residual_curvature(s_edge: np.ndarray, degree: np.ndarray, smoothing: float) -> float:
     """Bound (A/V²) on the KCL residual left after an exact Newton step, per V² of step.
 

@@ -40,22 +40,16 @@ def lerp_onto_clock(coarse: np.ndarray, noise: np.ndarray, noise_scale: float,
 
 
 @njit(cache=True)
-def boxcar_of_lerp(coarse: np.ndarray, n: int, noise: np.ndarray, noise_scale: float,
-                   out: np.ndarray) -> None:
+def boxcar_of_lerp(coarse: np.ndarray, n: int, out: np.ndarray) -> None:
     """Fill ``out`` (r, C) with the means of r consecutive groups of n/r samples that
-    :func:`lerp_onto_clock` would take of ``coarse`` (m + 1, C) V on a clock of ``n``
-    samples, plus noise, in place; r divides n.
-
-    ``noise`` (r, C) holds standard normal draws, scaled by ``noise_scale`` (V rms of one
-    sample) / √(n/r) and added: the mean of n/r independent samples of white Gaussian noise
-    is exactly Gaussian with that rms. Pass an empty (0, C) array for noise-free means.
+    :func:`lerp_onto_clock` would take, noise-free, of ``coarse`` (m + 1, C) V on a clock of
+    ``n`` samples, in place; r divides n. Linear in ``coarse``: applied to the identity it
+    gives the (r, m + 1) weights that map any coarse block to its boxcar means.
     """
     rows, n_ch = out.shape
     per = n // rows
     m = coarse.shape[0] - 1
     ratio = m / n
-    noisy = noise.shape[0] > 0
-    scale = noise_scale / np.sqrt(per)
     for r in range(rows):
         for c in range(n_ch):
             out[r, c] = 0.0
@@ -68,5 +62,3 @@ def boxcar_of_lerp(coarse: np.ndarray, n: int, noise: np.ndarray, noise_scale: f
                 out[r, c] += coarse[i0, c] * (1.0 - w) + coarse[i1, c] * w
         for c in range(n_ch):
             out[r, c] /= per
-            if noisy:
-                out[r, c] += noise[r, c] * scale

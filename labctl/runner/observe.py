@@ -25,7 +25,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from labctl.network import Network
-from labctl.physics.edges import mosfet_conductance, mosfet_current
 from labctl.physics.params import MosfetParams
 
 
@@ -38,34 +37,38 @@ class EdgeLaw:
 
     def __init__(self, network: Network, S: np.ndarray, V_T: np.ndarray,
                  smoothing: float = MosfetParams().smoothing) -> None:
-        self.a = network.edges[:, 0]
-        self.b = network.edges[:, 1]
-        self.S = np.asarray(S, dtype=float)
-        self.V_T = np.asarray(V_T, dtype=float)
+        self.a = np.ascontiguousarray(network.edges[:, 0])
+        self.b = np.ascontiguousarray(network.edges[:, 1])
+        self.S = np.ascontiguousarray(S, dtype=float)
+        self.V_T = np.ascontiguousarray(V_T, dtype=float)
         self.smoothing = float(smoothing)
+        self._incidence: dict[int, np.ndarray] = {}  # node → +1 (edge leaves) / −1 (enters)
 
-    def current(self, v: np.ndarray, gates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Edge currents I (A, from a to b) and drops ΔV = V_a − V_b (V), each (..., E), for
-        node voltages ``v`` (..., N) in V."""
-        va, vb = v[..., self.a], v[..., self.b]
-        current, _, _ = mosfet_current(va, vb, gates, self.S, self.V_T, self.smoothing)
-        return current, va - vb
+    def observables(self, v: np.ndarray, gates: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Edge currents I (A, (R, E)), dissipated power Σ_i I_i ΔV_i (W, (R,)) and chord
+        conductances I/ΔV (S, (R, E)) of node-voltage rows ``v`` (R, N) V, in one compiled
+        pass; ``gates`` (E,) V for every row, or (G, E) with row r using gate row r mod G."""
+        from labctl.physics.kernels_mosfet import edge_observables
 
-    def power(self, v: np.ndarray, gates: np.ndarray) -> np.ndarray:
-        """Dissipated power Σ_i I_i ΔV_i (W) for node voltages ``v`` (..., N) in V."""
-        current, drop = self.current(v, gates)
-        return np.sum(current * drop, axis=-1)
+        v = np.ascontiguousarray(v, dtype=float)
+        g = np.ascontiguousarray(np.atleast_2d(gates), dtype=float)
+        rows = v.shape[0]
+        current = np.empty((rows, self.a.size))
+        chord = np.empty((rows, self.a.size))
+        power = np.empty(rows)
+        edge_observables(v, g, self.a, self.b, self.S, self.V_T, self.smoothing, current,
+                         power, chord)
+        return current, power, chord
 
     def node_outflow(self, current: np.ndarray, node: int) -> np.ndarray:
         """Current (A) flowing out of ``node`` into its edges, from edge currents
         ``current`` (..., E): what a source holding that node supplies to this copy."""
-        out = (self.a == node).astype(float) - (self.b == node).astype(float)
-        return current @ out
-
-    def conductance(self, v: np.ndarray, gates: np.ndarray) -> np.ndarray:
-        """Chord conductance I/ΔV (S) of every edge at node voltages ``v`` (..., N)."""
-        return mosfet_conductance(v[..., self.a], v[..., self.b], gates, self.S, self.V_T,
-                                  self.smoothing)
+        incidence = self._incidence.get(node)
+        if incidence is None:
+            incidence = (self.a == node).astype(float) - (self.b == node).astype(float)
+            self._incidence[node] = incidence
+        return current @ incidence
 
 
 class RowBuilder:
@@ -193,26 +196,24 @@ class RowBuilder:
         err = self.error(v_free)
         if self.error0 is None:
             self.error0 = float(err[0]) if err[0] > 0 else float("nan")
-        # both copies through the edge law in one call (rows of the free copy first)
-        both_gates = np.concatenate([gates, gates]) if gates.ndim == 2 else gates
-        i_both, dv_both = self.law.current(np.concatenate([v_free, v_clamped]), both_gates)
-        p_both = np.sum(i_both * dv_both, axis=-1)
+        # both copies through the edge law in one compiled pass (free copy's rows first;
+        # row r uses gate row r mod n_rows)
+        i_both, p_both, chord = self.law.observables(np.concatenate([v_free, v_clamped]),
+                                                     gates)
         i_free, i_clamped = i_both[:n_rows], i_both[n_rows:]
         p_free, p_clamped = p_both[:n_rows], p_both[n_rows:]
         energy = self.energy + np.cumsum(p_free) * dt_row
         self.energy = float(energy[-1])
-        gate_rows = np.broadcast_to(gates, (n_rows, gates.shape[-1]))
+        gate_rows = gates if gates.ndim == 2 else np.broadcast_to(gates, (n_rows, gates.size))
         supply: dict[str, np.ndarray] = {}
         if self.supply is not None:
             node, volts = self.supply
-            drawn = (self.law.node_outflow(i_free, node)
-                     + self.law.node_outflow(i_clamped, node))
+            drawn = self.law.node_outflow(i_free + i_clamped, node)
             # a reading belongs to the row that ends when it was taken (the last one here:
             # the SMU is read right after the block these rows close); the others NaN
             measured = np.full(n_rows, np.nan)
             measured[-1], self.supply_power = self.supply_power, float("nan")
-            supply = {"power_supply": measured,
-                      "power_supply_model": volts * np.broadcast_to(drawn, (n_rows,))}
+            supply = {"power_supply": measured, "power_supply_model": volts * drawn}
         return {
             "time": t_row,
             "error": err,
@@ -223,7 +224,7 @@ class RowBuilder:
             "lambda": np.full(n_rows, lam),
             "eta": np.full(n_rows, eta),
             "gate_voltage": gate_rows,
-            "conductance": self.law.conductance(v_free, gate_rows),
+            "conductance": chord[:n_rows],
             "v_free": v_free,
             "v_clamped": v_clamped,
             **supply,

@@ -12,10 +12,11 @@ import pytest
 
 from labctl.bench import open_bench
 from labctl.bench.faults import SimFaults
+from labctl.physics.edges import mosfet_conductance, mosfet_current
+from labctl.physics.params import MosfetParams
 from labctl.protocol import load_protocol
 from labctl.runner import session as session_mod
 from labctl.runner.events import Rows, StateChanged
-from labctl.runner.observe import EdgeLaw
 from labctl.runner.session import RunSession
 from labctl.store import open_run
 
@@ -70,9 +71,14 @@ def test_a_run_records_the_physics(write_protocol, tmp_path):
         np.testing.assert_allclose(nudge, 0.22 * (want - task.v_free[1:-1, [5, 15]]),
                                    atol=3e-3)
         # powers follow the edge law from the recorded voltages and gates
-        law = EdgeLaw(run.network, np.full(32, 8.5e-4), np.full(32, 0.62))
-        p = law.power(task.v_free, task.gate_voltage)
-        np.testing.assert_allclose(task.power_free, p, rtol=1e-9)
+        a, b = run.network.edges[:, 0], run.network.edges[:, 1]
+        va, vb = task.v_free[:, a], task.v_free[:, b]
+        current, _, _ = mosfet_current(va, vb, task.gate_voltage, 8.5e-4, 0.62,
+                                       MosfetParams().smoothing)
+        np.testing.assert_allclose(task.power_free, np.sum(current * (va - vb), axis=1),
+                                   rtol=1e-9)
+        np.testing.assert_allclose(task.conductance, mosfet_conductance(
+            va, vb, task.gate_voltage, 8.5e-4, 0.62, MosfetParams().smoothing), rtol=1e-9)
         assert np.all(task.power_clamped > 0)
         # the energy is the running integral of the free power over the learning rows
         learning = slice(1, -1)
