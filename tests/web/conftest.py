@@ -16,15 +16,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_helpers import DEADLINE_S, write_protocol
+from serve_helpers import DEADLINE_S
+
+
+@pytest.fixture(scope="session")
+def web_protocol(protocols: Any) -> Callable[[Path, str, float], Path]:
+    """``web_protocol(folder, name, duration_s)``: write ``folder/NAME.toml``, the bench's
+    corners task at λ = 0 and 0.03 (two tasks) with ``duration_s`` seconds (s) of
+    continuous learning each, recorded at 50 Hz, seed 1, gates at 2.5 V; returns its path.
+    Built by the shared ``protocols`` kit of tests/conftest.py."""
+
+    def write(folder: Path, name: str, duration_s: float) -> Path:
+        return protocols.write(folder / f"{name}.toml", name=name, duration=duration_s,
+                               lam=protocols.lambda_sweep([0.0, 0.03]), record_rate=50.0,
+                               seed=1, gate_voltage=2.5)
+
+    return write
 
 
 @pytest.fixture(scope="module")
-def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def runs_dir(tmp_path_factory: pytest.TempPathFactory,
+             web_protocol: Callable[[Path, str, float], Path]) -> Path:
     """A runs folder holding one finished run, ``finished.h5`` (2 tasks of 2 s)."""
     folder = tmp_path_factory.mktemp("runs")
     protocols = tmp_path_factory.mktemp("protocols")
-    quick = write_protocol(protocols, "quick", 2.0)
+    quick = web_protocol(protocols, "quick", 2.0)
     done = subprocess.run([sys.executable, "-m", "labctl.cli", "run", str(quick), "-q",
                            "-o", str(folder / "finished.h5")], capture_output=True, text=True,
                           timeout=600, check=False)

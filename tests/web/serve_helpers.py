@@ -1,6 +1,6 @@
-"""Helpers of the ``labctl serve`` tests: protocols, waiting with deadlines, servers as
-real processes on free ports. Every wait polls with a generous deadline; nothing depends
-on how fast the machine is."""
+"""Helpers of the ``labctl serve`` tests: waiting with deadlines, servers as real
+processes on free ports (their protocols come from the ``web_protocol`` fixture). Every
+wait polls with a generous deadline; nothing depends on how fast the machine is."""
 
 from __future__ import annotations
 
@@ -20,41 +20,6 @@ import pytest
 
 #: deadline of every wait (s): generous, the machine may be loaded
 DEADLINE_S = 180.0
-
-QUICK = """
-name = "quick"
-description = "Two short allostery tasks (web tests)."
-bench = "sim"
-eta = 0.22
-record_rate = 50.0
-seed = 1
-
-[lambda]
-mode = "sweep"
-values = [0.0, 0.03]
-
-[learning]
-mode = "continuous"
-duration = {duration}
-
-[init]
-gate_voltage = 2.5
-
-[[task]]
-kind = "allostery"
-name = "corners"
-sources = {{ 0 = 0.0, 10 = 0.45 }}
-targets = {{ 5 = 0.091, 15 = 0.363 }}
-"""
-
-
-def write_protocol(folder: Path, name: str, duration_s: float) -> Path:
-    """A two-task protocol of ``duration_s`` seconds of learning per task."""
-    path = folder / f"{name}.toml"
-    path.write_text(QUICK.format(duration=duration_s).replace('name = "quick"',
-                                                               f'name = "{name}"'))
-    return path
-
 
 def wait_for(what: str, check: Callable[[], Any], deadline_s: float = DEADLINE_S,
              every_s: float = 0.25) -> Any:

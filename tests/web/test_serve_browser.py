@@ -9,7 +9,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +20,19 @@ from serve_helpers import (
     start_server,
     stop_server,
     wait_for,
-    write_protocol,
 )
 
 from labctl.store import open_run
 
 
 @pytest.fixture(scope="module")
-def control_server(runs_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def control_server(runs_dir: Path, tmp_path_factory: pytest.TempPathFactory,
+                   web_protocol: Callable[[Path, str, float], Path]) -> Iterator[Server]:
     """``labctl serve RUNS --allow-control --run PACED --clock paced``: its own paced run
     (2 tasks × 300 s of wall-clock learning, ended by the SAFE STATE test or at teardown)
     is live while the tests look at it, however slow the machine."""
     protocols = tmp_path_factory.mktemp("paced")
-    paced = write_protocol(protocols, "paced", 300.0)
+    paced = web_protocol(protocols, "paced", 300.0)
     server = start_server([str(runs_dir), "--allow-control", "--run", str(paced),
                            "--clock", "paced"], cwd=protocols)
     try:
