@@ -22,33 +22,11 @@ import time
 from pathlib import Path
 
 import h5py
+from protocol_templates import protocol_text, random_tasks
 
 from labctl.analysis import analyze, fit_calibration, load_summary
 from labctl.protocol import load_protocol
 from labctl.runner.session import RunSession
-
-PROTOCOL = """
-name = "bench_analysis"
-bench = "sim"
-eta = 0.22
-record_rate = 50.0
-[lambda]
-mode = "sweep"
-values = [0.0, 0.001, 0.004, 0.016]
-assign = "cycle"
-[learning]
-mode = "continuous"
-duration = {duration}
-[init]
-gate_voltage = 3.0
-[[task]]
-kind = "random_allostery"
-name = "ra"
-count = {tasks}
-seed = 1
-source_voltages = [0.0, 0.45]
-target_voltages = [[0.091, 0.363]]
-"""
 
 
 def _baseline(path: Path) -> None:
@@ -76,7 +54,9 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         proto = Path(tmp) / "p.toml"
-        proto.write_text(PROTOCOL.format(tasks=args.tasks, duration=args.duration))
+        proto.write_text(protocol_text("bench_analysis", duration=args.duration,
+                                       lam=[0.0, 0.001, 0.004, 0.016], cycle=True,
+                                       gate_voltage=3.0, tasks=random_tasks(args.tasks, 1)))
         run = Path(tmp) / "run.h5"
         RunSession(load_protocol(proto), run, clock="fast").run()
         base = _timed(lambda: _baseline(run))

@@ -33,30 +33,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_runner import identical_rows
+from protocol_templates import campaign_protocol
 
-SHORT = """
-name = "short"
-bench = "sim"
-eta = 0.22
-record_rate = 10.0
-seed = 3
-[lambda]
-mode = "sweep"
-assign = "cycle"
-values = [0.0, 0.011, 0.022, 0.033, 0.044, 0.055]
-[learning]
-mode = "continuous"
-duration = 0.1
-[init]
-gate_voltage = 2.5
-[[task]]
-kind = "random_allostery"
-name = "task"
-count = {count}
-seed = 5
-source_voltages = [0.0, 0.45]
-target_voltages = [[0.091, 0.363], [0.045, 0.408]]
-"""
+
+def short_campaign(count: int) -> str:
+    """``count`` random tasks of 0.1 s of learning each, 10 rows/s, λ cycling through six
+    values over 0–0.055 (the campaign of protocol_templates with its own seeds)."""
+    return campaign_protocol(count, 0.1, name="short", seed=3, task_seed=5, n_lambdas=6)
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -132,14 +115,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         warm = tmp / "warm.toml"
-        warm.write_text(SHORT.format(count=1))
+        warm.write_text(short_campaign(1))
         run(warm, tmp / "warm.h5")  # numba's cache, for every later process
         print(f"short-task campaigns (0.1 s learning each) on Dask ({' '.join(extra)}), "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores:")
         base = None
         for n in counts:
             path = tmp / f"short{n}.toml"
-            path.write_text(SHORT.format(count=n))
+            path.write_text(short_campaign(n))
             t0 = time.perf_counter()
             wall, rss = run(path, tmp / f"par{n}.h5", *extra)
             total = time.perf_counter() - t0

@@ -20,6 +20,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
+from protocol_templates import protocol_text
 from PySide6.QtWidgets import QApplication
 
 from labctl.gui.model import RunModel
@@ -27,26 +28,6 @@ from labctl.gui.plots import LivePlots
 from labctl.protocol import load_protocol
 from labctl.runner.events import Rows, TaskStarted
 from labctl.runner.session import RunSession
-
-PROTOCOL = """
-name = "bench_gui_frames"
-bench = "sim"
-eta = 0.22
-record_rate = 50.0
-[lambda]
-mode = "fixed"
-value = 0.01
-[learning]
-mode = "continuous"
-duration = 600.0
-[init]
-gate_voltage = 2.5
-[[task]]
-kind = "allostery"
-name = "corners"
-sources = { 0 = 0.0, 10 = 0.45 }
-targets = { 5 = 0.091, 15 = 0.363 }
-"""
 
 
 def prefilled_model(n: int) -> RunModel:
@@ -81,7 +62,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         proto_path = Path(tmp) / "p.toml"
-        proto_path.write_text(PROTOCOL)
+        proto_path.write_text(protocol_text("bench_gui_frames", duration=600.0, lam=0.01))
         session = RunSession(load_protocol(proto_path), Path(tmp) / "run.h5", clock="paced")
         session.start()
         times: dict[str, list[float]] = {k: [] for k in variants}

@@ -41,6 +41,7 @@ import tracemalloc  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from protocol_templates import RECORD_RATE, campaign_protocol  # noqa: E402
 
 from labctl.network import periodic_lattice  # noqa: E402
 from labctl.physics import BenchParams, TwinBenchBatch  # noqa: E402
@@ -107,40 +108,6 @@ def main(n_tasks: int = 150, seconds: float = 20.0, full_baseline: bool = False,
           f"campaign {arrays:.1f} MiB (tracemalloc), process peak RSS {_peak_mib():.0f} MiB "
           f"(after imports and compile: {rss0:.0f} MiB)")
     return wall, cpu
-
-
-#: rows per second of the campaign protocol (Hz)
-RECORD_RATE = 10.0
-
-CAMPAIGN = """
-name = "campaign"
-bench = "sim"
-eta = 0.22
-record_rate = {rate}
-seed = 7
-[lambda]
-mode = "sweep"
-assign = "cycle"
-values = {lams}
-[learning]
-mode = "continuous"
-duration = {duration}
-[init]
-gate_voltage = 2.5
-[[task]]
-kind = "random_allostery"
-name = "task"
-count = {count}
-seed = 11
-source_voltages = [0.0, 0.45]
-target_voltages = [[0.091, 0.363], [0.045, 0.408]]
-"""
-
-
-def campaign_protocol(n_tasks: int, seconds: float) -> str:
-    """The bench campaign as a protocol: ``n_tasks`` random tasks of ``seconds`` s each."""
-    lams = [round(0.055 * i / max(1, n_tasks - 1), 6) for i in range(n_tasks)]
-    return CAMPAIGN.format(lams=lams, duration=seconds, count=n_tasks, rate=RECORD_RATE)
 
 
 def per_task_physics(protocol_path: Path, average: int | None) -> tuple[float, float]:

@@ -26,32 +26,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from protocol_templates import protocol_text
 
 from labctl.bench import open_bench
 from labctl.bench.config import load_bench
 from labctl.protocol import load_protocol
 from labctl.runner.session import RunSession
 from labctl.store import open_run
-
-PROTOCOL = """
-name = "raw_stream"
-bench = "sim"
-eta = 0.22
-record_rate = 50.0
-[lambda]
-mode = "fixed"
-value = 0.0
-[learning]
-mode = "continuous"
-duration = {duration}
-[init]
-gate_voltage = 2.5
-[[task]]
-kind = "allostery"
-name = "corners"
-sources = {{ 0 = 0.0, 10 = 0.45 }}
-targets = {{ 5 = 0.091, 15 = 0.363 }}
-"""
 
 
 def daq_alone(seconds: float) -> float:
@@ -93,7 +74,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         proto = tmp / "raw_stream.toml"
-        proto.write_text(PROTOCOL.format(duration=s))
+        proto.write_text(protocol_text("raw_stream", duration=s, lam=0.0))
         base = daq_alone(s)
         rows_only = run(proto, tmp / "rows.h5", raw=False)
         with_raw = run(proto, tmp / "raw.h5", raw=True)

@@ -28,50 +28,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from labctl.bench import open_bench
-from labctl.bench.config import load_bench
+from bench_raw_stream import daq_alone
+from protocol_templates import campaign_protocol, protocol_text
+
 from labctl.protocol import load_protocol
 from labctl.runner.session import RunSession
-
-STREAM = """
-name = "stream"
-bench = "sim"
-eta = 0.22
-record_rate = 50.0
-[lambda]
-mode = "fixed"
-value = 0.0
-[learning]
-mode = "continuous"
-duration = {duration}
-[init]
-gate_voltage = 2.5
-[[task]]
-kind = "allostery"
-name = "corners"
-sources = {{ 0 = 0.0, 10 = 0.45 }}
-targets = {{ 5 = 0.091, 15 = 0.363 }}
-"""
-
-def daq_alone(seconds: float) -> float:
-    """Wall time (s) to read ``seconds`` of learning-on blocks from the simulated DAQ."""
-    cfg = load_bench()
-    bench = open_bench(cfg, clock="fast")
-    bench.daq.route_outputs({"source0": 0, "source1": 10, "target0": 5, "target1": 15})
-    bench.daq.write_outputs({"source0": 0.0, "source1": 0.45, "target0": 0.091,
-                             "target1": 0.363})
-    bench.gates.set_eta(0.22)
-    bench.daq.start_acquisition()
-    bench.gates.set_learning(True)
-    bench.daq.read_block()  # warm-up: loads the compiled physics kernels
-    t0 = time.perf_counter()
-    done = 0.0
-    while done < seconds:
-        block = bench.daq.read_block()
-        done += block.n_samples / bench.daq.sample_rate
-    wall = time.perf_counter() - t0
-    bench.close()
-    return wall
 
 
 def run_protocol(text: str, tmp: Path, name: str, **kwargs: object) -> tuple[float, float]:
@@ -108,7 +69,7 @@ def identical_rows(a: Path, b: Path) -> bool:
 
 def scale_out(n: int, dur: float, tmp: Path, max_workers: int) -> None:
     """Serial ``labctl run`` against ``--parallel --workers N``: throughput ratios."""
-    from bench_physics_campaign import campaign_protocol, labctl_run
+    from bench_physics_campaign import labctl_run
 
     path = tmp / "scale.toml"
     path.write_text(campaign_protocol(n, dur))
@@ -147,7 +108,8 @@ def main() -> None:
         s = args.stream_seconds
         if not args.no_stream:
             base = daq_alone(s)
-            wall, _ = run_protocol(STREAM.format(duration=s), tmp, "stream", record_raw=True)
+            wall, _ = run_protocol(protocol_text("stream", duration=s, lam=0.0), tmp, "stream",
+                                   record_raw=True)
             print(f"stream, {s:g} s of bench time at 32 ch x 10 kS/s, learning on:")
             print(f"  simulated DAQ alone (baseline): {base:6.2f} s wall = {s / base:6.1f}x "
                   "real time")

@@ -35,37 +35,12 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from protocol_templates import protocol_text, random_tasks
 
 from labctl import cli
 from labctl.store import layout as lay
 from labctl.store import open_run
 
-PROTOCOL = """
-name = "kill9"
-bench = "sim"
-eta = 0.22
-record_rate = 50
-seed = 3
-
-[lambda]
-mode = "fixed"
-value = 0.0
-
-[learning]
-mode = "continuous"
-duration = {duration}
-
-[init]
-gate_voltage = 2.5
-
-[[task]]
-kind = "random_allostery"
-name = "ra"
-count = {tasks}
-seed = 4
-source_voltages = [0.0, 0.45]
-target_voltages = [[0.091, 0.363]]
-"""
 SEED = 11
 
 
@@ -131,7 +106,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         protocol = folder / "kill9.toml"
-        protocol.write_text(PROTOCOL.format(duration=args.duration, tasks=args.tasks))
+        protocol.write_text(protocol_text("kill9", duration=args.duration, lam=0.0, seed=3,
+                                           tasks=random_tasks(args.tasks, 4)))
         ref_path = folder / "ref.h5"
         with contextlib.redirect_stdout(io.StringIO()):
             assert cli.main(["run", str(protocol), "-o", str(ref_path), "--seed", str(SEED),

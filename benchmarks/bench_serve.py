@@ -36,31 +36,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-PROTOCOL = """
-name = "{name}"
-description = "bench_serve: allostery tasks on the simulated bench"
-bench = "sim"
-eta = 0.22
-record_rate = 50.0
-seed = 1
+from protocol_templates import protocol_text
 
-[lambda]
-mode = "sweep"
-values = {lambdas}
 
-[learning]
-mode = "continuous"
-duration = {duration}
-
-[init]
-gate_voltage = 2.5
-
-[[task]]
-kind = "allostery"
-name = "corners"
-sources = {{ 0 = 0.0, 10 = 0.45 }}
-targets = {{ 5 = 0.091, 15 = 0.363 }}
-"""
+def serve_protocol(name: str, lambdas: list[float], duration: float) -> str:
+    """The corners task at each λ of ``lambdas``, ``duration`` s of learning each, 50 rows/s,
+    seed 1."""
+    return protocol_text(name, duration=duration, lam=lambdas, seed=1,
+                         description="bench_serve: allostery tasks on the simulated bench")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -159,8 +142,7 @@ def latency_and_cpu(work: Path, duration: float, watch_ms: float) -> None:
     runs = work / "runs"
     runs.mkdir()
     protocol = work / "paced.toml"
-    protocol.write_text(PROTOCOL.format(name="paced", lambdas="[0.0, 0.03]",
-                                        duration=duration))
+    protocol.write_text(serve_protocol("paced", [0.0, 0.03], duration))
     live = runs / "live.h5"
     server, url = start_server(runs)
     # baseline: the idle server for as long as the measurement below
@@ -278,8 +260,7 @@ class PageLike(threading.Thread):
 
 def slowdown(work: Path, repeats: int, duration: float) -> None:
     protocol = work / "fast.toml"
-    protocol.write_text(PROTOCOL.format(name="fast", lambdas="[0.0, 0.01, 0.02, 0.03]",
-                                        duration=duration))
+    protocol.write_text(serve_protocol("fast", [0.0, 0.01, 0.02, 0.03], duration))
     runs = work / "fast-runs"
     runs.mkdir()
     alone, followed, cpu_share = [], [], []
