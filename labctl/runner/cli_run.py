@@ -302,6 +302,11 @@ def _write_jsonl(batch: list[Any]) -> None:
         sys.stdout.flush()
 
 
+#: tasks listed by the summary at the end of ``labctl run`` (first and last half; ``labctl
+#: info`` lists every task)
+SUMMARY_TASKS = 40
+
+
 def _summary(result: RunResult, table: bool = True) -> None:
     from labctl.store.info_cmd import print_info
 
@@ -313,7 +318,7 @@ def _summary(result: RunResult, table: bool = True) -> None:
     if result.path.exists():
         try:
             if table:
-                print_info(str(result.path), sys.stdout)
+                print_info(str(result.path), sys.stdout, task_limit=SUMMARY_TASKS)
         except Exception as exc:  # a damaged file (disk full) must not hide the status
             print(f"(cannot summarise {result.path}: {exc})", file=sys.stderr)
         if result.status != "completed":

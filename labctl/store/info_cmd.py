@@ -21,8 +21,10 @@ def _fmt(value: object, unit: str = "") -> str:
     return str(value)
 
 
-def print_info(path: str, out: TextIO) -> None:
-    """Write the summary of run file ``path`` to ``out``."""
+def print_info(path: str, out: TextIO, task_limit: int | None = None) -> None:
+    """Write the summary of run file ``path`` to ``out``: the run, then one line per task,
+    or with more than ``task_limit`` tasks the first and last ``task_limit``/2 of them and
+    a line saying how many are left out (their files are not read)."""
     with open_run(path) as run:
         a = run.attrs
         print(f"run file:  {path}", file=out)
@@ -45,7 +47,13 @@ def print_info(path: str, out: TextIO) -> None:
                   "η requested", "η applied", "error", "P_free", "energy", "P_supply",
                   "P_supply-model"]
         rows = [header]
-        for t in run.tasks:
+        tasks = list(run.tasks)
+        hidden = 0
+        if task_limit is not None and len(tasks) > task_limit:
+            half = max(1, task_limit // 2)
+            hidden = len(tasks) - 2 * half
+            tasks = tasks[:half] + tasks[-half:]
+        for t in tasks:
             n = t.n_rows
             last = {k: float(t[k][-1]) if n else math.nan
                     for k in ("time", "error", "power_free", "energy", "lambda", "eta")}
@@ -56,7 +64,10 @@ def print_info(path: str, out: TextIO) -> None:
                          _fmt(last["power_free"], "W"), _fmt(last["energy"], "J"),
                          *_supply(t["power_supply"], t["power_supply_model"])])
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-        for r in rows:
+        for k, r in enumerate(rows):
+            if hidden and k == len(rows) - len(tasks) // 2:
+                print(f"… {hidden} tasks not shown (`labctl info {path}` lists every one)",
+                      file=out)
             print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip(), file=out)
 
 

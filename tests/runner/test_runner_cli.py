@@ -153,3 +153,30 @@ def test_run_prints_the_summary_table(write_protocol, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "completed" in captured.out and "corners" in captured.out
     assert os.path.getsize(out) > 0
+
+
+def test_the_end_of_run_summary_lists_the_first_and_last_tasks_of_a_big_run(protocols,
+                                                                          tmp_path):
+    """Past SUMMARY_TASKS tasks, ``labctl run`` lists the first and last half of them and
+    says how many it left out; ``labctl info`` lists every one."""
+    import io
+
+    from labctl.protocol import load_protocol
+    from labctl.runner.session import RunSession
+    from labctl.store.info_cmd import print_info
+
+    path = protocols.write(tmp_path / "many.toml", duration=0.1,
+                           lam=protocols.lambda_sweep([0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06]))
+    result = RunSession(load_protocol(path), tmp_path / "many.h5", clock="fast").run()
+    assert result.status == "completed", result.reason
+    short, full = io.StringIO(), io.StringIO()
+    print_info(str(result.path), short, task_limit=4)
+    print_info(str(result.path), full)
+    task_lines = [ln.split()[0] for ln in short.getvalue().splitlines()
+                  if ln[:1].isdigit() or ln.startswith("…")]
+    assert task_lines == ["0", "1", "…", "5", "6"]
+    assert f"… 3 tasks not shown (`labctl info {result.path}` lists every one)" in (
+        short.getvalue())
+    assert [ln.split()[0] for ln in full.getvalue().splitlines() if ln[:1].isdigit()] == [
+        str(i) for i in range(7)]
+    assert "not shown" not in full.getvalue()
