@@ -11,9 +11,10 @@ the conductances (S). Floating inputs (input edges' drops imposed with one groun
 constraint rows handled the same way, by Lagrange multipliers (:func:`observe_task`).
 :func:`train_chunk` advances tasks one after the other, :func:`train_batch` all of them in
 lockstep (vectorised over the task axis, same numbers). Every buffer lives in positions of
-the ordering; ``pos[node]`` maps a node to its position. :func:`envelope_order` and the
-envelope Cholesky remain for the out-of-equilibrium kernels
-(:mod:`labctl.physics.kernels_noneq`).
+the ordering; ``pos[node]`` maps a node to its position. :func:`assemble_held` builds the
+held-node matrix and right-hand side for both storages, this sparse factor and the envelope
+(:func:`envelope_order`, :func:`envelope_slots`, envelope Cholesky) of the
+out-of-equilibrium kernels (:mod:`labctl.physics.kernels_noneq`).
 """
 
 from __future__ import annotations
@@ -53,25 +54,76 @@ def envelope_order(network: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 @njit(cache=True)
+def envelope_slots(pa: np.ndarray, pb: np.ndarray, first: np.ndarray,
+                   row_ptr: np.ndarray) -> np.ndarray:
+    """Each edge's entry in the envelope storage of :func:`envelope_order`, (E,) int64.
+
+    ``pa``/``pb`` (E,) are the edges' end positions; the entry is row max(a, b), column
+    min(a, b) (the lower triangle).
+    """
+    slot = np.empty(pa.shape[0], dtype=np.int64)
+    for e in range(pa.shape[0]):
+        hi, lo = max(pa[e], pb[e]), min(pa[e], pb[e])
+        slot[e] = row_ptr[hi] + lo - first[hi]
+    return slot
+
+
+@njit(cache=True)
+def assemble_held(k: np.ndarray, pa: np.ndarray, pb: np.ndarray, off_at: np.ndarray,
+                  held: np.ndarray, shunt: float, diag: np.ndarray, off: np.ndarray,
+                  rhs: np.ndarray, n_src: int) -> None:
+    """Stamp conductances ``k`` (E,) in S into A = shunt·1 + Laplacian with the held rows
+    and columns replaced by identity (SPD), and move the held voltages to the right-hand side.
+
+    ``diag`` (N,) receives A's diagonal: 1 at held positions (``held`` (N,) flags),
+    ``shunt`` (S) plus the node's edge conductances elsewhere. An edge e between two free
+    positions subtracts k_e from ``off[off_at[e]]`` (its slot in the factor's strictly lower
+    storage; the caller zeroes ``off``). An edge from a held position h to a free one f adds
+    k_e·rhs[h, x] to rhs[f, x] for the first ``n_src`` columns of ``rhs`` (N, C), whose held
+    rows hold V_h (V) on entry. ``pa``/``pb`` (E,) are the edges' end positions.
+    """
+    for i in range(held.shape[0]):
+        diag[i] = 1.0 if held[i] else shunt
+    for e in range(k.shape[0]):
+        i, j, ke = pa[e], pb[e], k[e]
+        if not held[i]:
+            diag[i] += ke
+        if not held[j]:
+            diag[j] += ke
+        if not held[i] and not held[j]:
+            off[off_at[e]] -= ke
+        elif held[i] and not held[j]:
+            for x in range(n_src):
+                rhs[j, x] += ke * rhs[i, x]
+        elif held[j] and not held[i]:
+            for x in range(n_src):
+                rhs[i, x] += ke * rhs[j, x]
+
+
+@njit(cache=True)
 def _cholesky_envelope(env: np.ndarray, first: np.ndarray, row_ptr: np.ndarray,
                        inv_diag: np.ndarray) -> None:
-    """In-place lower Cholesky factor of an SPD matrix in envelope storage; 1/L_ii → inv_diag."""
+    """In-place lower Cholesky factor of an SPD matrix in envelope storage.
+
+    On entry ``env`` holds the strictly lower envelope (its diagonal entries are not read)
+    and ``inv_diag`` (N,) the diagonal; on exit ``env`` holds L's strictly lower part and
+    ``inv_diag`` 1/L_ii (as :func:`_solve_envelope` takes them).
+    """
     n = first.shape[0]
     for i in range(n):
         fi = first[i]
         base_i = row_ptr[i] - fi
-        for j in range(fi, i + 1):
+        for j in range(fi, i):
             fj = first[j]
             base_j = row_ptr[j] - fj
             s = env[base_i + j]
             for q in range(max(fi, fj), j):
                 s -= env[base_i + q] * env[base_j + q]
-            if j < i:
-                env[base_i + j] = s * inv_diag[j]
-            else:
-                d = np.sqrt(s)
-                env[base_i + i] = d
-                inv_diag[i] = 1.0 / d
+            env[base_i + j] = s * inv_diag[j]
+        s = inv_diag[i]
+        for q in range(fi, i):
+            s -= env[base_i + q] * env[base_i + q]
+        inv_diag[i] = 1.0 / np.sqrt(s)
 
 
 @njit(cache=True)
@@ -157,25 +209,10 @@ def observe_task(
     n_edges = k.shape[0]
     lval[:] = 0.0
     sol[:] = 0.0
-    for i in range(n):
-        diag[i] = 1.0 if held[i] else 0.0
     for s in range(src.shape[0]):
         for x in range(n_ex):
             sol[src[s], x] = src_val[x, s]
-    for e in range(n_edges):
-        i, j, ke = pa[e], pb[e], k[e]
-        if not held[i]:
-            diag[i] += ke
-        if not held[j]:
-            diag[j] += ke
-        if not held[i] and not held[j]:
-            lval[edge_at[e]] -= ke
-        elif held[i] and not held[j]:
-            for x in range(n_ex):
-                sol[j, x] += ke * sol[i, x]
-        elif held[j] and not held[i]:
-            for x in range(n_ex):
-                sol[i, x] += ke * sol[j, x]
+    assemble_held(k, pa, pb, edge_at, held, 0.0, diag, lval, sol, n_ex)
     # right-hand sides of W = A⁻¹ Cᵀ (held rows stay 0); held free-state rows hold V_h
     for p in range(n_in):
         for i in range(n):
@@ -269,6 +306,31 @@ def update_conductance(
 
 
 @njit(cache=True)
+def step_buffers(
+    k: np.ndarray, held: np.ndarray, desired: np.ndarray, c_in: np.ndarray,
+    rowidx: np.ndarray, lanes: tuple[int, ...],
+) -> tuple[np.ndarray, ...]:
+    """Uninitialised scratch of a training step, in :func:`observe_task`'s argument order.
+
+    Sizes from the trainers' arguments (``k`` (B, E), ``held`` (B, N), ``desired``
+    (B, X, T), ``c_in`` (B, I, N), ``rowidx`` (nnz,)): lval (nnz,), diag (N,), work (N,),
+    sol (N, X + I + T), v_c (N, X), small (I + T, I + T), nudge (I + T, X), small_in (I, I),
+    mu (I, X), sq_free (E,), sq_clamp (E,). ``lanes`` is () for one task at a time or (B,)
+    for B tasks in lockstep: a trailing task axis on every buffer but the small per-task
+    systems (small … mu).
+    """
+    n_edges, n = k.shape[1], held.shape[1]
+    n_ex, n_out = desired.shape[1], desired.shape[2]
+    n_in = c_in.shape[1]
+    n_con = n_in + n_out
+    return (np.empty((rowidx.shape[0], *lanes)), np.empty((n, *lanes)),
+            np.empty((n, *lanes)), np.empty((n, n_ex + n_con, *lanes)),
+            np.empty((n, n_ex, *lanes)), np.empty((n_con, n_con)), np.empty((n_con, n_ex)),
+            np.empty((n_in, n_in)), np.empty((n_in, n_ex)), np.empty((n_edges, *lanes)),
+            np.empty((n_edges, *lanes)))
+
+
+@njit(cache=True)
 def train_chunk(
     k: np.ndarray, pa: np.ndarray, pb: np.ndarray, edge_at: np.ndarray, colptr: np.ndarray,
     rowidx: np.ndarray, rowptr: np.ndarray, rowcol: np.ndarray, rowat: np.ndarray,
@@ -290,21 +352,8 @@ def train_chunk(
     per call: the step loop allocates nothing.
     """
     steps, bsz = err.shape
-    n_edges = k.shape[1]
-    n = held.shape[1]
-    n_ex, n_out = desired.shape[1], desired.shape[2]
-    lval = np.empty(rowidx.shape[0])
-    diag = np.empty(n)
-    work = np.empty(n)
-    n_in = c_in.shape[1]
-    sol = np.empty((n, n_ex + n_in + n_out))
-    v_c = np.empty((n, n_ex))
-    small = np.empty((n_in + n_out, n_in + n_out))
-    nudge = np.empty((n_in + n_out, n_ex))
-    small_in = np.empty((n_in, n_in))
-    mu = np.empty((n_in, n_ex))
-    sq_f = np.empty(n_edges)
-    sq_c = np.empty(n_edges)
+    lval, diag, work, sol, v_c, small, nudge, small_in, mu, sq_f, sq_c = step_buffers(
+        k, held, desired, c_in, rowidx, ())
     no_noise = np.empty(0)
     for b in range(bsz):
         kb = k[b]
@@ -349,7 +398,8 @@ def train_batch(
     n_in = c_in.shape[1]
     n_con = n_in + n_out
     n_col = n_ex + n_con
-    nnz = rowidx.shape[0]
+    lval, diag, work, sol, v_c, small, nudge, small_in, mu, sq_f, sq_c = step_buffers(
+        k, held, desired, c_in, rowidx, (bsz,))
     kt = np.empty((n_edges, bsz))  # conductances, task axis last (S)
     for b in range(bsz):
         for e in range(n_edges):
@@ -369,18 +419,7 @@ def train_batch(
                     base[i, n_ex + p, b] = c_in[b, p, i]
                 for t in range(n_out):
                     base[i, n_ex + n_in + t, b] = m[b, t, i]
-    lval = np.empty((nnz, bsz))
-    diag = np.empty((n, bsz))
-    work = np.empty((n, bsz))
-    sol = np.empty((n, n_col, bsz))
-    v_c = np.empty((n, n_ex, bsz))
-    small = np.empty((n_con, n_con))
-    nudge = np.empty((n_con, n_ex))
     gain_x = np.empty((n_con, n_ex, bsz))
-    small_in = np.empty((n_in, n_in))
-    mu = np.empty((n_in, n_ex))
-    sq_f = np.empty((n_edges, bsz))
-    sq_c = np.empty((n_edges, bsz))
     errs = np.empty(bsz)
     for s in range(steps):
         lval[:] = 0.0

@@ -1,9 +1,10 @@
 """Compiled out-of-equilibrium coupled learning of one linear network run (numba, SI units).
 
 Both copies take backward-Euler voltage steps, (c/dt + L) V⁺ = (c/dt) V on the nodes that
-are not held, solved by the envelope Cholesky of :mod:`labctl.physics.kernels_linear` (held
-rows and columns become identity rows, so the matrix is SPD with the network's RCM envelope).
-Every buffer lives in positions of the RCM order (``pos[node]``).
+are not held, assembled (:func:`~labctl.physics.kernels_linear.assemble_held`: held rows and
+columns become identity rows, so the matrix is SPD with the network's RCM envelope) and
+solved by the envelope Cholesky of :mod:`labctl.physics.kernels_linear`. Every buffer lives
+in positions of the RCM order (``pos[node]``).
 """
 
 from __future__ import annotations
@@ -11,44 +12,47 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from labctl.physics.kernels_linear import _cholesky_envelope, _solve_envelope
+from labctl.physics.kernels_linear import (
+    _cholesky_envelope,
+    _solve_envelope,
+    assemble_held,
+    envelope_slots,
+)
 
 FLOOR_CLIP = 0
 FLOOR_RELAX = 1
 
 
 @njit(cache=True)
-def relax_copy(k: np.ndarray, pa: np.ndarray, pb: np.ndarray, first: np.ndarray,
-                row_ptr: np.ndarray, held: np.ndarray, shunt: float, v: np.ndarray,
-                env: np.ndarray, inv_diag: np.ndarray, rhs: np.ndarray) -> None:
-    """One backward-Euler step of one copy, in place: (shunt + L) V⁺ = shunt V off the held
-    nodes, held nodes keep ``v`` (V). ``shunt`` = c/dt in S; 0 gives the steady state."""
+def _relax(k: np.ndarray, pa: np.ndarray, pb: np.ndarray, slot: np.ndarray,
+           first: np.ndarray, row_ptr: np.ndarray, held: np.ndarray, shunt: float,
+           v: np.ndarray, env: np.ndarray, inv_diag: np.ndarray, rhs: np.ndarray) -> None:
+    """:func:`relax_copy` with the edges' envelope entries ``slot`` (E,) computed once
+    (:func:`~labctl.physics.kernels_linear.envelope_slots`)."""
     n = first.shape[0]
     env[:] = 0.0
     for i in range(n):
-        if held[i]:
-            env[row_ptr[i + 1] - 1] = 1.0
-            rhs[i, 0] = v[i]
-        else:
-            env[row_ptr[i + 1] - 1] = shunt
-            rhs[i, 0] = shunt * v[i]
-    for e in range(k.shape[0]):
-        i, j, ke = pa[e], pb[e], k[e]
-        if not held[i]:
-            env[row_ptr[i + 1] - 1] += ke
-        if not held[j]:
-            env[row_ptr[j + 1] - 1] += ke
-        if not held[i] and not held[j]:
-            hi, lo = max(i, j), min(i, j)
-            env[row_ptr[hi] + lo - first[hi]] -= ke
-        elif held[i] and not held[j]:
-            rhs[j, 0] += ke * v[i]
-        elif held[j] and not held[i]:
-            rhs[i, 0] += ke * v[j]
+        rhs[i, 0] = v[i] if held[i] else shunt * v[i]
+    assemble_held(k, pa, pb, slot, held, shunt, inv_diag, env, rhs, 1)
     _cholesky_envelope(env, first, row_ptr, inv_diag)
     _solve_envelope(env, first, row_ptr, inv_diag, rhs)
     for i in range(n):
         v[i] = rhs[i, 0]
+
+
+@njit(cache=True)
+def relax_copy(k: np.ndarray, pa: np.ndarray, pb: np.ndarray, first: np.ndarray,
+               row_ptr: np.ndarray, held: np.ndarray, shunt: float, v: np.ndarray,
+               env: np.ndarray, inv_diag: np.ndarray, rhs: np.ndarray) -> None:
+    """One backward-Euler step of one copy, in place: (shunt + L) V⁺ = shunt V off the held
+    nodes, held nodes keep ``v`` (V). ``shunt`` = c/dt in S; 0 gives the steady state.
+
+    k (E,) S; ``pa``/``pb`` (E,) the edges' end positions; ``first``/``row_ptr`` the envelope
+    (:func:`~labctl.physics.kernels_linear.envelope_order`); ``held`` (N,) flags; scratch:
+    ``env`` (row_ptr[N],), ``inv_diag`` (N,), ``rhs`` (N, 1).
+    """
+    _relax(k, pa, pb, envelope_slots(pa, pb, first, row_ptr), first, row_ptr, held, shunt,
+           v, env, inv_diag, rhs)
 
 
 @njit(cache=True)
@@ -85,21 +89,23 @@ def run_nonequilibrium(
     inv_diag = np.empty(n)
     rhs = np.empty((n, 1))
     v_eq = np.empty(n)
+    slot = envelope_slots(pa, pb, first, row_ptr)
     n_edges = k.shape[0]
     for s in range(steps + 1):
         if s > 0:
-            relax_copy(k, pa, pb, first, row_ptr, held_free, shunt, v_free, env, inv_diag,
-                        rhs)
+            _relax(k, pa, pb, slot, first, row_ptr, held_free, shunt, v_free, env, inv_diag,
+                   rhs)
             for t in range(tgt.shape[0]):
                 y = v_free[tgt[t]]
                 v_clamp[tgt[t]] = y + eta * (tgt_val[t] - y)
-            relax_copy(k, pa, pb, first, row_ptr, held_clamp, shunt, v_clamp, env, inv_diag,
-                        rhs)
+            _relax(k, pa, pb, slot, first, row_ptr, held_clamp, shunt, v_clamp, env,
+                   inv_diag, rhs)
         if s % record_every == 0:
             row = s // record_every
             err[row] = _target_error(v_free, tgt, tgt_val)
             v_eq[:] = v_free
-            relax_copy(k, pa, pb, first, row_ptr, held_free, 0.0, v_eq, env, inv_diag, rhs)
+            _relax(k, pa, pb, slot, first, row_ptr, held_free, 0.0, v_eq, env, inv_diag,
+                   rhs)
             err_eq[row] = _target_error(v_eq, tgt, tgt_val)
             p = 0.0
             for e in range(n_edges):
