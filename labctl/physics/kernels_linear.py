@@ -172,6 +172,74 @@ def _solve_small_spd(mat: np.ndarray, rhs: np.ndarray) -> None:
 
 
 @njit(cache=True)
+def _superpose(sol: np.ndarray, coef: np.ndarray, out: np.ndarray) -> None:
+    """out[:, x] = sol[:, x] + Σ_q sol[:, X + q] coef[q, x] for the X = ``coef.shape[1]``
+    state columns (V): the states plus the responses W (columns X …, V per A) to the
+    constraint currents ``coef`` (Q, X) (A). ``out`` may be ``sol`` itself (in place)."""
+    n_ex = coef.shape[1]
+    for i in range(sol.shape[0]):
+        for x in range(n_ex):
+            acc = sol[i, x]
+            for q in range(coef.shape[0]):
+                acc += sol[i, n_ex + q] * coef[q, x]
+            out[i, x] = acc
+
+
+@njit(cache=True)
+def _constrain_states(
+    sol: np.ndarray, m: np.ndarray, desired: np.ndarray, c_in: np.ndarray, b_in: np.ndarray,
+    eta: float, small: np.ndarray, nudge: np.ndarray, small_in: np.ndarray, mu: np.ndarray,
+) -> float:
+    """The small dense systems of one task (see :func:`observe_task`), after the solve.
+
+    ``sol`` (N, X + I + T) holds U (V) in its first X columns and W = A⁻¹ Cᵀ in the rest.
+    Imposes the floating inputs on the free state in place (V_F = U + W_in G_in⁻¹
+    (b_in − c_in U)) and leaves in ``nudge`` (I + T, X) the multipliers G⁻¹ [0; η (ỹ − m V_F)]
+    of the clamped state V_C = V_F + W · nudge. Returns Σ ½ (ỹ − y)² over examples and
+    outputs (V², not yet averaged). ``small`` … ``mu`` are scratch as in :func:`observe_task`.
+    """
+    n = sol.shape[0]
+    n_ex, n_out = desired.shape
+    n_in = c_in.shape[0]
+    n_con = n_in + n_out
+    if n_in > 0:  # impose the floating inputs on the free state
+        for p in range(n_in):
+            for x in range(n_ex):
+                u = 0.0
+                for i in range(n):
+                    u += c_in[p, i] * sol[i, x]
+                mu[p, x] = b_in[x, p] - u
+            for q in range(n_in):
+                z = 0.0
+                for i in range(n):
+                    z += c_in[p, i] * sol[i, n_ex + q]
+                small_in[p, q] = z
+        _solve_small_spd(small_in, mu)
+        _superpose(sol, mu, sol)
+    err = 0.0
+    for p in range(n_in):
+        for x in range(n_ex):
+            nudge[p, x] = 0.0
+    for t in range(n_out):
+        for x in range(n_ex):
+            y = 0.0
+            for i in range(n):
+                y += m[t, i] * sol[i, x]
+            miss = desired[x, t] - y
+            err += 0.5 * miss * miss
+            nudge[n_in + t, x] = eta * miss
+    for p in range(n_con):
+        for q in range(n_con):
+            z = 0.0
+            for i in range(n):
+                row = c_in[p, i] if p < n_in else m[p - n_in, i]
+                z += row * sol[i, n_ex + q]
+            small[p, q] = z
+    _solve_small_spd(small, nudge)
+    return err
+
+
+@njit(cache=True)
 def observe_task(
     k: np.ndarray, pa: np.ndarray, pb: np.ndarray, edge_at: np.ndarray, colptr: np.ndarray,
     rowidx: np.ndarray, rowptr: np.ndarray, rowcol: np.ndarray, rowat: np.ndarray,
@@ -205,7 +273,6 @@ def observe_task(
     n = diag.shape[0]
     n_ex, n_out = desired.shape
     n_in = c_in.shape[0]
-    n_con = n_in + n_out
     n_edges = k.shape[0]
     lval[:] = 0.0
     sol[:] = 0.0
@@ -225,51 +292,8 @@ def observe_task(
     # the held rows of the free-state columns are identity rows: their solution is V_h
     ldl_factor(lval, diag, colptr, rowidx, rowptr, rowcol, rowat, work)
     ldl_solve_many(lval, diag, colptr, rowidx, sol)
-    if n_in > 0:  # impose the floating inputs on the free state
-        for p in range(n_in):
-            for x in range(n_ex):
-                u = 0.0
-                for i in range(n):
-                    u += c_in[p, i] * sol[i, x]
-                mu[p, x] = b_in[x, p] - u
-            for q in range(n_in):
-                z = 0.0
-                for i in range(n):
-                    z += c_in[p, i] * sol[i, n_ex + q]
-                small_in[p, q] = z
-        _solve_small_spd(small_in, mu)
-        for i in range(n):
-            for x in range(n_ex):
-                acc = sol[i, x]
-                for p in range(n_in):
-                    acc += sol[i, n_ex + p] * mu[p, x]
-                sol[i, x] = acc
-    err = 0.0
-    for p in range(n_in):
-        for x in range(n_ex):
-            nudge[p, x] = 0.0
-    for t in range(n_out):
-        for x in range(n_ex):
-            y = 0.0
-            for i in range(n):
-                y += m[t, i] * sol[i, x]
-            miss = desired[x, t] - y
-            err += 0.5 * miss * miss
-            nudge[n_in + t, x] = eta * miss
-    for p in range(n_con):
-        for q in range(n_con):
-            z = 0.0
-            for i in range(n):
-                row = c_in[p, i] if p < n_in else m[p - n_in, i]
-                z += row * sol[i, n_ex + q]
-            small[p, q] = z
-    _solve_small_spd(small, nudge)
-    for i in range(n):
-        for x in range(n_ex):
-            acc = sol[i, x]
-            for q in range(n_con):
-                acc += sol[i, n_ex + q] * nudge[q, x]
-            v_c[i, x] = acc
+    err = _constrain_states(sol, m, desired, c_in, b_in, eta, small, nudge, small_in, mu)
+    _superpose(sol, nudge, v_c)
     p_free = 0.0
     p_clamp = 0.0
     for e in range(n_edges):
@@ -447,49 +471,11 @@ def train_batch(
         ldl_factor_batch(lval, diag, colptr, rowidx, rowptr, rowcol, rowat, work)
         ldl_solve_batch(lval, diag, colptr, rowidx, sol)
         for b in range(bsz):  # the small per-task systems, as in observe_task
-            if n_in > 0:
-                for p in range(n_in):
-                    for x in range(n_ex):
-                        u = 0.0
-                        for i in range(n):
-                            u += c_in[b, p, i] * sol[i, x, b]
-                        mu[p, x] = b_in[b, x, p] - u
-                    for q in range(n_in):
-                        z = 0.0
-                        for i in range(n):
-                            z += c_in[b, p, i] * sol[i, n_ex + q, b]
-                        small_in[p, q] = z
-                _solve_small_spd(small_in, mu)
-                for i in range(n):
-                    for x in range(n_ex):
-                        acc = sol[i, x, b]
-                        for p in range(n_in):
-                            acc += sol[i, n_ex + p, b] * mu[p, x]
-                        sol[i, x, b] = acc
-            e_sum = 0.0
-            for p in range(n_in):
-                for x in range(n_ex):
-                    nudge[p, x] = 0.0
-            for t in range(n_out):
-                for x in range(n_ex):
-                    y = 0.0
-                    for i in range(n):
-                        y += m[b, t, i] * sol[i, x, b]
-                    miss = desired[b, x, t] - y
-                    e_sum += 0.5 * miss * miss
-                    nudge[n_in + t, x] = eta * miss
-            for p in range(n_con):
-                for q in range(n_con):
-                    z = 0.0
-                    for i in range(n):
-                        row = c_in[b, p, i] if p < n_in else m[b, p - n_in, i]
-                        z += row * sol[i, n_ex + q, b]
-                    small[p, q] = z
-            _solve_small_spd(small, nudge)
+            errs[b] = _constrain_states(sol[:, :, b], m[b], desired[b], c_in[b], b_in[b], eta,
+                                        small, nudge, small_in, mu)
             for q in range(n_con):
                 for x in range(n_ex):
                     gain_x[q, x, b] = nudge[q, x]
-            errs[b] = e_sum
         for i in range(n):
             for x in range(n_ex):
                 for b in range(bsz):
