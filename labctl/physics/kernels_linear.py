@@ -413,7 +413,8 @@ def train_batch(
     the same pattern), so the factorisation, the solves and the edge loops run over the
     task axis innermost (contiguous, vectorised), each index of the pattern loaded once
     for all tasks; each task sees exactly the arithmetic of :func:`observe_task`. The small
-    per-task systems (outputs, floating inputs) are solved task by task.
+    per-task systems (outputs, floating inputs) are solved task by task by the same
+    :func:`_constrain_states`; the buffers are :func:`step_buffers` with a task axis.
     """
     steps, bsz = err.shape
     n_edges = k.shape[1]
