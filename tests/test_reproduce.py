@@ -209,3 +209,24 @@ def test_parallel_hands_out_the_longest_claims_first():
     minutes = [c.full_minutes for c in longest_first(list(CLAIMS))]
     assert minutes == sorted(minutes, reverse=True)
     assert sorted(order) == sorted(c.key for c in CLAIMS)
+
+
+def test_nonequilibrium_keeps_each_finished_networks_times(tmp_path, capsys):
+    """The out-of-equilibrium claim saves the training times of every network it finished
+    (times.json, replaced after each network) and says on stderr how far it got: a full
+    run stopped in its long tail keeps what it measured."""
+    from labctl.reproduce import simulation
+    from labctl.reproduce.simprotocol import load_sim_protocol
+
+    p = load_sim_protocol(PROTOCOLS / "papers" / "nonequilibrium.toml").params(True)
+    p.update(networks=2, ratio_num=3, ratio_min=0.5, ratio_max=5.0, max_relaxation_times=500)
+    out = tmp_path / "neq"
+    simulation.nonequilibrium(p, out)
+    saved = json.loads((out / "times.json").read_text(encoding="utf-8"))
+    assert saved["alpha_over_gamma"] == pytest.approx([0.5, 0.5 * 10**0.5, 5.0])
+    assert len(saved["gamma_T"]) == 2 and all(len(row) == 3 for row in saved["gamma_T"])
+    assert all(v is None or v > 0 for row in saved["gamma_T"] for v in row)
+    assert sum(v is not None for row in saved["gamma_T"] for v in row) >= 2
+    err = capsys.readouterr().err
+    assert "nonequilibrium: network 1/2 done" in err and "network 2/2 done" in err
+    assert not list(out.glob("*.part"))

@@ -12,6 +12,10 @@ with ½: the authors' 1e-4 without ½) and the noise floor (ours is half theirs)
 from __future__ import annotations
 
 import functools
+import json
+import os
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -388,7 +392,8 @@ def nonequilibrium(p: dict[str, Any], out: Path) -> Outcome:
 
     authors = p["model"] == "authors"
     ratios = np.geomspace(p["ratio_min"], p["ratio_max"], p["ratio_num"])
-    times = []
+    times: list[list[float]] = []
+    t_start = time.monotonic()
     for s in range(p["networks"]):
         net = network(p["n_nodes"], s)
         src, tgt = neq.allosteric_task(net.n_nodes, seed=s, n_sources=p["sources"],
@@ -400,6 +405,9 @@ def nonequilibrium(p: dict[str, Any], out: Path) -> Outcome:
                                  max_time=p["max_relaxation_times"] / p["gamma"],
                                  authors=authors) for x in ratios]
         times.append(row)
+        _save_partial_times(out, ratios, times, p["gamma"])
+        print(f"reproduce: nonequilibrium: network {s + 1}/{p['networks']} done "
+              f"({time.monotonic() - t_start:.0f} s)", file=sys.stderr, flush=True)
     t = np.array(times) * p["gamma"]
     reached = np.all(np.isfinite(t), axis=0)
     g = np.where(reached, geometric_mean(np.where(np.isfinite(t), t, 1.0), axis=0), np.nan)
@@ -430,6 +438,20 @@ def nonequilibrium(p: dict[str, Any], out: Path) -> Outcome:
                      else f"slope {name}: < {MIN_POINTS} points")
     passed = None if ok_slopes is None else bool(ok and ok_slopes)
     return Outcome("; ".join(parts), passed, details, figs)
+
+
+def _save_partial_times(out: Path, ratios: np.ndarray, times: list[list[float]],
+                        gamma: float) -> None:
+    """The training times of the networks finished so far, ``<out>/times.json`` (γT per
+    network and α/γ; null where the threshold was not reached), replaced atomically after
+    each network: a long full run that is stopped keeps what it measured."""
+    out.mkdir(parents=True, exist_ok=True)
+    data = {"alpha_over_gamma": [float(x) for x in ratios],
+            "gamma_T": [[float(v) * gamma if np.isfinite(v) else None for v in row]
+                        for row in times]}
+    tmp = out / "times.json.part"
+    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    os.replace(tmp, out / "times.json")
 
 
 def _plot_neq(ratios: np.ndarray, t: np.ndarray, g: np.ndarray, fit: Any,
