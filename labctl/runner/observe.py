@@ -148,8 +148,7 @@ class RowBuilder:
             t, d = np.asarray(time, float), np.asarray(data, float)
         gates = np.asarray(gates, float)
         reading_t = float(t[-1]) if len(t) else 0.0
-        previous = self._last_gates or (reading_t, gates)
-        self._last_gates = (reading_t, gates)
+        previous = self._take_gate_reading(reading_t, gates)
         m = self.samples_per_row
         n_rows = len(t) // m
         # kept samples are copied: the caller may reuse its block's buffer
@@ -170,10 +169,17 @@ class RowBuilder:
         if len(self._pending_t):
             raise ValueError("rows_of_means: samples of an unfinished row are waiting")
         gates = np.asarray(gates, float)
-        previous = self._last_gates or (reading_t, gates)
-        self._last_gates = (reading_t, gates)
+        previous = self._take_gate_reading(reading_t, gates)
         return self._rows(np.asarray(t_row, float), np.asarray(mean, float), reading_t,
                           previous, gates, lam, eta)
+
+    def _take_gate_reading(self, reading_t: float, gates: np.ndarray
+                           ) -> tuple[float, np.ndarray]:
+        """Remember the gate reading ``gates`` (E,) V taken at task time ``reading_t`` (s);
+        returns the one before it (this one for the first reading)."""
+        previous = self._last_gates or (reading_t, gates)
+        self._last_gates = (reading_t, gates)
+        return previous
 
     def _rows(self, t_row: np.ndarray, mean: np.ndarray, reading_t: float,
               previous: tuple[float, np.ndarray], gates: np.ndarray, lam: float,

@@ -49,10 +49,12 @@ def print_info(path: str, out: TextIO, task_limit: int | None = None) -> None:
         rows = [header]
         tasks = list(run.tasks)
         hidden = 0
+        gap_before = -1  # index in ``rows`` before which the left-out tasks are named
         if task_limit is not None and len(tasks) > task_limit:
             half = max(1, task_limit // 2)
             hidden = len(tasks) - 2 * half
             tasks = tasks[:half] + tasks[-half:]
+            gap_before = 1 + half  # the header, then the first half
         for t in tasks:
             n = t.n_rows
             last = {k: float(t[k][-1]) if n else math.nan
@@ -65,7 +67,7 @@ def print_info(path: str, out: TextIO, task_limit: int | None = None) -> None:
                          *_supply(t["power_supply"], t["power_supply_model"])])
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         for k, r in enumerate(rows):
-            if hidden and k == len(rows) - len(tasks) // 2:
+            if k == gap_before:
                 print(f"… {hidden} tasks not shown (`labctl info {path}` lists every one)",
                       file=out)
             print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip(), file=out)
