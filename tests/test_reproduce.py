@@ -230,3 +230,22 @@ def test_nonequilibrium_keeps_each_finished_networks_times(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "nonequilibrium: network 1/2 done" in err and "network 2/2 done" in err
     assert not list(out.glob("*.part"))
+
+
+def test_nonequilibrium_step_cap_stops_fast_runs_and_says_which(tmp_path):
+    """``max_steps`` caps a run's time steps (fast learning takes dt = 0.1/α, so a time
+    cap alone costs 1e6·α/γ steps); each run stopped at a cap is named in the details, and
+    its time is null in times.json, never a number."""
+    from labctl.reproduce import simulation
+    from labctl.reproduce.simprotocol import load_sim_protocol
+
+    p = load_sim_protocol(PROTOCOLS / "papers" / "nonequilibrium.toml").params(True)
+    p.update(networks=1, ratio_num=2, ratio_min=20.0, ratio_max=50.0, max_steps=1000)
+    out = tmp_path / "neq"
+    outcome = simulation.nonequilibrium(p, out)
+    saved = json.loads((out / "times.json").read_text(encoding="utf-8"))
+    assert saved["gamma_T"] == [[None, None]]  # γT > 1000·0.1/(α/γ) ≤ 5 is not reached
+    capped = [line for line in outcome.details if "stopped at the cap" in line]
+    assert capped and "1000 steps" in capped[0]
+    assert capped[0].startswith("2 runs") and "network 0 at α/γ 20, 50" in capped[0]
+    assert outcome.passed is None

@@ -457,6 +457,11 @@ class Daq(Instrument):
     #: largest voltage (V) a line of each role may be set to (the bench file's limits:
     #: {"source": source_voltage_max, "target": target_voltage_max}); lines go 0..max
     output_max: Mapping[str, float]
+    #: True when samples arrive on a clock of their own (a real board, the simulator's
+    #: paced clock): a reader that stalls loses samples, so it must never wait on anything
+    #: slower. False when the reader sets the pace (the simulator's fast clock: a block is
+    #: made when asked for), so it may wait, e.g. for the run-file writer to catch up.
+    free_running: bool = True
     role = "DAQ"
 
     def _lines(self) -> dict[str, OutputLine]:

@@ -359,6 +359,7 @@ class SimDaq(Daq):
         cfg = core.config
         self.core = core
         self.clock = clock
+        self.free_running = clock == "paced"
         self.channels = cfg.channel_names
         self.output_lines = cfg.output_lines
         self.output_max = {"source": cfg.limits.source_voltage_max,

@@ -79,6 +79,9 @@ SCHEMAS: dict[str, dict[str, Spec]] = {
                        "gamma": (float, 1e-6, 1e6, "1/s", "relaxation rate γ"),
                        "max_relaxation_times": (float, 1.0, 1e9, "",
                                                 "longest run, in units of 1/γ"),
+                       "max_steps": (int, 1000, 10**10, "",
+                                     "longest run, in time steps (dt = min(0.5/γ, 0.1/α), so "
+                                     "this caps fast learning's runs)"),
                        "threshold": (float, 1e-12, 1.0, "", "training time: L/L0 below this"),
                        "sources": (int, 1, 16, "", "source nodes per task"),
                        "targets": (int, 1, 16, "", "target nodes per task"),

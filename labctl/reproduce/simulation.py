@@ -403,6 +403,7 @@ def nonequilibrium(p: dict[str, Any], out: Path) -> Outcome:
                                  k0=p["k0"], k_min=p["k_min"], k_max=p["k_max"],
                                  threshold=p["threshold"],
                                  max_time=p["max_relaxation_times"] / p["gamma"],
+                                 max_steps=p["max_steps"],
                                  authors=authors) for x in ratios]
         times.append(row)
         _save_partial_times(out, ratios, times, p["gamma"])
@@ -418,6 +419,13 @@ def nonequilibrium(p: dict[str, Any], out: Path) -> Outcome:
                f"{ratios[0]:.3g} … {ratios[-1]:.3g} ({ratios.size} values); T = first time "
                f"L/L0 < {p['threshold']:g}; {int(reached.sum())}/{ratios.size} α/γ reached "
                "it in every task"]
+    missed = {s: ", ".join(f"{x:.3g}" for x in ratios[~np.isfinite(t[s])])
+              for s in range(t.shape[0]) if not np.all(np.isfinite(t[s]))}
+    if missed:
+        details.append(f"{int(np.sum(~np.isfinite(t)))} runs stopped at the cap "
+                       f"({p['max_relaxation_times']:g} relaxation times or "
+                       f"{p['max_steps']:g} steps) without reaching it: "
+                       + "; ".join(f"network {s} at α/γ {xs}" for s, xs in missed.items()))
     try:
         fit = fit_nonequilibrium(ratios, g, papers_statistic=authors)
     except (ValueError, RuntimeError) as exc:

@@ -54,6 +54,7 @@ from labctl.runner.control import RunControl
 from labctl.runner.datasets import Example, build_examples
 from labctl.runner.events import EventQueue, LogMessage, Progress, Rows, StateChanged
 from labctl.runner.observe import EdgeLaw, RowBuilder
+from labctl.store.writer import PRODUCER_BACKLOG_BYTES
 
 #: smallest λ the closed-loop controller goes down to (dimensionless)
 LAMBDA_FLOOR = 5e-5
@@ -95,6 +96,12 @@ class RawSink(RowSink, Protocol):
     raw_channels: tuple[str, ...]
 
     def append_raw(self, index: int, time_s: Any, samples: Any) -> None: ...
+
+
+class WaitableSink(RowSink, Protocol):
+    """A sink whose producer may wait for it to catch up (the run-file writer)."""
+
+    def wait_for_room(self, max_bytes: int, timeout: float | None = None) -> bool: ...
 
 
 class RetryableSink(RowSink, Protocol):
@@ -157,6 +164,10 @@ class TaskExecutor:
         self._samples = 0
         #: the sink keeps the full-rate DAQ stream of learning steps (RunWriter raw_channels)
         self._raw = bool(getattr(sink, "raw_channels", ()))
+        #: the DAQ waits for its reader (the simulator's fast clock), so rows wait for the
+        #: writer thread when it falls behind instead of piling up in memory; a free-running
+        #: DAQ (hardware, paced) is never held up
+        self._wait_for_sink = not bench.daq.free_running and hasattr(sink, "wait_for_room")
 
     # ------------------------------------------------------------------ fault policy
     def run_task_with_policy(self, plan: pl.TaskPlan, policy: FaultPolicy | None = None,
@@ -413,6 +424,8 @@ class TaskExecutor:
     def _emit(self, rows: dict[str, np.ndarray] | None) -> None:
         if rows is None:
             return
+        if self._wait_for_sink:
+            cast(WaitableSink, self.sink).wait_for_room(PRODUCER_BACKLOG_BYTES)
         self.sink.append(self.index, rows)
         self._rows_written += len(rows["time"])
         self.last = {k: float(v[-1]) for k, v in rows.items() if v.ndim == 1}

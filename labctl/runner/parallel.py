@@ -28,6 +28,7 @@ from labctl.bench.config import BenchConfig
 from labctl.protocol.plan import TaskPlan
 from labctl.runner.events import LogMessage, Progress, Rows, TaskFinished, TaskStarted
 from labctl.runner.executor import TaskExecutor
+from labctl.store.writer import PRODUCER_BACKLOG_BYTES
 
 if TYPE_CHECKING:
     from labctl.runner.session import RunSession
@@ -200,8 +201,6 @@ CHUNK_BENCH_S = 60.0
 CHUNK_TASKS = 32
 #: chunks submitted per worker ahead of the results written (the rest wait unsubmitted)
 IN_FLIGHT_PER_WORKER = 2
-#: bytes of rows the run-file writer may have queued before results wait to be written
-WRITER_BACKLOG_BYTES = 64 * 2**20
 
 
 def chunk_plans(plans: Sequence[TaskPlan], n_workers: int) -> list[list[TaskPlan]]:
@@ -240,8 +239,9 @@ def run_parallel(session: RunSession, writer: RunWriter) -> None:
 
     Results are streamed, never gathered: at most :data:`IN_FLIGHT_PER_WORKER` chunks
     per worker are submitted ahead of the writing, and a result waits while the run-file
-    writer has more than :data:`WRITER_BACKLOG_BYTES` queued, so the memory of this
-    process (the single writer) does not grow with the number of tasks."""
+    writer holds more than :data:`~labctl.store.writer.PRODUCER_BACKLOG_BYTES` queued, so
+    the memory of this process (the single writer) does not grow with the number of
+    tasks."""
     from dask.distributed import Client, LocalCluster, as_completed
 
     todo = [p for p in session.plans if p.index not in writer.completed]
@@ -301,7 +301,7 @@ def _write_result(session: RunSession, writer: RunWriter, plan: TaskPlan,
                   events: list[tuple[str, str]]) -> None:
     """Write one task's result into the run file (after waiting for room in the writer's
     queue) and tell the front ends."""
-    writer.wait_for_room(WRITER_BACKLOG_BYTES)
+    writer.wait_for_room(PRODUCER_BACKLOG_BYTES)
     session.events.put(TaskStarted(plan.index, len(session.plans), plan.name,
                                    dict(plan.params), plan.expected_duration_s))
     writer.begin_task(plan.index)

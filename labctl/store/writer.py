@@ -34,6 +34,7 @@ import errno
 import logging
 import os
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -77,6 +78,10 @@ _STOP = object()
 #: bytes queued since the writer thread was last woken that wake it (and that make it
 #: write before its periodic write is due)
 WAKE_BYTES = 8 * 2**20
+#: memory (bytes, Python objects included) a producer that may wait lets the writer
+#: thread fall behind before it waits (:meth:`RunWriter.wait_for_room`): the collector
+#: of a parallel run, the executor on the simulator's fast clock
+PRODUCER_BACKLOG_BYTES = 16 * 2**20
 #: tasks whose dataset handles the writer thread keeps between writes
 DATASET_CACHE_TASKS = 64
 #: longest wait (s) for a reader in this same process to let go before the final reopen
@@ -190,12 +195,16 @@ class RunWriter:
                                                             interrupt_check))
                 for i in self.completed:
                     self._state[i] = lay.COMPLETED
-            self._rows = dict(enumerate(int(x) for x in self._file["progress/task_rows"][()]))
-            self._raw_rows = dict(enumerate(
-                int(x) for x in self._file["progress/task_raw_rows"][()]))
+            # per-task bookkeeping in arrays sized up front: the writer's memory does not
+            # grow as tasks end (rows written, raw samples written, the last row's scalars)
+            self._rows = self._file["progress/task_rows"][()].astype(np.int64)
+            self._raw_rows = self._file["progress/task_raw_rows"][()].astype(np.int64)
             self._dataset_cache: dict[int, dict[str, h5d.DatasetID]] = {}
-            #: per task, the scalar fields of its last row written (for the final attributes)
-            self._last_values: dict[int, dict[str, float]] = {}
+            self._scalar_fields = [n for n, cols in self._field_shapes.items() if not cols]
+            #: per task, the scalar fields of its last row written (the final attributes);
+            #: NaN rows for tasks this writer has not written
+            self._last_values = np.full((self.n_tasks, len(self._scalar_fields)), np.nan)
+            self._has_last = np.zeros(self.n_tasks, dtype=bool)
             self._progress_cache: dict[str, h5py.Dataset] = {}
             self._n_events = int(self._file["events"].shape[0])
             # where /run_status lies in the file (contiguous, allocated): a full disk
@@ -297,7 +306,8 @@ class RunWriter:
 
     @property
     def backlog_bytes(self) -> int:
-        """Bytes handed to the writer and not yet written (queued or being written)."""
+        """Memory (bytes) held by what was handed to the writer and is not yet written
+        (queued or being written; Python objects included, see :func:`_held_bytes`)."""
         with self._cond:
             return self._queued_bytes
 
@@ -357,7 +367,7 @@ class RunWriter:
             block[name] = arr
         if not n_rows:
             return
-        self._put(("rows", index, block), sum(a.nbytes for a in block.values()))
+        self._put(("rows", index, block), _held_bytes(block, *block.values()))
 
     def append_raw(self, index: int, time_s: Any, samples: Any) -> None:
         """Append raw DAQ samples to running task ``index``: ``time_s`` (S,) in s and
@@ -372,7 +382,7 @@ class RunWriter:
             raise ValueError(f"samples: expected time (S,) and samples (S, "
                              f"{len(self.raw_channels)}), got {t.shape} and {s.shape}")
         if t.shape[0]:
-            self._put(("raw", index, t, s), t.nbytes + s.nbytes)
+            self._put(("raw", index, t, s), _held_bytes(t, s))
 
     def end_task(self, index: int, status: str = "completed",
                  final: Mapping[str, float] | None = None) -> None:
@@ -409,7 +419,7 @@ class RunWriter:
             else logging.INFO
         log.log(level, "%s: %s%s", kind, message, f" (task {task})" if task >= 0 else "")
         row = (t, int(task), _clip(kind, 32), _clip(message, 256))
-        self._put(("event", row))
+        self._put(("event", row), _held_bytes(row, *row))
 
     def flush(self, wait: bool = False, timeout: float = 30.0) -> None:
         """Ask the writer thread to write and flush everything queued so far; with
@@ -561,25 +571,25 @@ class RunWriter:
                     "are kept in reserve to close the file")
         tasks = f[lay.TASKS_GROUP]
         new_rows: dict[int, int] = {}
-        last_values: dict[int, dict[str, float]] = {}
+        last_values: dict[int, list[float]] = {}
         for index, blocks in rows.items():
             n_new = sum(len(b["time"]) for b in blocks)
-            start = self._rows[index]
+            start = int(self._rows[index])
             datasets = self._task_datasets(index)
-            last: dict[str, float] = {}
+            last: list[float] = []
             for name, cols in self._field_shapes.items():
                 parts = [b[name] if name in b else np.full((len(b["time"]), *cols), np.nan)
                          for b in blocks]
                 data = np.concatenate(parts) if len(parts) > 1 else parts[0]
                 _append_rows(datasets[name], start, data)
                 if not cols:
-                    last[name] = float(data[-1])
+                    last.append(float(data[-1]))
             new_rows[index] = start + n_new
             last_values[index] = last
         new_raw: dict[int, int] = {}
         for index, blocks in raw.items():
             g = tasks[lay.task_group_name(index)]
-            start = self._raw_rows[index]
+            start = int(self._raw_rows[index])
             t = np.concatenate([b[0] for b in blocks])
             s = np.concatenate([b[1] for b in blocks])
             for name, data in ((lay.RAW_TIME, t), (lay.RAW_SAMPLES, s)):
@@ -594,9 +604,12 @@ class RunWriter:
         f.flush()  # 1. the data is on disk ...
         _set_items(progress["task_rows"], new_rows)
         _set_items(progress["task_raw_rows"], new_raw)
-        self._rows.update(new_rows)
-        self._raw_rows.update(new_raw)
-        self._last_values.update(last_values)
+        for index, n in new_rows.items():
+            self._rows[index] = n
+            self._last_values[index] = last_values[index]
+            self._has_last[index] = True
+        for index, n in new_raw.items():
+            self._raw_rows[index] = n
         progress["heartbeat"][0] = time.time()
         f.flush()  # 2. ... before the counters that make it visible ...
         if status:
@@ -633,7 +646,7 @@ class RunWriter:
         f["progress/task_rows"][index] = 0
         f["progress/task_raw_rows"][index] = 0
         self._rows[index] = self._raw_rows[index] = 0
-        self._last_values.pop(index, None)
+        self._has_last[index] = False
         f.flush()
         g = f[lay.TASKS_GROUP][lay.task_group_name(index)]
         for name in (*lay.TASK_FIELDS, lay.RAW_TIME, lay.RAW_SAMPLES):
@@ -742,7 +755,8 @@ class RunWriter:
                 _set_number_attr(g.id, "n_rows", n)
                 if n > 0:
                     # the last row as this writer wrote it, else (carried over) as read
-                    last = self._last_values.get(i) if n == self._rows.get(i) else None
+                    last = (dict(zip(self._scalar_fields, self._last_values[i], strict=True))
+                            if self._has_last[i] and n == self._rows[i] else None)
                     for name, field in lay.TASK_FIELDS.items():
                         if field.kind == "":
                             value = last[name] if last else float(g[name][n - 1])
@@ -803,6 +817,12 @@ def _copy_rows(src: Any, dst: h5py.Dataset, n: int, check: Callable[[], None]) -
         check()
         stop = min(n, start + CARRY_OVER_ROWS)
         dst[start:stop] = src[start:stop]
+
+
+def _held_bytes(*objects: Any) -> int:
+    """Memory (bytes) that ``objects`` hold while queued: an array's data and header, a
+    block's dict, an event's strings (1-row blocks hold more in headers than in data)."""
+    return sum(sys.getsizeof(o) for o in objects)
 
 
 def _append_rows(dsid: h5d.DatasetID, start: int, data: np.ndarray) -> None:

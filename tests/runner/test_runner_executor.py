@@ -194,3 +194,43 @@ def test_measurements_are_labelled_in_the_events():
     readings = [m for kind, m in sink.events if kind == "reading"]
     assert readings[0].startswith("initial reading at task time 0 s (row 0)")
     assert readings[1].startswith("final reading")
+
+
+class WaitingSink(ListSink):
+    """A ListSink whose producer may wait (the RunWriter's ``wait_for_room``), counting
+    the waits and the appends they came before."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def wait_for_room(self, max_bytes: int, timeout: float | None = None) -> bool:
+        self.calls.append(f"wait {max_bytes}")
+        return True
+
+    def append(self, index: int, rows: Any) -> None:
+        self.calls.append("append")
+        super().append(index, rows)
+
+
+@pytest.mark.parametrize("clock", ["fast", "paced"])
+def test_rows_wait_for_the_writer_only_when_the_daq_waits_for_its_reader(clock):
+    """On the fast clock the executor may wait, so every append first waits for the writer
+    to hold at most PRODUCER_BACKLOG_BYTES (the serial run's memory stays bounded however
+    far the writer lags); a free-running DAQ (paced, hardware) is never held up."""
+    from labctl.store.writer import PRODUCER_BACKLOG_BYTES
+
+    bench = open_bench(CFG, clock=clock, seed=3)
+    sink = WaitingSink()
+    try:
+        assert bench.daq.free_running is (clock == "paced")
+        TaskExecutor(bench, CFG, sink).run_task(
+            _plan(pl.Learn(duration_s=0.3, record_rate_hz=10.0)))
+    finally:
+        bench.close()
+    appends = sink.calls.count("append")
+    assert appends >= 3
+    if clock == "fast":
+        assert sink.calls == [f"wait {PRODUCER_BACKLOG_BYTES}", "append"] * appends
+    else:
+        assert sink.calls == ["append"] * appends

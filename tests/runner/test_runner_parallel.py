@@ -3,6 +3,7 @@ single writer's backlog bounded, and ``--workers`` checked before anything opens
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -133,6 +134,12 @@ def test_writer_backlog_waits_for_room(tmp_path: Path):
         w.begin_task(0)
         w.append(0, {"time": np.arange(1000.0)})
         assert w.backlog_bytes >= 8000
+        # the memory a queued block holds, headers included: a one-row block holds far
+        # more in its array and dict headers than its 8 bytes of data
+        before = w.backlog_bytes
+        w.append(0, {"time": np.array([1000.0])})
+        one = np.array([1000.0])
+        assert w.backlog_bytes - before >= sys.getsizeof(one) + sys.getsizeof({"time": one})
         done = threading.Event()
 
         def produce() -> None:
