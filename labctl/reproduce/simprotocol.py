@@ -83,6 +83,12 @@ SCHEMAS: dict[str, dict[str, Spec]] = {
                                      "longest run, in time steps (dt = min(0.5/γ, 0.1/α), so "
                                      "this caps fast learning's runs)"),
                        "threshold": (float, 1e-12, 1.0, "", "training time: L/L0 below this"),
+                       "selection_ratio": (float, 1e-4, 1e6, "",
+                                           "a task is kept if it reaches the threshold at "
+                                           "this α/γ within the caps (tasks that learn)"),
+                       "candidates": (int, 1, 1000, "",
+                                      "network seeds tried at most (0, 1, …) to keep "
+                                      "'networks' tasks"),
                        "sources": (int, 1, 16, "", "source nodes per task"),
                        "targets": (int, 1, 16, "", "target nodes per task"),
                        "model": (str, 0, 0, "", "'authors' (their code) or 'plain'")},

@@ -387,45 +387,63 @@ def _plot_noise(lams: np.ndarray, err: np.ndarray, pw: np.ndarray, out: Path) ->
 
 def nonequilibrium(p: dict[str, Any], out: Path) -> Outcome:
     """out-of-equilibrium-learning Figs. 2–3: γ·T ∝ (α/γ)^−1 below α_c ≈ γ; above it the
-    authors' data give −0.42 ± 0.06 for α/γ 3–100 (−½ only asymptotically)."""
+    authors' data give −0.42 ± 0.06 for α/γ 3–100 (−½ only asymptotically). As the authors
+    keep only tasks that learn, a network's task enters only if it reaches the threshold
+    at α/γ = ``selection_ratio`` within the caps; seeds are tried until ``networks`` do."""
     from labctl.physics import nonequilibrium as neq
 
     authors = p["model"] == "authors"
     ratios = np.geomspace(p["ratio_min"], p["ratio_max"], p["ratio_num"])
     times: list[list[float]] = []
+    kept: list[int] = []
+    rejected: list[int] = []
     t_start = time.monotonic()
-    for s in range(p["networks"]):
+    for s in range(p["candidates"]):
+        if len(kept) == p["networks"]:
+            break
         net = network(p["n_nodes"], s)
         src, tgt = neq.allosteric_task(net.n_nodes, seed=s, n_sources=p["sources"],
                                        n_targets=p["targets"],
                                        exclude=net.n_nodes - 1 if authors else None)
-        row = [neq.training_time(net, src, tgt, float(x), eta=p["eta"], gamma=p["gamma"],
-                                 k0=p["k0"], k_min=p["k_min"], k_max=p["k_max"],
-                                 threshold=p["threshold"],
-                                 max_time=p["max_relaxation_times"] / p["gamma"],
-                                 max_steps=p["max_steps"],
-                                 authors=authors) for x in ratios]
-        times.append(row)
-        _save_partial_times(out, ratios, times, p["gamma"])
-        print(f"reproduce: nonequilibrium: network {s + 1}/{p['networks']} done "
-              f"({time.monotonic() - t_start:.0f} s)", file=sys.stderr, flush=True)
+
+        task = (net, src, tgt)
+        if not np.isfinite(_neq_time(p, task, p["selection_ratio"])):
+            rejected.append(s)
+            print(f"reproduce: nonequilibrium: network {s} does not learn at α/γ = "
+                  f"{p['selection_ratio']:g}; not kept", file=sys.stderr, flush=True)
+            continue
+        times.append([_neq_time(p, task, x) for x in ratios])
+        kept.append(s)
+        _save_partial_times(out, ratios, times, p["gamma"], kept, rejected)
+        print(f"reproduce: nonequilibrium: network {s} done, {len(kept)}/{p['networks']} "
+              f"kept ({time.monotonic() - t_start:.0f} s)", file=sys.stderr, flush=True)
+    selection = (f"task selection: {len(kept)} of {len(kept) + len(rejected)} networks tried "
+                 f"reach L/L0 < {p['threshold']:g} at α/γ = {p['selection_ratio']:g} within "
+                 "the caps and are kept"
+                 + (f" (not kept: {', '.join(map(str, rejected))})" if rejected else "")
+                 + ("" if len(kept) == p["networks"] else
+                    f"; {p['networks']} were asked for, {p['candidates']} seeds tried"))
+    if not kept:
+        return Outcome("no statistic: no task learns", None, [selection], [])
     t = np.array(times) * p["gamma"]
     reached = np.all(np.isfinite(t), axis=0)
     g = np.where(reached, geometric_mean(np.where(np.isfinite(t), t, 1.0), axis=0), np.nan)
     model = ("the authors' model (ground node, rate-limited floor, equilibrium-error timing)"
              if authors else "labctl's plain model (hard clip, instantaneous error)")
-    details = [f"{model}; allosteric tasks: {p['networks']} ({p['sources']} sources, "
+    details = [selection,
+               f"{model}; allosteric tasks: {len(kept)} ({p['sources']} sources, "
                f"{p['targets']} targets) on jammed N = {p['n_nodes']} networks; α/γ "
                f"{ratios[0]:.3g} … {ratios[-1]:.3g} ({ratios.size} values); T = first time "
                f"L/L0 < {p['threshold']:g}; {int(reached.sum())}/{ratios.size} α/γ reached "
                "it in every task"]
-    missed = {s: ", ".join(f"{x:.3g}" for x in ratios[~np.isfinite(t[s])])
-              for s in range(t.shape[0]) if not np.all(np.isfinite(t[s]))}
+    missed = {seed: ", ".join(f"{x:.3g}" for x in ratios[~np.isfinite(row)])
+              for seed, row in zip(kept, t) if not np.all(np.isfinite(row))}
     if missed:
         details.append(f"{int(np.sum(~np.isfinite(t)))} runs stopped at the cap "
                        f"({p['max_relaxation_times']:g} relaxation times or "
                        f"{p['max_steps']:g} steps) without reaching it: "
-                       + "; ".join(f"network {s} at α/γ {xs}" for s, xs in missed.items()))
+                       + "; ".join(f"network {seed} at α/γ {xs}"
+                                   for seed, xs in missed.items()))
     try:
         fit = fit_nonequilibrium(ratios, g, papers_statistic=authors)
     except (ValueError, RuntimeError) as exc:
@@ -448,13 +466,28 @@ def nonequilibrium(p: dict[str, Any], out: Path) -> Outcome:
     return Outcome("; ".join(parts), passed, details, figs)
 
 
+def _neq_time(p: dict[str, Any], task: tuple[Network, dict, dict], ratio: float) -> float:
+    """Training time (s) of ``task`` = (network, sources, targets) at α/γ = ``ratio`` under
+    protocol ``p``'s model and caps; NaN if a cap came first."""
+    from labctl.physics import nonequilibrium as neq
+
+    net, src, tgt = task
+    return neq.training_time(net, src, tgt, float(ratio), eta=p["eta"], gamma=p["gamma"],
+                             k0=p["k0"], k_min=p["k_min"], k_max=p["k_max"],
+                             threshold=p["threshold"],
+                             max_time=p["max_relaxation_times"] / p["gamma"],
+                             max_steps=p["max_steps"], authors=p["model"] == "authors")
+
+
 def _save_partial_times(out: Path, ratios: np.ndarray, times: list[list[float]],
-                        gamma: float) -> None:
+                        gamma: float, kept: list[int], rejected: list[int]) -> None:
     """The training times of the networks finished so far, ``<out>/times.json`` (γT per
-    network and α/γ; null where the threshold was not reached), replaced atomically after
-    each network: a long full run that is stopped keeps what it measured."""
+    kept network seed and α/γ; null where the threshold was not reached; the seeds not
+    kept), replaced atomically after each network: a long full run that is stopped keeps
+    what it measured."""
     out.mkdir(parents=True, exist_ok=True)
-    data = {"alpha_over_gamma": [float(x) for x in ratios],
+    data = {"networks": kept, "not_kept": rejected,
+            "alpha_over_gamma": [float(x) for x in ratios],
             "gamma_T": [[float(v) * gamma if np.isfinite(v) else None for v in row]
                         for row in times]}
     tmp = out / "times.json.part"
