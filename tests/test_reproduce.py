@@ -205,7 +205,7 @@ def test_parallel_hands_out_the_longest_claims_first():
     from labctl.reproduce.cli import longest_first
 
     order = [c.key for c in longest_first(list(CLAIMS))]
-    assert order[:3] == ["nonequilibrium", "small_lambda", "noise_floor"]
+    assert order[:3] == ["small_lambda", "kappa", "noise_floor"]
     minutes = [c.full_minutes for c in longest_first(list(CLAIMS))]
     assert minutes == sorted(minutes, reverse=True)
     assert sorted(order) == sorted(c.key for c in CLAIMS)

@@ -35,9 +35,8 @@ class Claim:
     """``key``, a short ``title``, the paper's ``statement`` with where it is made,
     ``protocol`` (relative to the protocols folder), ``kind`` ("bench" or
     "simulation") and ``full_minutes``, the full form's rough wall time on one core of the
-    2-core development machine (min; measured 2026-11-30, out of equilibrium: more than 94,
-    see docs/ANALYSIS.md), used only to hand the longest claims to ``--parallel``'s workers
-    first."""
+    2-core development machine (min; measured 2026-11-30, see docs/ANALYSIS.md), used only
+    to hand the longest claims to ``--parallel``'s workers first."""
 
     key: str
     title: str
@@ -55,11 +54,11 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("small_lambda", "small-λ scaling, N = 64",
           "L(λ) − L(0) ∝ λ² and P(0) − P(λ) ∝ λ at small λ (Eq. 16, Fig. 2a; regression, "
           "N = 64, 50 realisations)",
-          "papers/small_lambda.toml", "simulation", 12),
+          "papers/small_lambda.toml", "simulation", 7.6),
     Claim("kappa", "initialisation κ",
           "trained free power ∝ κ, plateau near k_min; training time flat, then ∝ 1/κ; "
           "training energy minimal at an intermediate κ (Sec. II B, Fig. 1c–f)",
-          "papers/kappa.toml", "simulation", 8.5),
+          "papers/kappa.toml", "simulation", 5.5),
     Claim("lambda_control", "λ control vs early stopping",
           "λ control converges on the tolerated error L̃ and ends at lower free power than "
           "early stopping of the same task at L̃ (Sec. IV, Eq. 18, Fig. 4a,b)",
@@ -67,12 +66,12 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("nonequilibrium", "out of equilibrium",
           "γT ∝ (α/γ)^−1 below α_c ≈ γ; above it −0.42 ± 0.06 for α/γ 3–100 in the authors' "
           "data (out-of-equilibrium-learning Figs. 2–3; PHYSICS.md §4.5)",
-          "papers/nonequilibrium.toml", "simulation", 120),
+          "papers/nonequilibrium.toml", "simulation", 2.3),
     Claim("noise_floor", "noise floor",
           "rule noise δ = 5e-4 gives an error floor (~1e-5 at α, η the paper does not "
           "state); below it λ lowers the free power at almost no error cost (Sec. III A, "
           "Fig. 3d; App. C)",
-          "papers/noise_floor.toml", "simulation", 9.5),
+          "papers/noise_floor.toml", "simulation", 5.1),
     Claim("iris", "Iris classification",
           "the network learns to classify Iris: 4 inputs + ground, 3 targets, 10 training "
           "and 40 test flowers per species (App. C, Fig. 6c; PHYSICS.md §4.7)",
