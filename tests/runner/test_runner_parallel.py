@@ -49,9 +49,10 @@ class _Future:
     def __init__(self, client: _Client, fn, args) -> None:
         self.client, self.fn, self.args = client, fn, args
         self.released = False
+        self.key = f"chunk-{client.submitted}"
 
     def result(self):
-        return self.fn(*self.args)
+        return self.fn(*(a.value if isinstance(a, _Data) else a for a in self.args))
 
     def release(self) -> None:
         self.released = True
@@ -72,6 +73,16 @@ class _AsCompleted:
             yield self.futures.pop(0)
 
 
+class _Data:
+    """A scattered value's future stand-in."""
+
+    def __init__(self, client: _Client, value) -> None:
+        self.client, self.value = client, value
+
+    def release(self) -> None:
+        self.client.data_released += 1
+
+
 class _Client:
     """A Dask client stand-in running chunks in this process and counting those
     submitted and not yet released."""
@@ -80,12 +91,18 @@ class _Client:
         self.in_flight = 0
         self.most_in_flight = 0
         self.submitted = 0
+        self.scattered = 0
+        self.data_released = 0
 
     def scheduler_info(self):
         return {"workers": {"w0": {}, "w1": {}}}
 
-    def scatter(self, value, broadcast=False):
-        return value
+    def scatter(self, value, broadcast=False, hash=True):
+        if broadcast:
+            return value
+        data = [_Data(self, v) for v in value]
+        self.scattered += len(data)
+        return data
 
     def submit(self, fn, *args, pure=True):
         self.in_flight += 1
@@ -103,7 +120,8 @@ class _Client:
 def test_chunks_in_flight_are_bounded_and_results_are_streamed(monkeypatch, protocols,
                                                                tmp_path):
     """40 tasks in 1-task chunks on 2 (stand-in) workers: never more than 2 × 2 chunks
-    submitted ahead of the writing, and every task reaches the file."""
+    submitted ahead of the writing, each chunk's plans scattered and released with its
+    result, and every task reaches the file."""
     import dask.distributed
 
     client = _Client()
@@ -119,6 +137,8 @@ def test_chunks_in_flight_are_bounded_and_results_are_streamed(monkeypatch, prot
     assert result.status == "completed", result.reason
     assert client.submitted == len(session.plans) == 40
     assert client.most_in_flight == parallel.IN_FLIGHT_PER_WORKER * 2
+    # each chunk's plans went as scattered data, released once its result was written
+    assert client.scattered == client.data_released == 40
     from labctl.store import open_run
 
     with open_run(tmp_path / "many.h5") as run:
