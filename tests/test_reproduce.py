@@ -165,6 +165,11 @@ def test_reproduce_quick_claim_table(quick_run):
     for key in ("tradeoff", "small_lambda", "kappa", "lambda_control", "iris",
                 "nonlinear_regression"):
         assert verdicts[key] == "PASS", (key, proc.stdout)
+    # the out-of-equilibrium verdict says which criterion decided it
+    neq = json.loads((out / "nonequilibrium" / "result.json").read_text(encoding="utf-8"))
+    [line] = [d for d in neq["details"] if d.startswith("verdict, criterion by criterion")]
+    assert line.count(": yes") + line.count(": no") == 3
+    assert (": no" in line) == (neq["verdict"] == "FAIL")
 
 
 def test_cli_refuses_a_protocols_folder_without_the_protocols(tmp_path, capsys):

@@ -463,7 +463,21 @@ def nonequilibrium(p: dict[str, Any], out: Path) -> Outcome:
         parts.append(f"slope {name} {_pm(f.exponent, f.exponent_err)}" if f is not None
                      else f"slope {name}: < {MIN_POINTS} points")
     passed = None if ok_slopes is None else bool(ok and ok_slopes)
+    if ok_slopes is not None:
+        assert fit.low is not None and fit.window is not None
+        details.append(
+            f"verdict, criterion by criterion: break within a factor 3 of α/γ = 1: "
+            f"{_yes(ok)} ({fit.broken.x_break:.3g}); slope below agrees with "
+            f"{PAPER_LOW:g}: "
+            f"{_yes(agrees(fit.low.exponent, fit.low.exponent_err, PAPER_LOW))}; window "
+            f"slope agrees with {PAPER_WINDOW[0]:g} ± {PAPER_WINDOW[1]:g}: "
+            f"{_yes(agrees(fit.window.exponent, fit.window.exponent_err, *PAPER_WINDOW))} "
+            "(agreement: docs/ANALYSIS.md)")
     return Outcome("; ".join(parts), passed, details, figs)
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "no"
 
 
 def _neq_time(p: dict[str, Any], task: tuple[Network, dict, dict], ratio: float) -> float:
