@@ -358,6 +358,16 @@ def test_daq_blocks_and_single_readings(daq):
         daq.settle(-1.0)
 
 
+def test_daq_says_whether_its_reader_may_wait(daq):
+    """A real board's samples arrive on its own clock (free-running: its reader must never
+    wait on anything slower); only the simulator's fast clock waits for its reader."""
+    from labctl.bench.simulated import SimDaq
+
+    assert isinstance(daq.free_running, bool)
+    expected = daq.clock == "paced" if isinstance(daq, SimDaq) else True
+    assert daq.free_running is expected
+
+
 def test_daq_refuses_a_foreign_thread(daq):
     line = _line(daq, "source")
     for call in (daq.read_once, daq.start_acquisition, lambda: daq.write_outputs({line.name: 0.0}),
