@@ -58,6 +58,11 @@ from labctl.store.writer import PRODUCER_BACKLOG_BYTES
 
 #: smallest λ the closed-loop controller goes down to (dimensionless)
 LAMBDA_FLOOR = 5e-5
+#: bench time (s) of learning whose rows are built and handed over together when the DAQ
+#: waits for its reader (the simulator's fast clock, where a second of bench time takes
+#: milliseconds; the rows are the same as block by block); a free-running DAQ hands over
+#: every block's rows at once
+ROW_BATCH_S = 1.0
 #: bench time between two SMU readings while learning (s): 2 Hz, above the 1 Hz asked for
 SMU_READ_INTERVAL_S = 0.5
 #: tries of one SMU reading between two DAQ blocks (one recovery, as for every instrument
@@ -167,7 +172,8 @@ class TaskExecutor:
         #: the DAQ waits for its reader (the simulator's fast clock), so rows wait for the
         #: writer thread when it falls behind instead of piling up in memory; a free-running
         #: DAQ (hardware, paced) is never held up
-        self._wait_for_sink = not bench.daq.free_running and hasattr(sink, "wait_for_room")
+        self._daq_waits = not bench.daq.free_running
+        self._wait_for_sink = self._daq_waits and hasattr(sink, "wait_for_room")
 
     # ------------------------------------------------------------------ fault policy
     def run_task_with_policy(self, plan: pl.TaskPlan, policy: FaultPolicy | None = None,
@@ -463,11 +469,17 @@ class TaskExecutor:
         since_update = 0.0
         since_smu = SMU_READ_INTERVAL_S  # read the SMU after the first block
         expected = 0  # sample index the next block starts at
+        # rows wait in the row builder for up to ROW_BATCH_S of bench time where the DAQ
+        # waits for its reader and no controller needs each block's error
+        batch_s = ROW_BATCH_S if self._daq_waits and controller is None else 0.0
+        queued_s = 0.0
         daq.start_acquisition()
         gates.set_learning(True)
         try:
             while self.clock < end - 0.5 / rate:
                 self.control.check_abort()
+                if self.control.paused:
+                    self._emit(self.rows.take_rows())  # what was read is shown before
                 self._pause_if_asked(learning=True)
                 self._apply_live_settings()
                 per_row = self.rows.samples_per_row
@@ -492,9 +504,12 @@ class TaskExecutor:
                     self._read_supply()
                     since_smu = 0.0
                 if block.average > 1:
-                    self._emit(self.rows.rows_of_means(
-                        t.reshape(-1, block.average).mean(axis=1), block.data, float(t[-1]),
-                        self.gates_now, self.lam, self.eta))
+                    self.rows.add_means(t.reshape(-1, block.average).mean(axis=1), block.data,
+                                        float(t[-1]), self.gates_now, self.lam, self.eta)
+                    queued_s += n / rate + gap
+                    if queued_s >= batch_s - 0.5 / rate:
+                        self._emit(self.rows.take_rows())
+                        queued_s = 0.0
                 else:
                     self._emit(self.rows.rows(t, block.data, self.gates_now, self.lam,
                                               self.eta))
@@ -507,9 +522,12 @@ class TaskExecutor:
                 self._progress(n / rate + gap, n)
         finally:
             try:
-                gates.set_learning(False)
+                self._emit(self.rows.take_rows())  # every block read is recorded, even on a fault
             finally:
-                daq.stop_acquisition()
+                try:
+                    gates.set_learning(False)
+                finally:
+                    daq.stop_acquisition()
 
     def _stepwise(self, steps: int, window: float, settle: float) -> None:
         """``steps`` × (free measurement, clamped measurement, learning window of

@@ -21,6 +21,7 @@ record interval (a boxcar, which also lowers the measurement noise), then comput
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +69,9 @@ class EdgeLaw:
         if incidence is None:
             incidence = (self.a == node).astype(float) - (self.b == node).astype(float)
             self._incidence[node] = incidence
-        return current @ incidence
+        # multiply and sum row by row (not a matrix product): a row's value does not
+        # depend on how many rows come with it
+        return np.sum(current * incidence, axis=-1)
 
 
 class RowBuilder:
@@ -83,6 +86,8 @@ class RowBuilder:
                  sample_rate: float, record_interval: float,
                  targets: Mapping[int, float]) -> None:
         self.law = law
+        #: blocks added by add_means whose rows take_rows has not built yet
+        self._queued: list[tuple[Any, ...]] = []
         n = network.n_nodes
         self.free_cols = np.full(n, -1)
         self.clamped_cols = np.full(n, -1)
@@ -106,6 +111,7 @@ class RowBuilder:
     def set_record_interval(self, seconds: float) -> None:
         """Time per row (s; a plan step's 1/record_rate_hz). Samples of an unfinished row
         are dropped (a new recording starts)."""
+        self._check_nothing_queued("set_record_interval")
         self.samples_per_row = max(1, round(self.sample_rate * float(seconds)))
         self.dt_row = self.samples_per_row / self.sample_rate
         self._pending_t = np.empty(0)
@@ -114,13 +120,20 @@ class RowBuilder:
     def set_supply(self, node: int | None, volts: float = 0.0) -> None:
         """The SMU holds ``node`` at ``volts`` (V) from now on (None: output off); the
         held measurement is forgotten."""
+        self._check_nothing_queued("set_supply")
         self.supply = None if node is None else (int(node), float(volts))
         self.supply_power = float("nan")
 
     def set_targets(self, targets: Mapping[int, float]) -> None:
         """Change the desired outputs Ṽ (node → V) used for the error."""
+        self._check_nothing_queued("set_targets")
         self.target_nodes = np.array(sorted(targets), dtype=int)
         self.target_values = np.array([targets[k] for k in sorted(targets)], dtype=float)
+
+    def _check_nothing_queued(self, what: str) -> None:
+        """Settings the queued rows depend on change only once they are taken."""
+        if self._queued:
+            raise ValueError(f"{what}: {self.queued_rows} queued rows; take_rows() first")
 
     def split(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(v_free, v_clamped) node voltages (..., N) from DAQ columns (..., C)."""
@@ -159,19 +172,51 @@ class RowBuilder:
         t_row = t[: n_rows * m].reshape(n_rows, m).mean(axis=1)
         return self._rows(t_row, mean, reading_t, previous, gates, lam, eta)
 
-    def rows_of_means(self, t_row: np.ndarray, mean: np.ndarray, reading_t: float,
-                      gates: np.ndarray, lam: float, eta: float) -> dict[str, np.ndarray]:
-        """Rows from a block the DAQ already averaged into record intervals
+    def add_means(self, t_row: np.ndarray, mean: np.ndarray, reading_t: float,
+                  gates: np.ndarray, lam: float, eta: float) -> None:
+        """Queue the rows of a block the DAQ already averaged into record intervals
         (:attr:`labctl.bench.interfaces.SampleBlock.average` = :attr:`samples_per_row`):
         ``t_row`` (r,) s and ``mean`` (r, C) V are the rows' mean sample times and mean
         voltages, ``reading_t`` (s) the block's last sample time, when ``gates`` (E,) V was
-        read. The same rows as :meth:`rows` of the block's samples (no samples wait)."""
+        read, at ``lam`` and ``eta``; the SMU reading held now goes on the block's last
+        row. :meth:`take_rows` builds every queued block's rows in one pass: the same
+        rows as :meth:`rows` of the blocks' samples, however many blocks are queued."""
         if len(self._pending_t):
-            raise ValueError("rows_of_means: samples of an unfinished row are waiting")
+            raise ValueError("add_means: samples of an unfinished row are waiting")
         gates = np.asarray(gates, float)
-        previous = self._take_gate_reading(reading_t, gates)
-        return self._rows(np.asarray(t_row, float), np.asarray(mean, float), reading_t,
-                          previous, gates, lam, eta)
+        t0, g0 = self._take_gate_reading(reading_t, gates)
+        supply = np.full(len(t_row), np.nan)
+        supply[-1], self.supply_power = self.supply_power, float("nan")
+        self._queued.append((np.asarray(t_row, float), np.asarray(mean, float), t0, g0,
+                             float(reading_t), gates, float(lam), float(eta), supply))
+
+    @property
+    def queued_rows(self) -> int:
+        """Rows queued by :meth:`add_means` and not yet taken."""
+        return sum(len(block[0]) for block in self._queued)
+
+    def take_rows(self) -> dict[str, np.ndarray] | None:
+        """The rows of every block queued by :meth:`add_means` (None if none), in order."""
+        if not self._queued:
+            return None
+        blocks, self._queued = self._queued, []
+        columns = list(zip(*blocks))
+        counts = [len(t) for t in columns[0]]
+        t_row, mean = np.concatenate(columns[0]), np.concatenate(columns[1])
+
+        def per_row(values: tuple[Any, ...]) -> np.ndarray:
+            return np.repeat(np.array(values, dtype=float), counts, axis=0)
+
+        t0, g0, reading_t, g1 = (per_row(columns[k]) for k in (2, 3, 4, 5))
+        span = reading_t - t0
+        # each row's gates interpolated between the reading before its block and the one
+        # right after it (the first reading of a task stands for itself)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = np.where(span > 0, np.clip((t_row - t0) / span, 0.0, 1.0), 1.0)
+        row_gates = g0 + (g1 - g0) * w[:, None]
+        return self.from_voltages(t_row, mean, row_gates, per_row(columns[6]),
+                                  per_row(columns[7]), self.dt_row,
+                                  supply_power=np.concatenate(columns[8]))
 
     def _take_gate_reading(self, reading_t: float, gates: np.ndarray
                            ) -> tuple[float, np.ndarray]:
@@ -193,10 +238,14 @@ class RowBuilder:
         return self.from_voltages(t_row, mean, row_gates, lam, eta, self.dt_row)
 
     def from_voltages(self, t_row: np.ndarray, mean: np.ndarray, gates: np.ndarray,
-                      lam: float, eta: float, dt_row: float) -> dict[str, np.ndarray]:
+                      lam: float | np.ndarray, eta: float | np.ndarray, dt_row: float, *,
+                      supply_power: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Rows from averaged DAQ readings ``mean`` (T, C) at times ``t_row`` (T,) s and
-        gate voltages ``gates`` (E,) or (T, E) V; each row stands for ``dt_row`` seconds of
-        learning in the energy integral."""
+        gate voltages ``gates`` (E,) or (T, E) V, at ``lam`` and ``eta`` (one value or one
+        per row); each row stands for ``dt_row`` seconds of learning in the energy
+        integral, accumulated row by row. ``supply_power`` (T,) W is the measured supply
+        power of each row (NaN where none); None puts the SMU reading held now on the last
+        row."""
         v_free, v_clamped = self.split(mean)
         n_rows = len(t_row)
         err = self.error(v_free)
@@ -208,18 +257,20 @@ class RowBuilder:
                                                      gates)
         i_free, i_clamped = i_both[:n_rows], i_both[n_rows:]
         p_free, p_clamped = p_both[:n_rows], p_both[n_rows:]
-        energy = self.energy + np.cumsum(p_free) * dt_row
+        # a running sum row after row, so the values do not depend on how rows are grouped
+        energy = np.cumsum(np.concatenate(([self.energy], p_free * dt_row)))[1:]
         self.energy = float(energy[-1])
         gate_rows = gates if gates.ndim == 2 else np.broadcast_to(gates, (n_rows, gates.size))
         supply: dict[str, np.ndarray] = {}
         if self.supply is not None:
             node, volts = self.supply
             drawn = self.law.node_outflow(i_free + i_clamped, node)
-            # a reading belongs to the row that ends when it was taken (the last one here:
-            # the SMU is read right after the block these rows close); the others NaN
-            measured = np.full(n_rows, np.nan)
-            measured[-1], self.supply_power = self.supply_power, float("nan")
-            supply = {"power_supply": measured, "power_supply_model": volts * drawn}
+            if supply_power is None:
+                # a reading belongs to the row that ends when it was taken (the last one
+                # here: the SMU is read right after the block these rows close)
+                supply_power = np.full(n_rows, np.nan)
+                supply_power[-1], self.supply_power = self.supply_power, float("nan")
+            supply = {"power_supply": supply_power, "power_supply_model": volts * drawn}
         return {
             "time": t_row,
             "error": err,
@@ -227,8 +278,8 @@ class RowBuilder:
             "power_free": p_free,
             "power_clamped": p_clamped,
             "energy": energy,
-            "lambda": np.full(n_rows, lam),
-            "eta": np.full(n_rows, eta),
+            "lambda": np.asarray(lam, float) if np.ndim(lam) else np.full(n_rows, lam),
+            "eta": np.asarray(eta, float) if np.ndim(eta) else np.full(n_rows, eta),
             "gate_voltage": gate_rows,
             "conductance": chord[:n_rows],
             "v_free": v_free,

@@ -3,6 +3,7 @@ stepwise learning on the bench's clock, and the SMU's measured supply power in t
 
 from __future__ import annotations
 
+import math
 import time
 import typing
 from typing import Any
@@ -109,6 +110,46 @@ def test_stepwise_learning_runs_on_the_bench_clock_without_wall_sleeps(monkeypat
     np.testing.assert_allclose(np.diff(t), 2 * 0.5 + 0.02, rtol=1e-9)
     assert t[0] == pytest.approx(2 * 0.5)
     assert elapsed >= 5 * (2 * 0.5 + 0.02)  # the simulated physics lived through it
+
+
+class CountingSink(ListSink):
+    """A ListSink that counts the appends of the learning rows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.appends = 0
+
+    def append(self, index: int, rows: Any) -> None:
+        self.appends += 1
+        super().append(index, rows)
+
+
+@pytest.mark.parametrize("rate", [10.0, 40.0])
+def test_rows_are_the_same_handed_over_block_by_block_or_in_batches(monkeypatch, rate):
+    """On the fast clock the executor builds rows a second of bench time at a time
+    (ROW_BATCH_S); every value (gates interpolated between read-backs, energy, the SMU's
+    readings on their rows) is the one a block-by-block hand-over gives."""
+    import labctl.runner.executor as executor
+
+    plan = _plan(pl.Learn(duration_s=2.5, record_rate_hz=rate))
+    sinks = {}
+    for batch_s in (0.0, 0.3, executor.ROW_BATCH_S):
+        monkeypatch.setattr(executor, "ROW_BATCH_S", batch_s)
+        bench = open_bench(CFG, clock="fast", seed=3)
+        sinks[batch_s] = sink = CountingSink()
+        try:
+            TaskExecutor(bench, CFG, sink).run_task(plan)
+        finally:
+            bench.close()
+    block_by_block = sinks.pop(0.0)
+    assert block_by_block.appends == 2 + 25  # two readings, 25 blocks of learning
+    for batch_s, sink in sinks.items():
+        assert sink.appends == 2 + math.ceil(2.5 / batch_s - 1e-9)
+        assert set(sink.rows) == set(block_by_block.rows)
+        assert "power_supply" in sink.rows
+        for name in sink.rows:
+            np.testing.assert_array_equal(sink.column(name), block_by_block.column(name),
+                                          err_msg=f"{name}, batches of {batch_s} s")
 
 
 def test_supply_power_is_measured_beside_the_model_and_agrees_within_mismatch():

@@ -240,3 +240,21 @@ def test_the_raw_stream_shows_the_gap_and_keeps_one_attempt(protocols, tmp_path)
         t = run.tasks[1]["raw_time"]
         assert len(t) == 10_000 and np.allclose(np.diff(t), 1e-4)
         assert run.tasks[1]["raw_samples"].shape == (10_000, 32)
+
+
+def test_a_task_fault_keeps_every_row_read_before_it(protocols, tmp_path, clean):
+    """On the fast clock rows are built a second of bench time at a time; a fault in the
+    middle of such a batch still records every block read before it (the clean run's
+    rows up to there), and nothing after."""
+    result, _ = _run(_protocol(protocols, tmp_path, _policy("skip")), tmp_path / "skip.h5",
+                     SimFaults(**PERSISTENT))
+    with open_run(result.path) as run:
+        t, error = run.tasks[1].time, run.tasks[1].error
+    # task 1 starts at TASK_S of bench time: its initial reading (0.1 s, one row), then
+    # learning at 50 rows/s; the gate read-back after the block ending at the fault's
+    # moment fails, so that block and the rest are not recorded
+    fault_task_time = PERSISTENT["gate_timeout_at_s"] - TASK_S
+    blocks = round((fault_task_time - 0.1) / 0.1) - 1
+    assert blocks >= 2 and len(t) == 1 + 5 * blocks
+    np.testing.assert_array_equal(t, clean[1][0][:len(t)])
+    np.testing.assert_array_equal(error, clean[1][1][:len(t)])
