@@ -175,16 +175,12 @@ def dac_quantise(volts: np.ndarray | float) -> np.ndarray:
 
 def adc_readback(volts: np.ndarray, noise_v: float, rng: np.random.Generator) -> np.ndarray:
     """Firmware gate read-back (V): 4 noisy 8 mV ADC readings averaged, plus half a count."""
+    from labctl.bench.readback_kernel import adc_mean_of_readings
+
     v = np.asarray(volts, dtype=float)
-    # in place, one array: a block's read-back is on the acquisition loop's path
-    counts = rng.standard_normal((*v.shape, ADC_SAMPLES))
-    counts *= noise_v
-    counts += v[..., None]
-    np.maximum(counts, 0.0, out=counts)  # the ADC reads nothing below 0 V
-    counts /= ADC_V_PER_COUNT
-    np.floor(counts, out=counts)
-    mean = np.add.reduce(counts, axis=-1)
-    mean /= ADC_SAMPLES
-    mean *= ADC_V_PER_COUNT
-    mean += ADC_V_PER_COUNT / 2
-    return mean
+    normals = rng.standard_normal((*v.shape, ADC_SAMPLES))
+    out = np.empty(v.shape)
+    adc_mean_of_readings(np.ascontiguousarray(v).reshape(-1),
+                         normals.reshape(-1, ADC_SAMPLES), float(noise_v), ADC_V_PER_COUNT,
+                         out.reshape(-1))
+    return out if out.ndim else out[()]

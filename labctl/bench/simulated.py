@@ -106,8 +106,6 @@ class SimCore:
         self._noise = np.empty((0, 2 * config.network.n_nodes))  # reused noise buffer
         #: (samples, coarse states, average) → boxcar weights (see _boxcar_weights)
         self._weights: dict[tuple[int, int, int], np.ndarray] = {}
-        #: node → indices of the edges leaving it and of those entering it (node_outflow)
-        self._node_edges: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.apply_outputs()
 
     def _build_twin(self, gates0: np.ndarray | None) -> None:
@@ -335,17 +333,7 @@ class SimCore:
     def node_outflow(self, node: int) -> float:
         """Current (A) flowing out of ``node`` into the network, summed over both copies."""
         f, c = self.state()
-        edges = self._node_edges.get(node)
-        if edges is None:  # (edges leaving the node, edges entering it)
-            ends = self.config.network.edges
-            edges = self._node_edges[node] = (np.flatnonzero(ends[:, 0] == node),
-                                              np.flatnonzero(ends[:, 1] == node))
-        leaving, entering = edges
-        total = 0.0
-        for v, copy in ((f, "free"), (c, "clamped")):
-            cur = self.twin.edge_currents(v, copy)
-            total += float(cur[leaving].sum() - cur[entering].sum())
-        return total
+        return self.twin.node_outflow(node, f, c)
 
 
 class SimDaq(Daq):

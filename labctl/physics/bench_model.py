@@ -483,6 +483,18 @@ class TwinBench:
         v = np.asarray(v, float)
         return self._b.edge_currents(v[None], copy)[0]
 
+    def node_outflow(self, node: int, v_free: np.ndarray, v_clamped: np.ndarray) -> float:
+        """Current (A) out of ``node`` into its edges, summed over both copies, at node
+        voltages ``v_free`` and ``v_clamped`` (N,) V: what a source holding that node in
+        both copies supplies (one compiled pass)."""
+        from labctl.physics.kernels_mosfet import node_outflow_both
+
+        b = self._b
+        return float(node_outflow_both(
+            np.ascontiguousarray(v_free, dtype=float), np.ascontiguousarray(v_clamped, dtype=float),
+            b.gates[0], b._edge_a, b._edge_b, b.s_free, b.vt_free, b.s_clamp, b.vt_clamp,
+            b.params.mosfet.smoothing, int(node)))
+
     def power(self, v: np.ndarray, copy: str = "free") -> np.ndarray | float:
         """Dissipated power Σ I ΔV (W) for node voltages ``v`` (N,) or (n, N)."""
         out = self._b.power(np.asarray(v, float)[None], copy)[0]

@@ -246,6 +246,34 @@ def edge_observables(v: np.ndarray, gates: np.ndarray, a: np.ndarray, b: np.ndar
         power[r] = p
 
 
+@njit(cache=True)
+def node_outflow_both(v_free: np.ndarray, v_clamp: np.ndarray, gate: np.ndarray,
+                      a: np.ndarray, b: np.ndarray, s_free: np.ndarray, vt_free: np.ndarray,
+                      s_clamp: np.ndarray, vt_clamp: np.ndarray, smoothing: float,
+                      node: int) -> float:
+    """Current (A) flowing out of ``node`` into its edges, summed over the free copy (node
+    voltages ``v_free`` (N,) V, transistors ``s_free``/``vt_free``) and the clamped copy
+    (``v_clamp``, ``s_clamp``/``vt_clamp``), with gates ``gate`` (E,) V shared; edges
+    a → b. What a source holding that node in both copies supplies (the compiled law the
+    twin's states are solved with)."""
+    out_free = 0.0
+    out_clamp = 0.0
+    for e in range(a.size):
+        if a[e] != node and b[e] != node:
+            continue
+        sign = 1.0 if a[e] == node else -1.0
+        for copy in range(2):
+            v, s, vt = (v_free, s_free, vt_free) if copy == 0 else (v_clamp, s_clamp, vt_clamp)
+            fa, _ = _overdrive(gate[e] - vt[e] - v[a[e]], smoothing)
+            fb, _ = _overdrive(gate[e] - vt[e] - v[b[e]], smoothing)
+            cur = sign * 0.5 * s[e] * (fb * fb - fa * fa)
+            if copy == 0:
+                out_free += cur
+            else:
+                out_clamp += cur
+    return out_free + out_clamp
+
+
 def residual_curvature(s_edge: np.ndarray, degree: np.ndarray, smoothing: float) -> float:
     """Bound (A/V²) on the KCL residual left after an exact Newton step, per V² of step.
 

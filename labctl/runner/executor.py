@@ -469,17 +469,18 @@ class TaskExecutor:
         since_update = 0.0
         since_smu = SMU_READ_INTERVAL_S  # read the SMU after the first block
         expected = 0  # sample index the next block starts at
-        # rows wait in the row builder for up to ROW_BATCH_S of bench time where the DAQ
-        # waits for its reader and no controller needs each block's error
+        # rows (and progress) wait in the row builder for up to ROW_BATCH_S of bench time
+        # where the DAQ waits for its reader and no controller needs each block's error
         batch_s = ROW_BATCH_S if self._daq_waits and controller is None else 0.0
-        queued_s = 0.0
+        queued_s, queued_samples = 0.0, 0
         daq.start_acquisition()
         gates.set_learning(True)
         try:
             while self.clock < end - 0.5 / rate:
                 self.control.check_abort()
-                if self.control.paused:
-                    self._emit(self.rows.take_rows())  # what was read is shown before
+                if self.control.paused:  # what was read is shown before the pause
+                    self._hand_over(queued_s, queued_samples)
+                    queued_s, queued_samples = 0.0, 0
                 self._pause_if_asked(learning=True)
                 self._apply_live_settings()
                 per_row = self.rows.samples_per_row
@@ -504,30 +505,39 @@ class TaskExecutor:
                     self._read_supply()
                     since_smu = 0.0
                 if block.average > 1:
-                    self.rows.add_means(t.reshape(-1, block.average).mean(axis=1), block.data,
-                                        float(t[-1]), self.gates_now, self.lam, self.eta)
-                    queued_s += n / rate + gap
-                    if queued_s >= batch_s - 0.5 / rate:
-                        self._emit(self.rows.take_rows())
-                        queued_s = 0.0
+                    # the rows' mean sample times (np.mean's sum and division)
+                    t_row = np.add.reduce(t.reshape(-1, block.average), axis=1) / block.average
+                    self.rows.add_means(t_row, block.data, float(t[-1]), self.gates_now,
+                                        self.lam, self.eta)
                 else:
                     self._emit(self.rows.rows(t, block.data, self.gates_now, self.lam,
                                               self.eta))
+                queued_s += n / rate + gap
+                queued_samples += n
+                if queued_s >= batch_s - 0.5 / rate:
+                    self._hand_over(queued_s, queued_samples)
+                    queued_s, queued_samples = 0.0, 0
                 since_update += n / rate
                 if (self._controller is not None and "error" in self.last
                         and since_update >= update_interval - 0.5 / rate):
                     self.lam = gates.set_lambda(self._controller.update(self.last["error"],
                                                                         since_update))
                     since_update = 0.0
-                self._progress(n / rate + gap, n)
         finally:
-            try:
-                self._emit(self.rows.take_rows())  # every block read is recorded, even on a fault
+            try:  # every block read is recorded, even on a fault
+                self._hand_over(queued_s, queued_samples)
             finally:
                 try:
                     gates.set_learning(False)
                 finally:
                     daq.stop_acquisition()
+
+    def _hand_over(self, seconds: float, samples: int) -> None:
+        """Hand the queued rows to the sink and the display, and report ``seconds`` (bench
+        time) and ``samples`` of progress."""
+        self._emit(self.rows.take_rows())
+        if samples:
+            self._progress(seconds, samples)
 
     def _stepwise(self, steps: int, window: float, settle: float) -> None:
         """``steps`` × (free measurement, clamped measurement, learning window of

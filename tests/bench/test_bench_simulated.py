@@ -92,6 +92,42 @@ def test_smu_current_is_kcl_current_out_of_its_node(bench):
     assert amps == pytest.approx(total, rel=0.1)  # mismatch 2 %, read noise 0.7 mV
 
 
+def test_smu_current_is_the_twins_edge_law_and_kirchhoff_holds(bench):
+    """The simulated SMU's node current (one compiled pass) is the NumPy edge law's, summed
+    over both copies, to round-off; at a node no line holds, the currents cancel (KCL)."""
+    bench.gates.set_gates(np.linspace(1.5, 5.0, 32))
+    bench.gates.set_eta(0.22)
+    core = bench.daq.core
+    f, c = core.state()
+    ends = CFG.network.edges
+    for node in range(16):
+        law = sum(float(cur[ends[:, 0] == node].sum() - cur[ends[:, 1] == node].sum())
+                  for cur in (core.twin.edge_currents(f, "free"),
+                              core.twin.edge_currents(c, "clamped")))
+        outflow = core.node_outflow(node)
+        source = abs(core.node_outflow(0))
+        assert outflow == pytest.approx(law, rel=1e-12, abs=1e-15 * source)
+        if node not in ROUTE.values():
+            assert abs(outflow) < 1e-9 * source  # Newton's tolerance, not the law's
+
+
+@pytest.mark.parametrize("noise_v", [0.0, 0.002, 0.5])
+def test_gate_read_back_is_the_mean_of_four_adc_readings(noise_v):
+    """The simulated controller's read-back (a compiled pass) is, bit for bit, the firmware's
+    arithmetic written in NumPy: four noisy readings, each floor(max(V, 0)/8 mV) counts,
+    averaged, plus half a count."""
+    from labctl.bench import gate_encoding as enc
+
+    volts = np.random.default_rng(1).uniform(-0.3, 6.3, (5, 32))
+    noise = np.random.default_rng(2).standard_normal((5, 32, enc.ADC_SAMPLES))
+    counts = np.floor(np.clip(volts[..., None] + noise_v * noise, 0.0, None)
+                      / enc.ADC_V_PER_COUNT)
+    expected = counts.mean(axis=-1) * enc.ADC_V_PER_COUNT + enc.ADC_V_PER_COUNT / 2
+    got = enc.adc_readback(volts, noise_v, np.random.default_rng(2))
+    np.testing.assert_array_equal(got, expected)
+    assert enc.adc_readback(volts[0, 0], noise_v, np.random.default_rng(2)) == expected[0, 0]
+
+
 def test_learning_lowers_the_error(bench):
     bench.gates.set_eta(0.22)
     bench.daq.start_acquisition()
