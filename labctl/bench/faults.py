@@ -72,6 +72,21 @@ class SimFaults:
         if not (isinstance(lost, int | float) and math.isfinite(lost) and 0 < lost <= 10):
             raise ValueError(f"daq_overflow_lost_s: {lost!r} s; allowed (0, 10] s")
 
+    def __setattr__(self, name: str, value: object) -> None:
+        if name.endswith("_at_s"):  # moments changed: which instruments have any is redone
+            self.__dict__.pop("_scheduled", None)
+        super().__setattr__(name, value)
+
+    def scheduled(self, instrument: str) -> bool:
+        """True if any fault of ``instrument`` ("daq", "gate", "smu") has a moment (every
+        operation of an instrument without one skips the checks)."""
+        scheduled = self.__dict__.get("_scheduled")
+        if scheduled is None:
+            scheduled = self.__dict__["_scheduled"] = {
+                name: any(self.moments(fault) for fault in (f"{name}_disconnect", *faults))
+                for name, faults in TRANSIENT.items()}
+        return scheduled[instrument]
+
     def moments(self, name: str) -> tuple[float, ...]:
         """The moments (s) of fault ``name`` (e.g. "gate_timeout"), ascending."""
         return getattr(self, f"{name}_at_s") or ()
@@ -98,6 +113,8 @@ class SimFaults:
 
     def raise_if_due(self, instrument: str, t: float) -> None:
         """Raise the interface error of the first fault of ``instrument`` due at ``t``."""
+        if not self.scheduled(instrument):
+            return
         if self.disconnected(instrument, t):
             raise InstrumentDisconnectedError(f"simulated {instrument}: disconnected (injected)")
         for name in TRANSIENT[instrument]:

@@ -21,7 +21,9 @@ integer, so that both quantise η, λ and the gate voltages identically (firmwar
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import Any
 
 import numpy as np
 
@@ -173,10 +175,17 @@ def dac_quantise(volts: np.ndarray | float) -> np.ndarray:
     return code * (DAC_FULL_SCALE_V / DAC_COUNTS)
 
 
-def adc_readback(volts: np.ndarray, noise_v: float, rng: np.random.Generator) -> np.ndarray:
-    """Firmware gate read-back (V): 4 noisy 8 mV ADC readings averaged, plus half a count."""
+@functools.cache
+def _compiled_readback() -> Any:
+    """The compiled read-back arithmetic (numba loads only when a simulator reads gates)."""
     from labctl.bench.readback_kernel import adc_mean_of_readings
 
+    return adc_mean_of_readings
+
+
+def adc_readback(volts: np.ndarray, noise_v: float, rng: np.random.Generator) -> np.ndarray:
+    """Firmware gate read-back (V): 4 noisy 8 mV ADC readings averaged, plus half a count."""
+    adc_mean_of_readings = _compiled_readback()
     v = np.asarray(volts, dtype=float)
     normals = rng.standard_normal((*v.shape, ADC_SAMPLES))
     out = np.empty(v.shape)

@@ -63,7 +63,7 @@ SIM_SMU_IDENTITY = "LABCTL,SIMSMU,SIM0001,labctl-sim"
 
 def _refuse_if_disconnected(core: SimCore, instrument: str) -> None:
     """A disconnected instrument cannot be driven to its safe state: say so."""
-    if core.faults.disconnected(instrument, core.t):
+    if core.faults.scheduled(instrument) and core.faults.disconnected(instrument, core.t):
         raise InstrumentDisconnectedError(f"simulated {instrument}: disconnected (injected)")
 
 
@@ -279,8 +279,6 @@ class SimCore:
         (the same distribution as averaging the samples, at 1/average of the draws); the
         noise-free means are fixed weights of the coarse states (:meth:`_boxcar_weights`).
         """
-        from labctl.physics.kernels_resample import lerp_onto_clock
-
         f0, c0 = self.state()
         n_nodes = f0.size
         if self.static:
@@ -299,6 +297,8 @@ class SimCore:
             if noise_v > 0:
                 out += (noise_v / math.sqrt(average)) * self.rng.standard_normal(out.shape)
             return out
+        from labctl.physics.kernels_resample import lerp_onto_clock
+
         out = np.empty((n, 2 * n_nodes))
         noise = self._noise[:0]
         if noise_v > 0:
@@ -365,6 +365,8 @@ class SimDaq(Daq):
         self._running = False
         self._wall0 = 0.0
         self._lost = 0  # samples the last overflow lost (counted at the restart)
+        #: (samples, average) → each row's mean sample index after the block's first
+        self._row_offsets: dict[tuple[int, int], np.ndarray] = {}
 
     def _check(self) -> None:
         _refuse_if_disconnected(self.core, "daq")
@@ -465,8 +467,13 @@ class SimDaq(Daq):
         data = self.core.run(n / self.sample_rate, n, self.core.config.sim.noise_v, average)
         first = self._index
         self._index += n
-        # each row's mean sample index: first + k·average + (average − 1)/2
-        t = (first + average * np.arange(n // average) + 0.5 * (average - 1)) / self.sample_rate
+        # each row's mean sample index: first + k·average + (average − 1)/2 (the offsets
+        # are whole or half numbers: their sum with ``first`` is exact in any order)
+        offsets = self._row_offsets.get((n, average))
+        if offsets is None:
+            offsets = self._row_offsets[n, average] = (average * np.arange(n // average)
+                                                       + 0.5 * (average - 1))
+        t = (first + offsets) / self.sample_rate
         return SampleBlock(time=t, data=data, channels=self.channels, first_index=first,
                            average=average)
 

@@ -172,6 +172,7 @@ class TaskExecutor:
         #: the DAQ waits for its reader (the simulator's fast clock), so rows wait for the
         #: writer thread when it falls behind instead of piling up in memory; a free-running
         #: DAQ (hardware, paced) is never held up
+        self._offsets, self._offsets_rate = np.empty(0), 0.0  # see _sample_offsets
         self._daq_waits = not bench.daq.free_running
         self._wait_for_sink = self._daq_waits and hasattr(sink, "wait_for_room")
 
@@ -495,7 +496,7 @@ class TaskExecutor:
                 self.clock += gap
                 since_update += gap
                 expected = block.first_index + n
-                t = self.clock + np.arange(1, n + 1) / rate
+                t = self.clock + self._sample_offsets(n, rate)
                 self.clock += n / rate
                 if self._raw:  # the full-rate stream, on the task clock (gaps included)
                     cast(RawSink, self.sink).append_raw(self.index, t, block.data)
@@ -531,6 +532,13 @@ class TaskExecutor:
                     gates.set_learning(False)
                 finally:
                     daq.stop_acquisition()
+
+    def _sample_offsets(self, n: int, rate: float) -> np.ndarray:
+        """Times (s) of a block's ``n`` samples at ``rate`` (S/s) after the block's start:
+        1/rate … n/rate (kept for the last block size asked for)."""
+        if self._offsets.shape != (n,) or self._offsets_rate != rate:
+            self._offsets, self._offsets_rate = np.arange(1, n + 1) / rate, rate
+        return self._offsets
 
     def _hand_over(self, seconds: float, samples: int) -> None:
         """Hand the queued rows to the sink and the display, and report ``seconds`` (bench

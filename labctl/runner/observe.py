@@ -204,8 +204,11 @@ class RowBuilder:
         counts = [len(t) for t in columns[0]]
         t_row, mean = np.concatenate(columns[0]), np.concatenate(columns[1])
 
+        one_each = len(t_row) == len(blocks)  # one row per block: nothing to repeat
+
         def per_row(values: tuple[Any, ...]) -> np.ndarray:
-            return np.repeat(np.array(values, dtype=float), counts, axis=0)
+            block_values = np.array(values, dtype=float)
+            return block_values if one_each else np.repeat(block_values, counts, axis=0)
 
         t0, g0, reading_t, g1 = (per_row(columns[k]) for k in (2, 3, 4, 5))
         span = reading_t - t0
