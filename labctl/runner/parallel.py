@@ -195,6 +195,32 @@ def run_chunk_on_sim(config: BenchConfig, plans: Sequence[TaskPlan], seed: int
     return out
 
 
+def engine_versions() -> dict[str, str]:
+    """The versions a task's rows depend on: labctl, NumPy and numba. Called on every
+    worker before the first task (``Client.run``), which also imports the run engine
+    there, as a serial run's process has it imported before its first task."""
+    import numba
+
+    import labctl
+
+    return {"labctl": labctl.__version__, "numpy": np.__version__, "numba": numba.__version__}
+
+
+class WorkerMismatchError(RuntimeError):
+    """A Dask worker runs other versions than this process: its rows could differ."""
+
+
+def check_workers(client: Any) -> None:
+    """Refuse workers whose :func:`engine_versions` differ from this process's (their rows
+    would not be a serial run's), naming the worker and both versions."""
+    mine = engine_versions()
+    for address, theirs in sorted(client.run(engine_versions).items()):
+        if theirs != mine:
+            raise WorkerMismatchError(
+                f"Dask worker {address} runs {theirs}, this process {mine}; install the "
+                "same versions on every worker (its rows would differ from a serial run's)")
+
+
 #: bench seconds of tasks one worker call executes at most (a chunk of short tasks)
 CHUNK_BENCH_S = 60.0
 #: tasks one worker call executes at most
@@ -253,16 +279,18 @@ def run_parallel(session: RunSession, writer: RunWriter) -> None:
         cluster = LocalCluster(n_workers=local_workers(getattr(session, "workers", None)),
                                threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
-    n_workers = len(client.scheduler_info()["workers"])
-    chunks = chunk_plans(todo, n_workers)
-    session.events.put(LogMessage(f"Dask: {len(todo)} tasks in {len(chunks)} chunks on "
-                                  f"{n_workers} workers"))
-    done_s = sum(p.expected_duration_s for p in session.plans if p.index in writer.completed)
-    by_index = {p.index: p for p in todo}
-    waiting = iter(chunks)
     futures: Any = None
     inputs: dict[str, Any] = {}  # task key -> its scattered plans, released with its result
     try:
+        check_workers(client)
+        n_workers = len(client.scheduler_info()["workers"])
+        chunks = chunk_plans(todo, n_workers)
+        session.events.put(LogMessage(f"Dask: {len(todo)} tasks in {len(chunks)} chunks on "
+                                      f"{n_workers} workers"))
+        done_s = sum(p.expected_duration_s for p in session.plans
+                     if p.index in writer.completed)
+        by_index = {p.index: p for p in todo}
+        waiting = iter(chunks)
         config = client.scatter(session.config, broadcast=True)
 
         def submit() -> bool:

@@ -97,6 +97,9 @@ class _Client:
     def scheduler_info(self):
         return {"workers": {"w0": {}, "w1": {}}}
 
+    def run(self, fn):
+        return {"w0": fn(), "w1": fn()}
+
     def scatter(self, value, broadcast=False, hash=True):
         if broadcast:
             return value
@@ -143,6 +146,29 @@ def test_chunks_in_flight_are_bounded_and_results_are_streamed(monkeypatch, prot
 
     with open_run(tmp_path / "many.h5") as run:
         assert [t.status for t in run.tasks] == ["completed"] * 40
+
+
+def test_workers_with_other_versions_are_refused_before_any_task(monkeypatch, protocols,
+                                                                  tmp_path):
+    """A worker whose labctl, NumPy or numba differs from this process's could give other
+    rows: the run stops before submitting anything, naming the worker and both versions."""
+    import dask.distributed
+
+    class OtherNumpy(_Client):
+        def run(self, fn):
+            return {"w0": fn(), "w1": {**fn(), "numpy": "1.0.0"}}
+
+    client = OtherNumpy()
+    monkeypatch.setattr(dask.distributed, "Client", lambda *a, **k: client)
+    path = tmp_path / "few.toml"
+    path.write_text(protocols.toml(name="few", duration=0.1,
+                                   tasks=protocols.random_tasks(3, seed=3)))
+    result = RunSession(load_protocol(path), tmp_path / "few.h5", parallel=True,
+                        scheduler="tcp://127.0.0.1:8786").run()
+    assert result.status == "aborted"
+    assert result.reason.startswith("WorkerMismatchError: Dask worker w1 runs ")
+    assert "'numpy': '1.0.0'" in result.reason and f"'numpy': '{np.__version__}'" in result.reason
+    assert client.submitted == 0
 
 
 def test_writer_backlog_waits_for_room(tmp_path: Path):
