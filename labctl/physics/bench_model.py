@@ -38,6 +38,7 @@ from labctl.physics.edges import mosfet_conductance, mosfet_current, mosfet_curr
 from labctl.physics.kernels_mosfet import (
     DENSE_MAX_NODES,
     no_pattern,
+    node_outflow_both,
     residual_curvature,
     twin_advance,
 )
@@ -487,8 +488,6 @@ class TwinBench:
         """Current (A) out of ``node`` into its edges, summed over both copies, at node
         voltages ``v_free`` and ``v_clamped`` (N,) V: what a source holding that node in
         both copies supplies (one compiled pass)."""
-        from labctl.physics.kernels_mosfet import node_outflow_both
-
         b = self._b
         return float(node_outflow_both(
             np.ascontiguousarray(v_free, dtype=float), np.ascontiguousarray(v_clamped, dtype=float),

@@ -170,7 +170,8 @@ class RowBuilder:
             return None
         mean = d[: n_rows * m].reshape(n_rows, m, -1).mean(axis=1)
         t_row = t[: n_rows * m].reshape(n_rows, m).mean(axis=1)
-        return self._rows(t_row, mean, reading_t, previous, gates, lam, eta)
+        self._queue(t_row, mean, reading_t, previous, gates, lam, eta)
+        return self.take_rows()
 
     def add_means(self, t_row: np.ndarray, mean: np.ndarray, reading_t: float,
                   gates: np.ndarray, lam: float, eta: float) -> None:
@@ -184,11 +185,19 @@ class RowBuilder:
         if len(self._pending_t):
             raise ValueError("add_means: samples of an unfinished row are waiting")
         gates = np.asarray(gates, float)
-        t0, g0 = self._take_gate_reading(reading_t, gates)
+        self._queue(np.asarray(t_row, float), np.asarray(mean, float), float(reading_t),
+                    self._take_gate_reading(reading_t, gates), gates, lam, eta)
+
+    def _queue(self, t_row: np.ndarray, mean: np.ndarray, reading_t: float,
+               previous: tuple[float, np.ndarray], gates: np.ndarray, lam: float,
+               eta: float) -> None:
+        """Queue rows at ``t_row`` (s) of mean voltages ``mean`` (V) whose gates are
+        interpolated between the ``previous`` reading (time s, gates V) and this one
+        (``reading_t``, ``gates``); the SMU reading held now goes on the last row."""
         supply = np.full(len(t_row), np.nan)
         supply[-1], self.supply_power = self.supply_power, float("nan")
-        self._queued.append((np.asarray(t_row, float), np.asarray(mean, float), t0, g0,
-                             float(reading_t), gates, float(lam), float(eta), supply))
+        self._queued.append((t_row, mean, *previous, reading_t, gates, float(lam), float(eta),
+                             supply))
 
     @property
     def queued_rows(self) -> int:
@@ -228,17 +237,6 @@ class RowBuilder:
         previous = self._last_gates or (reading_t, gates)
         self._last_gates = (reading_t, gates)
         return previous
-
-    def _rows(self, t_row: np.ndarray, mean: np.ndarray, reading_t: float,
-              previous: tuple[float, np.ndarray], gates: np.ndarray, lam: float,
-              eta: float) -> dict[str, np.ndarray]:
-        """Rows at ``t_row`` with gates interpolated between the ``previous`` reading
-        (time s, gates V) and this one (``reading_t``, ``gates``)."""
-        t0, g0 = previous
-        span = reading_t - t0
-        w = np.clip((t_row - t0) / span, 0.0, 1.0)[:, None] if span > 0 else 1.0
-        row_gates = g0 + (gates - g0) * w
-        return self.from_voltages(t_row, mean, row_gates, lam, eta, self.dt_row)
 
     def from_voltages(self, t_row: np.ndarray, mean: np.ndarray, gates: np.ndarray,
                       lam: float | np.ndarray, eta: float | np.ndarray, dt_row: float, *,

@@ -198,12 +198,13 @@ def run_chunk_on_sim(config: BenchConfig, plans: Sequence[TaskPlan], seed: int
 def engine_versions() -> dict[str, str]:
     """The versions a task's rows depend on: labctl, NumPy and numba. Called on every
     worker before the first task (``Client.run``), which also imports the run engine
-    there, as a serial run's process has it imported before its first task."""
-    import numba
+    there, as a serial run's process has it imported before its first task (numba's
+    version is read from its installed metadata: the writing process never loads it)."""
+    from importlib.metadata import version
 
     import labctl
 
-    return {"labctl": labctl.__version__, "numpy": np.__version__, "numba": numba.__version__}
+    return {"labctl": labctl.__version__, "numpy": np.__version__, "numba": version("numba")}
 
 
 class WorkerMismatchError(RuntimeError):
