@@ -21,9 +21,13 @@
   reads) and as the record-interval means a run without ``--raw`` reads.
   ``--no-runner`` skips it.
 
+``--repeat=R`` instead runs the batched physics and ``labctl run`` in turn R times and
+prints each pair's CPU-time ratio and the median (this machine's speed drifts by tens of
+per cent from one minute to the next; a pair measured back to back shares the drift).
+
 BLAS is limited to one thread (set before NumPy loads): both sides use one core. Run:
 ``python benchmarks/bench_physics_campaign.py [n_tasks] [seconds] [--full-baseline]
-[--no-runner]``.
+[--no-runner] [--repeat=R]``.
 """
 
 import os
@@ -223,9 +227,50 @@ def runner_vs_physics(n_tasks: int, seconds: float, batched: tuple[float, float]
     print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
+def alternating(n_tasks: int, seconds: float, repeat: int) -> None:
+    """The batched physics and the serial ``labctl run`` in turn, ``repeat`` times: each
+    pair's CPU-time ratio and the median (a machine whose speed drifts between
+    measurements hits both sides of a pair alike)."""
+    import statistics
+
+    net, params = periodic_lattice(4, 4), BenchParams()
+    pairs = [random_allostery(net, s) for s in range(n_tasks)]
+    sources, targets = [s for s, _ in pairs], [t for _, t in pairs]
+    lam = np.linspace(0.0, 0.055, n_tasks)
+    ratios = []
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "campaign.toml"
+        path.write_text(campaign_protocol(n_tasks, seconds))
+        warm = Path(d) / "warm.toml"
+        warm.write_text(campaign_protocol(1, 0.5))
+        labctl_run(warm, Path(d) / "warm0.h5")  # numba's cache
+        c0 = children_cpu()
+        labctl_run(warm, Path(d) / "warm.h5")
+        startup_cpu = children_cpu() - c0
+        _engine(net, params, sources[:1], targets[:1], lam[:1], 0.01)
+        for turn in range(repeat):
+            c0 = time.process_time()
+            _engine(net, params, sources, targets, lam, seconds)
+            physics_cpu = time.process_time() - c0
+            c0 = children_cpu()
+            labctl_run(path, Path(d) / f"serial{turn}.h5")
+            run_cpu = children_cpu() - c0 - startup_cpu
+            ratios.append(run_cpu / physics_cpu)
+            print(f"  turn {turn + 1}: batched physics {physics_cpu:5.1f} s CPU, labctl run "
+                  f"{run_cpu:5.1f} s CPU (less {startup_cpu:.1f} s of start-up): "
+                  f"{ratios[-1]:.2f}x")
+    print(f"labctl run / batched physics, {n_tasks} tasks x {seconds:g} s, median of "
+          f"{repeat} turns: {statistics.median(ratios):.2f}x CPU (range {min(ratios):.2f}-"
+          f"{max(ratios):.2f}; goal <= 2x); load average {os.getloadavg()[0]:.1f}")
+
+
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     numbers = [float(a) if i else int(a) for i, a in enumerate(args)]
+    repeats = [int(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--repeat=")]
+    if repeats:
+        alternating(*(numbers + [150, 20.0][len(numbers):]), repeat=repeats[0])
+        sys.exit(0)
     batched = main(*numbers, full_baseline="--full-baseline" in sys.argv)
     if "--no-runner" not in sys.argv:
         runner_vs_physics(*(numbers + [150, 20.0][len(numbers):]), batched=batched)
