@@ -196,10 +196,8 @@ def run_chunk_on_sim(config: BenchConfig, plans: Sequence[TaskPlan], seed: int
 
 
 def engine_versions() -> dict[str, str]:
-    """The versions a task's rows depend on: labctl, NumPy and numba. Called on every
-    worker before the first task (``Client.run``), which also imports the run engine
-    there, as a serial run's process has it imported before its first task (numba's
-    version is read from its installed metadata: the writing process never loads it)."""
+    """The versions a task's rows depend on: labctl, NumPy and numba (numba's from its
+    installed metadata: the writing process never loads it)."""
     from importlib.metadata import version
 
     import labctl
@@ -207,15 +205,25 @@ def engine_versions() -> dict[str, str]:
     return {"labctl": labctl.__version__, "numpy": np.__version__, "numba": version("numba")}
 
 
+def prepare_worker() -> dict[str, str]:
+    """Worker side, before the first task: load what a serial run has loaded before its
+    first task, when it opened its bench (the run engine, the simulator's physics with
+    NumPy, SciPy and numba), and return the worker's :func:`engine_versions`."""
+    import labctl.physics.bench_model  # noqa: F401
+
+    return engine_versions()
+
+
 class WorkerMismatchError(RuntimeError):
     """A Dask worker runs other versions than this process: its rows could differ."""
 
 
 def check_workers(client: Any) -> None:
-    """Refuse workers whose :func:`engine_versions` differ from this process's (their rows
-    would not be a serial run's), naming the worker and both versions."""
+    """Prepare every worker (:func:`prepare_worker`) and refuse one whose
+    :func:`engine_versions` differ from this process's (its rows would not be a serial
+    run's), naming the worker and both versions."""
     mine = engine_versions()
-    for address, theirs in sorted(client.run(engine_versions).items()):
+    for address, theirs in sorted(client.run(prepare_worker).items()):
         if theirs != mine:
             raise WorkerMismatchError(
                 f"Dask worker {address} runs {theirs}, this process {mine}; install the "
