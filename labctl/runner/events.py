@@ -26,6 +26,12 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
+def _created() -> Any:
+    """The ``t`` field of every event: when it was created (unix time, s); not part of
+    an event's equality or repr."""
+    return field(default_factory=time.time, compare=False, repr=False)
+
+
 @dataclass(frozen=True)
 class TaskStarted:
     """Task ``index`` of ``n_tasks`` began; ``params`` as stored in the run file."""
@@ -35,6 +41,7 @@ class TaskStarted:
     name: str
     params: dict[str, Any]
     expected_duration_s: float
+    t: float = _created()
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class Rows:
 
     index: int
     data: dict[str, np.ndarray]
+    t: float = _created()
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ class TaskFinished:
     index: int
     status: str
     final: dict[str, float]
+    t: float = _created()
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ class Progress:
     sample_rate: float
     dropped_events: int
     elapsed_wall_s: float
+    t: float = _created()
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,7 @@ class LogMessage:
 
     text: str
     level: str = "info"
+    t: float = _created()
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,7 @@ class StateChanged:
 
     state: str
     reason: str = ""
+    t: float = _created()
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,7 @@ class RunFinished:
     reason: str
     path: str
     safe_state_failures: list[str] = field(default_factory=list)
+    t: float = _created()
 
 
 Event = TaskStarted | Rows | TaskFinished | Progress | LogMessage | StateChanged | RunFinished
@@ -258,8 +271,8 @@ def _nan0(value: float) -> float:
 def event_to_json(event: Event) -> dict[str, Any] | None:
     """``event`` as one JSON object for scripts (``labctl run --events jsonl``); None
     for rows (scripts read them from the run file). Every object has ``event`` (its
-    kind) and ``t`` (unix time, s); values are in SI units, NaN and infinities become
-    null:
+    kind) and ``t`` (unix time, s, when the event happened, not when it was printed);
+    values are in SI units, NaN and infinities become null:
 
     * ``progress``: ``done_s``, ``total_s`` (bench time, s), ``fraction``,
       ``sample_rate`` (S/s), ``dropped_events``, ``elapsed_s`` (wall time);
@@ -298,7 +311,7 @@ def event_to_json(event: Event) -> dict[str, Any] | None:
                "path": event.path, "safe_state_failures": list(event.safe_state_failures)}
     else:
         return None
-    return {"t": round(time.time(), 3), **_plain(out)}
+    return {"t": round(event.t, 3), **_plain(out)}
 
 
 def _plain(value: Any) -> Any:

@@ -165,3 +165,19 @@ def test_events_as_json_objects():
     json.dumps(line, allow_nan=False)
     prog = event_to_json(Progress(5.0, 0.0, float("nan"), 0, 1.0))
     assert prog is not None and prog["fraction"] is None and prog["sample_rate"] is None
+
+
+def test_an_event_is_timed_when_it_happens_not_when_it_is_printed(monkeypatch):
+    """The CLI prints events every 0.2 s or so; each JSON object's ``t`` is when the event
+    was created (benchmarks time runs from these), and ``t`` plays no part in equality."""
+    import time
+
+    from labctl.runner.events import event_to_json
+
+    before = time.time()
+    event = TaskFinished(3, "completed", {"error": 1e-4})
+    assert before <= event.t <= time.time()
+    monkeypatch.setattr(time, "time", lambda: event.t + 0.7)  # printed 0.7 s later
+    line = event_to_json(event)
+    assert line is not None and line["t"] == round(event.t, 3)
+    assert event == TaskFinished(3, "completed", {"error": 1e-4}, t=event.t - 5.0)
