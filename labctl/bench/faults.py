@@ -109,6 +109,8 @@ class SimFaults:
 
     def disconnected(self, instrument: str, t: float) -> bool:
         """True once ``instrument`` ("daq", "gate", "smu") is disconnected."""
+        if not self.scheduled(instrument):
+            return False
         return self.due(f"{instrument}_disconnect", t)
 
     def raise_if_due(self, instrument: str, t: float) -> None:

@@ -63,7 +63,7 @@ SIM_SMU_IDENTITY = "LABCTL,SIMSMU,SIM0001,labctl-sim"
 
 def _refuse_if_disconnected(core: SimCore, instrument: str) -> None:
     """A disconnected instrument cannot be driven to its safe state: say so."""
-    if core.faults.scheduled(instrument) and core.faults.disconnected(instrument, core.t):
+    if core.faults.disconnected(instrument, core.t):
         raise InstrumentDisconnectedError(f"simulated {instrument}: disconnected (injected)")
 
 

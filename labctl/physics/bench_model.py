@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labctl.network import Network
-from labctl.physics.edges import mosfet_conductance, mosfet_current, mosfet_current_only
+from labctl.physics.edges import mosfet_conductance, mosfet_current
 from labctl.physics.kernels_mosfet import (
     DENSE_MAX_NODES,
     no_pattern,
@@ -399,8 +399,7 @@ class TwinBenchBatch:
         s, vt = self._copy(copy)
         a, b = self.network.edges[:, 0], self.network.edges[:, 1]
         g = self.gates if np.ndim(v) == 2 else self.gates[:, None, :]
-        return mosfet_current_only(v[..., a], v[..., b], g, s, vt,
-                                   self.params.mosfet.smoothing)
+        return mosfet_current(v[..., a], v[..., b], g, s, vt, self.params.mosfet.smoothing)[0]
 
     def power(self, v: np.ndarray, copy: str = "free") -> np.ndarray:
         """Dissipated power P = Σ I ΔV (W) of one copy for node voltages ``v`` (..., N)."""

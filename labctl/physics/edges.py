@@ -20,20 +20,14 @@ from __future__ import annotations
 import numpy as np
 
 
-def soft_overdrive(x: np.ndarray, smoothing: float) -> np.ndarray:
-    """Soft overdrive f(x) (V) for gate overdrive x (V): soft-plus of width ``smoothing``
-    (V), or max(x, 0) for ``smoothing`` 0."""
-    if smoothing <= 0.0:
-        return np.maximum(x, 0.0)
-    return smoothing * np.logaddexp(0.0, x / smoothing)
-
-
 def overdrive(x: np.ndarray, smoothing: float) -> tuple[np.ndarray, np.ndarray]:
     """Soft overdrive f(x) (V) and its derivative f'(x) for gate overdrive x (V)."""
     if smoothing <= 0.0:
         return np.maximum(x, 0.0), (x > 0).astype(float)
-    fp = 0.5 * (1.0 + np.tanh(0.5 * (x / smoothing)))  # logistic(x/s), overflow-free
-    return soft_overdrive(x, smoothing), fp
+    z = x / smoothing
+    f = smoothing * np.logaddexp(0.0, z)
+    fp = 0.5 * (1.0 + np.tanh(0.5 * z))  # logistic(z), overflow-free
+    return f, fp
 
 
 def mosfet_current(
@@ -52,21 +46,6 @@ def mosfet_current(
     fb, fpb = overdrive(gate - V_T - v_b, smoothing)
     current = 0.5 * S * (fb * fb - fa * fa)
     return current, S * fa * fpa, -S * fb * fpb
-
-
-def mosfet_current_only(
-    v_a: np.ndarray,
-    v_b: np.ndarray,
-    gate: np.ndarray,
-    S: np.ndarray | float,
-    V_T: np.ndarray | float,
-    smoothing: float,
-) -> np.ndarray:
-    """Current I (A) from node a to node b through a MOSFET edge, without the derivatives
-    (the same values as :func:`mosfet_current`'s first result). Arguments as there."""
-    fa = soft_overdrive(gate - V_T - v_a, smoothing)
-    fb = soft_overdrive(gate - V_T - v_b, smoothing)
-    return 0.5 * S * (fb * fb - fa * fa)
 
 
 def mosfet_conductance(

@@ -194,10 +194,17 @@ class RowBuilder:
         """Queue rows at ``t_row`` (s) of mean voltages ``mean`` (V) whose gates are
         interpolated between the ``previous`` reading (time s, gates V) and this one
         (``reading_t``, ``gates``); the SMU reading held now goes on the last row."""
-        supply = np.full(len(t_row), np.nan)
-        supply[-1], self.supply_power = self.supply_power, float("nan")
         self._queued.append((t_row, mean, *previous, reading_t, gates, float(lam), float(eta),
-                             supply))
+                             self._take_supply_reading(len(t_row))))
+
+    def _take_supply_reading(self, n_rows: int) -> np.ndarray:
+        """Measured supply power (W) of ``n_rows`` rows: the SMU reading held now on the
+        last (a reading belongs to the row that ends when it was taken: the SMU is read
+        right after the block these rows close), NaN on the others; the reading is
+        taken, so no later row gets it again."""
+        supply = np.full(n_rows, np.nan)
+        supply[-1], self.supply_power = self.supply_power, float("nan")
+        return supply
 
     @property
     def queued_rows(self) -> int:
@@ -267,10 +274,7 @@ class RowBuilder:
             node, volts = self.supply
             drawn = self.law.node_outflow(i_free + i_clamped, node)
             if supply_power is None:
-                # a reading belongs to the row that ends when it was taken (the last one
-                # here: the SMU is read right after the block these rows close)
-                supply_power = np.full(n_rows, np.nan)
-                supply_power[-1], self.supply_power = self.supply_power, float("nan")
+                supply_power = self._take_supply_reading(n_rows)
             supply = {"power_supply": supply_power, "power_supply_model": volts * drawn}
         return {
             "time": t_row,
