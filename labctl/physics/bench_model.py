@@ -44,7 +44,12 @@ from labctl.physics.kernels_mosfet import (
 )
 from labctl.physics.kernels_sparse import symbolic
 from labctl.physics.params import MosfetParams
-from labctl.physics.solve import Assembler, hold_rows, solve_mosfet_batch
+from labctl.physics.solve import (
+    assembler_for,
+    hold_rows,
+    linear_start,
+    solve_mosfet_batch,
+)
 from labctl.physics.validate import (
     check_disjoint,
     check_eta,
@@ -113,7 +118,7 @@ class TwinBenchBatch:
         p = self.params.mosfet
         bsz = batch or max(len(sources), 1)
         self.batch = bsz
-        self.asm = Assembler(network)
+        self.asm = assembler_for(network)
         # per-call invariants of the compiled kernel, hoisted out of the step loop
         self._edge_a = np.ascontiguousarray(network.edges[:, 0], dtype=np.int64)
         self._edge_b = np.ascontiguousarray(network.edges[:, 1], dtype=np.int64)
@@ -272,11 +277,32 @@ class TwinBenchBatch:
         hold_rows(mat, nodes)
         return v - np.linalg.solve(mat, (h[:, None] * res)[..., None])[..., 0]
 
+    def _settle_compiled(self) -> None:
+        """Both copies' steady states in the compiled kernel: a step of zero length with
+        the learning switch open, so its Newton solves are the whole work (the free copy
+        from its present state, or from the linear networks' solution as
+        :func:`~labctl.physics.solve.solve_mosfet_batch` starts; the clamped copy from its
+        present state or the free copy's). The same steady state as :meth:`_steady` to
+        its tolerance, at a fraction of the NumPy solver's per-iteration cost."""
+        if self.v_free is None:
+            self.v_free = linear_start(self.network, self.gates, self._src, self._src_v,
+                                       self.s_free, self.vt_free, self.asm)
+        else:
+            self.v_free = self.v_free.copy()
+        self.v_clamp = self.v_free.copy() if self.v_clamp is None else self.v_clamp.copy()
+        self.gates = self.gates.copy()  # the kernel works in place (it leaves them as they are)
+        out = np.empty((self.batch, 1, self.network.n_nodes))
+        self._kernel(0.0, 1, None, out, np.empty_like(out), learning=False)
+
     def _states(self, dt: float) -> None:
-        if self.v_free is None or self.v_clamp is None or math.isinf(self.params.gamma):
-            self.v_free = self._steady("free", self.v_free)
-            self.v_clamp = self._steady("clamped", self.v_clamp if self.v_clamp is not None
-                                        else self.v_free)
+        unsolved = self.v_free is None or self.v_clamp is None
+        if unsolved or math.isinf(self.params.gamma):
+            if unsolved and self._src.shape[1] > 0:
+                self._settle_compiled()
+            else:
+                self.v_free = self._steady("free", self.v_free)
+                self.v_clamp = self._steady("clamped", self.v_clamp if self.v_clamp is not None
+                                            else self.v_free)
             if not hasattr(self, "_g_ref"):
                 self._g_ref = np.mean(self.conductance(), axis=1)
             return
@@ -341,8 +367,9 @@ class TwinBenchBatch:
         return self.params.rule_noise * math.sqrt(h) * self.rng.standard_normal(shape)
 
     def _kernel(self, h: float, n_sub: int, kicks: np.ndarray | None, out_f: np.ndarray,
-                out_c: np.ndarray) -> None:
-        """One call of :func:`twin_advance`: out_f.shape[1] samples of ``n_sub`` steps."""
+                out_c: np.ndarray, learning: bool | None = None) -> None:
+        """One call of :func:`twin_advance`: out_f.shape[1] samples of ``n_sub`` steps
+        (``learning``: the switch for this call, else the bench's)."""
         prm, p = self.params, self.params.mosfet
         if kicks is None:
             kicks = np.empty((0, self.batch, self.network.n_edges))
@@ -351,8 +378,9 @@ class TwinBenchBatch:
             self.gates, self.v_free, self.v_clamp, self._edge_a, self._edge_b, self._s_free,
             self.vt_free, self._s_clamp, self.vt_clamp, p.smoothing, self._src, self._src_v,
             self._tgt, self._tgt_v, self.eta, np.ascontiguousarray(self.lam, dtype=float),
-            prm.alpha, prm.gate_leak, prm.gate_rest, p.gate_min, p.gate_max, self.learning,
-            h, n_sub, kicks, out_f, out_c, 1e-12, scale, curvature, 60, *self._sparse_args)
+            prm.alpha, prm.gate_leak, prm.gate_rest, p.gate_min, p.gate_max,
+            self.learning if learning is None else learning, h, n_sub, kicks, out_f, out_c,
+            1e-12, scale, curvature, 60, *self._sparse_args)
         if failed:
             raise RuntimeError(f"TwinBenchBatch.advance: Newton did not converge for "
                                f"{failed} task(s); check gates and held voltages")

@@ -11,6 +11,7 @@ linear edges P = Σ_i k_i ΔV_i².
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 
 import numpy as np
@@ -83,6 +84,20 @@ class Assembler:
         return (self.inc_t @ currents.T).T
 
 
+#: each network's assembler (an assembler depends only on its network and never changes
+#: once built), kept while the network lives
+_ASSEMBLERS: weakref.WeakKeyDictionary[Network, Assembler] = weakref.WeakKeyDictionary()
+
+
+def assembler_for(network: Network) -> Assembler:
+    """The :class:`Assembler` of ``network``, built once (a bench opens a new twin per task
+    on the same network: its sparse assembly matrices are built once, not per task)."""
+    asm = _ASSEMBLERS.get(network)
+    if asm is None:
+        asm = _ASSEMBLERS[network] = Assembler(network)
+    return asm
+
+
 def hold_rows(matrix: np.ndarray, held: np.ndarray) -> np.ndarray:
     """Replace the rows of held nodes (B, H) by identity rows, in place; returns ``matrix``."""
     bidx = np.arange(matrix.shape[0])[:, None]
@@ -146,7 +161,7 @@ def solve_linear_batch(
     if network.n_nodes > DENSE_MAX_NODES:
         v = sparse_solve(network, k, -k, nodes, rhs)
     else:
-        asm = assembler or Assembler(network)
+        asm = assembler or assembler_for(network)
         mat = hold_rows(asm.laplacian(k), nodes)
         v = np.linalg.solve(mat, rhs[..., None])[..., 0]
     np.put_along_axis(v, nodes, values, axis=1)  # held nodes exactly at their set voltage
@@ -246,6 +261,18 @@ def edge_power(drop: np.ndarray, current: np.ndarray) -> np.ndarray:
     return np.sum(drop * current, axis=-1)
 
 
+def linear_start(network: Network, gates: np.ndarray, held_nodes: np.ndarray,
+                 held_values: np.ndarray, S: np.ndarray | float, V_T: np.ndarray | float,
+                 assembler: Assembler | None = None) -> np.ndarray:
+    """Node voltages (B, N) V of the linear networks whose edges have the small-signal
+    conductances S·(G − V_T − V_mid) (at least 1e-9·S_max) at the mean held voltage
+    V_mid: the start of a Newton steady-state solve with gates (B, E) V and held nodes
+    (B, H) at held values (B, H) V."""
+    vmid = float(np.mean(held_values))
+    k0 = np.maximum(np.asarray(S) * (gates - V_T - vmid), 1e-9 * np.max(S))
+    return solve_linear_batch(network, k0, held_nodes, held_values, assembler)
+
+
 def solve_mosfet_batch(
     network: Network,
     gates: np.ndarray,
@@ -268,13 +295,11 @@ def solve_mosfet_batch(
     """
     g = np.atleast_2d(np.asarray(gates, dtype=float))
     batch = g.shape[0]
-    asm = assembler or Assembler(network)
+    asm = assembler or assembler_for(network)
     nodes, values = _broadcast_held(np.asarray(held_nodes), np.asarray(held_values), batch)
     a, b = network.edges[:, 0], network.edges[:, 1]
     if v0 is None:
-        vmid = float(np.mean(values))
-        k0 = np.maximum(np.asarray(S) * (g - V_T - vmid), 1e-9 * np.max(S))
-        v = solve_linear_batch(network, k0, nodes, values, asm)
+        v = linear_start(network, g, nodes, values, S, V_T, asm)
     else:
         v = np.array(np.broadcast_to(v0, (batch, network.n_nodes)), dtype=float)
         np.put_along_axis(v, nodes, values, axis=1)
