@@ -116,6 +116,7 @@ class SimCore:
         s_mean, vt_mean = float(np.mean(cal.S)), float(np.mean(cal.V_T))
         self.twin = TwinBench(self.config.network, self.params, gates0=gates0)
         self.twin._b.rng = self._rule_rng  # the learning-rule noise follows the task stream
+        self._applied: tuple[dict[int, float], dict[int, float]] | None = None
         if np.ptp(cal.S) > 0 or np.ptp(cal.V_T) > 0:
             # per-edge calibration: scale the model's per-transistor constants (keeps the
             # mismatch draws); relies on TwinBenchBatch's s_*/vt_* arrays
@@ -215,7 +216,10 @@ class SimCore:
         return self.ao_values[name]
 
     def apply_outputs(self) -> None:
-        """Push routing + line voltages (+ η tap 0 = no clamp nudge) into the twin network."""
+        """Push routing + line voltages (+ η tap 0 = no clamp nudge) into the twin network.
+        Held nodes and voltages the twin already has leave it as it is (a command that
+        changes none of them, such as a safe state repeated, does not re-solve the
+        network)."""
         sources: dict[int, float] = {}
         targets: dict[int, float] = {}
         for name, line in self.lines.items():
@@ -232,9 +236,12 @@ class SimCore:
         elif self.label_noise > 0:
             targets = {n: v + self.label_noise * float(self.rng.standard_normal())
                        for n, v in targets.items()}
+        if self._applied == (sources, targets):
+            return
         self.twin.set_targets({})
         self.twin.set_sources(sources)
         self.twin.set_targets(targets)
+        self._applied = (sources, targets)
         self._state = None
 
     def set_eta_tap(self, tap: int) -> None:
@@ -282,21 +289,24 @@ class SimCore:
         f0, c0 = self.state()
         n_nodes = f0.size
         if self.static:
-            coarse = np.empty((1, 2 * n_nodes))
-            coarse[0, :n_nodes], coarse[0, n_nodes:] = f0, c0
+            f = c = np.empty((0, n_nodes))
         else:
             n_coarse = max(1, math.ceil(duration / self.params.dt - 1e-9))
             f, c = self.twin.advance(duration, n_coarse)
-            coarse = np.empty((n_coarse + 1, 2 * n_nodes))
-            coarse[0, :n_nodes], coarse[0, n_nodes:] = f0, c0
-            coarse[1:, :n_nodes], coarse[1:, n_nodes:] = f, c
             self._state = (f[-1].copy(), c[-1].copy())
         self.t += duration
-        if average > 1:
-            out = self._boxcar_weights(n, coarse.shape[0], average) @ coarse
-            if noise_v > 0:
-                out += (noise_v / math.sqrt(average)) * self.rng.standard_normal(out.shape)
+        if average > 1:  # the boxcar means straight from the coarse states (compiled)
+            from labctl.physics.kernels_resample import weighted_means
+
+            out = np.empty((n // average, 2 * n_nodes))
+            noise = (self.rng.standard_normal(out.shape) if noise_v > 0
+                     else np.empty((0, 2 * n_nodes)))
+            weighted_means(self._boxcar_weights(n, f.shape[0] + 1, average), f0, c0, f, c,
+                           noise, noise_v / math.sqrt(average), out)
             return out
+        coarse = np.empty((f.shape[0] + 1, 2 * n_nodes))
+        coarse[0, :n_nodes], coarse[0, n_nodes:] = f0, c0
+        coarse[1:, :n_nodes], coarse[1:, n_nodes:] = f, c
         from labctl.physics.kernels_resample import lerp_onto_clock
 
         out = np.empty((n, 2 * n_nodes))

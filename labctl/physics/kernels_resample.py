@@ -62,3 +62,33 @@ def boxcar_of_lerp(coarse: np.ndarray, n: int, out: np.ndarray) -> None:
                 out[r, c] += coarse[i0, c] * (1.0 - w) + coarse[i1, c] * w
         for c in range(n_ch):
             out[r, c] /= per
+
+
+@njit(cache=True)
+def weighted_means(weights: np.ndarray, first_f: np.ndarray, first_c: np.ndarray,
+                   later_f: np.ndarray, later_c: np.ndarray, noise: np.ndarray,
+                   noise_scale: float, out: np.ndarray) -> None:
+    """Fill ``out`` (r, 2N) with weighted sums of a block's coarse states plus noise, in
+    place: the weights (r, m + 1) of :func:`boxcar_of_lerp` applied to the coarse states
+    (m + 1, 2N) V whose first row is ``first_f``, ``first_c`` (N,) (free copy, then
+    clamped) and whose next m rows are ``later_f``, ``later_c`` (m, N), without building
+    them as one array. ``noise`` (r, 2N) holds standard normal draws, scaled by
+    ``noise_scale`` (V rms) and added; pass an empty (0, 2N) array for none.
+    """
+    rows = out.shape[0]
+    n = first_f.shape[0]
+    m = later_f.shape[0]
+    noisy = noise.shape[0] > 0
+    for r in range(rows):
+        w0 = weights[r, 0]
+        for j in range(n):
+            acc_f = w0 * first_f[j]
+            acc_c = w0 * first_c[j]
+            for k in range(m):
+                acc_f += weights[r, k + 1] * later_f[k, j]
+                acc_c += weights[r, k + 1] * later_c[k, j]
+            if noisy:
+                acc_f += noise[r, j] * noise_scale
+                acc_c += noise[r, n + j] * noise_scale
+            out[r, j] = acc_f
+            out[r, n + j] = acc_c
