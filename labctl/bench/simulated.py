@@ -20,7 +20,11 @@ All three instruments act on one :class:`SimCore`, which owns the physics helper
 
 The physics is solved on the model's own step (``BenchParams.dt``, 2 ms) and linearly
 interpolated onto the sample clock; while nothing can change (learning off, quasistatic
-nodes, no gate leak) the steady state is solved once and reused.
+nodes, no gate leak) the steady state is solved once and reused. While blocks are read one
+after the other with nothing else touching the twin, its physics runs up to
+:data:`LOOKAHEAD_BLOCKS` blocks ahead in one compiled call, bit for bit what one call per
+block gives; whatever reads or changes the twin (``SimCore.twin``) first puts it back at the
+end of the last block read, so the look-ahead never shows in what the instruments do.
 
 Threading: like the real drivers, a simulated bench is used from one owning thread.
 """
@@ -30,7 +34,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -50,6 +55,9 @@ from labctl.bench.interfaces import (
 )
 from labctl.bench.plugins import SERIAL_FIELDS, SMU_FIELDS, OpenContext
 
+if TYPE_CHECKING:
+    from labctl.physics.bench_model import TwinBench
+
 T = TypeVar("T")
 
 #: seconds of samples the simulated board buffers before overflowing (paced clock)
@@ -65,6 +73,26 @@ def _refuse_if_disconnected(core: SimCore, instrument: str) -> None:
     """A disconnected instrument cannot be driven to its safe state: say so."""
     if core.faults.disconnected(instrument, core.t):
         raise InstrumentDisconnectedError(f"simulated {instrument}: disconnected (injected)")
+
+
+#: most DAQ blocks the simulated physics runs ahead of the blocks read, in one compiled
+#: call (the number grows by one per block read with nothing else touching the twin)
+LOOKAHEAD_BLOCKS = 5
+
+
+@dataclass
+class _Ahead:
+    """Physics computed past the last block read: each block's (duration s, coarse
+    states), the coarse node voltages ``f``, ``c`` (blocks·states, N) V, and the gates
+    ``g`` (blocks, E) V and twin times ``t`` (blocks,) s at each block's end; ``read``
+    blocks have been handed out."""
+
+    key: tuple[float, int]
+    f: np.ndarray
+    c: np.ndarray
+    g: np.ndarray
+    t: np.ndarray
+    read: int = 1
 
 
 class SimCore:
@@ -92,6 +120,8 @@ class SimCore:
         # random streams outside a run's tasks (bench check, GUI panel): fixed by the seed
         self.rng = np.random.default_rng(self.run_seed + 7919)
         self._rule_rng = np.random.default_rng(self.run_seed + 1)
+        self._ahead: _Ahead | None = None
+        self._streak = 0  # blocks read in a row with nothing else touching the twin
         self._build_twin(None)
         self.t = 0.0
         self.lines = {line.name: line for line in config.output_lines}
@@ -114,17 +144,45 @@ class SimCore:
 
         cal = self.config.calibration
         s_mean, vt_mean = float(np.mean(cal.S)), float(np.mean(cal.V_T))
-        self.twin = TwinBench(self.config.network, self.params, gates0=gates0)
-        self.twin._b.rng = self._rule_rng  # the learning-rule noise follows the task stream
+        self._ahead, self._streak = None, 0
+        self._twin = TwinBench(self.config.network, self.params, gates0=gates0)
+        self._twin._b.rng = self._rule_rng  # the learning-rule noise follows the task stream
         self._applied: tuple[dict[int, float], dict[int, float]] | None = None
         if np.ptp(cal.S) > 0 or np.ptp(cal.V_T) > 0:
             # per-edge calibration: scale the model's per-transistor constants (keeps the
             # mismatch draws); relies on TwinBenchBatch's s_*/vt_* arrays
-            b = self.twin._b
+            b = self._twin._b
             for name in ("s_free", "s_clamp"):
                 setattr(b, name, getattr(b, name) * (cal.S / s_mean))
             for name in ("vt_free", "vt_clamp"):
                 setattr(b, name, getattr(b, name) + (cal.V_T - vt_mean))
+
+    @property
+    def twin(self) -> TwinBench:
+        """The twin network at the present: physics computed ahead of the last block read
+        is dropped first (the twin goes back to that block's end), so whatever reads or
+        changes the twin through here sees the present."""
+        if self._ahead is not None:
+            self._drop_ahead()
+        self._streak = 0
+        return self._twin
+
+    def _drop_ahead(self) -> None:
+        """Forget the look-ahead; the twin goes back to the end of the last block read if
+        it ran further."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead.read < ahead.t.size:
+            j, m = ahead.read - 1, ahead.key[1]
+            self._twin.restore(ahead.g[j], ahead.f[(j + 1) * m - 1],
+                               ahead.c[(j + 1) * m - 1], float(ahead.t[j]))
+
+    def present_gates(self) -> np.ndarray:
+        """Gate voltages (E,) V now: at the end of the last block read (a read; the
+        look-ahead stays)."""
+        ahead = self._ahead
+        if ahead is not None:
+            return ahead.g[ahead.read - 1].copy()
+        return self._twin.gates
 
     def _power_on_outputs(self) -> None:
         """Outputs as at power-on: every line 0 V, fixed wires on their node, switched
@@ -262,7 +320,7 @@ class SimCore:
     def static(self) -> bool:
         """True if node voltages cannot change without a new setting."""
         p = self.params
-        return (not self.twin.learning and math.isinf(p.gamma) and p.gate_leak == 0
+        return (not self._twin.learning and math.isinf(p.gamma) and p.gate_leak == 0
                 and p.rule_noise == 0)
 
     # -- physics ---------------------------------------------------------------------------
@@ -292,7 +350,7 @@ class SimCore:
             f = c = np.empty((0, n_nodes))
         else:
             n_coarse = max(1, math.ceil(duration / self.params.dt - 1e-9))
-            f, c = self.twin.advance(duration, n_coarse)
+            f, c = self._advance(duration, n_coarse)
             self._state = (f[-1].copy(), c[-1].copy())
         self.t += duration
         if average > 1:  # the boxcar means straight from the coarse states (compiled)
@@ -319,6 +377,27 @@ class SimCore:
         lerp_onto_clock(coarse, noise, float(noise_v), out)
         return out
 
+    def _advance(self, duration: float, n_coarse: int) -> tuple[np.ndarray, np.ndarray]:
+        """The twin's next block: ``duration`` s as ``n_coarse`` coarse states (n_coarse, N)
+        V of each copy, from the look-ahead if it holds that block, else computed, up to
+        :data:`LOOKAHEAD_BLOCKS` blocks at once after as many blocks read in a row."""
+        ahead = self._ahead
+        if ahead is not None:
+            if ahead.key == (duration, n_coarse) and ahead.read < ahead.t.size:
+                j = ahead.read
+                ahead.read += 1
+                self._streak += 1
+                return (ahead.f[j * n_coarse:(j + 1) * n_coarse],
+                        ahead.c[j * n_coarse:(j + 1) * n_coarse])
+            self._drop_ahead()
+        blocks = min(LOOKAHEAD_BLOCKS, max(1, self._streak))
+        self._streak += 1
+        if blocks == 1 or not self._twin.can_advance_blocks:
+            return self._twin.advance(duration, n_coarse)
+        f, c, g, t = self._twin.advance_blocks(duration, n_coarse, blocks)
+        self._ahead = _Ahead((duration, n_coarse), f, c, g, t)
+        return f[:n_coarse], c[:n_coarse]
+
     def _boxcar_weights(self, n: int, n_coarse: int, average: int) -> np.ndarray:
         """(n/average, n_coarse) weights mapping a block's coarse states to the means of
         its consecutive ``average``-sample groups on a clock of ``n`` samples (cached)."""
@@ -343,7 +422,7 @@ class SimCore:
     def node_outflow(self, node: int) -> float:
         """Current (A) flowing out of ``node`` into the network, summed over both copies."""
         f, c = self.state()
-        return self.twin.node_outflow(node, f, c)
+        return self._twin.node_outflow(node, f, c, self.present_gates())
 
 
 class SimDaq(Daq):
@@ -618,7 +697,7 @@ class SimGateController(GateController):
     def _read_gates(self) -> np.ndarray:
         """Read-back of all gates (V): 8 mV ADC, 4 readings averaged, read-out noise."""
         return self._command("GATES?", lambda: enc.adc_readback(
-            self.core.twin.gates, self.core.config.sim.gate_noise_v, self.core.rng))
+            self.core.present_gates(), self.core.config.sim.gate_noise_v, self.core.rng))
 
     def _set_eta_tap(self, tap: int) -> None:
         """η in 1/129 steps."""

@@ -367,12 +367,16 @@ class TwinBenchBatch:
         return self.params.rule_noise * math.sqrt(h) * self.rng.standard_normal(shape)
 
     def _kernel(self, h: float, n_sub: int, kicks: np.ndarray | None, out_f: np.ndarray,
-                out_c: np.ndarray, learning: bool | None = None) -> None:
+                out_c: np.ndarray, learning: bool | None = None, block: int = 0,
+                out_g: np.ndarray | None = None) -> None:
         """One call of :func:`twin_advance`: out_f.shape[1] samples of ``n_sub`` steps
-        (``learning``: the switch for this call, else the bench's)."""
+        (``learning``: the switch for this call, else the bench's), in blocks of ``block``
+        samples (0: one block) whose end gates go to ``out_g`` (B, K, E) if given."""
         prm, p = self.params, self.params.mosfet
         if kicks is None:
             kicks = np.empty((0, self.batch, self.network.n_edges))
+        if out_g is None:
+            out_g = np.empty((self.batch, 0, self.network.n_edges))
         scale, curvature = self._kernel_bounds()
         failed = twin_advance(
             self.gates, self.v_free, self.v_clamp, self._edge_a, self._edge_b, self._s_free,
@@ -380,7 +384,8 @@ class TwinBenchBatch:
             self._tgt, self._tgt_v, self.eta, np.ascontiguousarray(self.lam, dtype=float),
             prm.alpha, prm.gate_leak, prm.gate_rest, p.gate_min, p.gate_max,
             self.learning if learning is None else learning, h, n_sub, kicks, out_f, out_c,
-            1e-12, scale, curvature, 60, *self._sparse_args)
+            block or max(out_f.shape[1], 1), out_g, 1e-12, scale, curvature, 60,
+            *self._sparse_args)
         if failed:
             raise RuntimeError(f"TwinBenchBatch.advance: Newton did not converge for "
                                f"{failed} task(s); check gates and held voltages")
@@ -415,6 +420,46 @@ class TwinBenchBatch:
                 self._states(h)
             out_f[:, i], out_c[:, i] = self.v_free, self.v_clamp
         return out_f, out_c
+
+    @property
+    def can_advance_blocks(self) -> bool:
+        """True if :meth:`advance_blocks` applies: the compiled (quasistatic) path with
+        sources held and no rule noise."""
+        return (math.isinf(self.params.gamma) and self._src.shape[1] > 0
+                and not self.params.rule_noise)
+
+    def advance_blocks(self, duration_s: float, n_samples: int, blocks: int
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``blocks`` calls of :meth:`advance` (``duration_s`` > 0 s, ``n_samples``) in one
+        compiled call, the same values bit for bit: node voltages (B, blocks·n_samples, N)
+        of both copies, the gates (B, blocks, E) V and the bench times (blocks,) s at the end
+        of each block. Only where :attr:`can_advance_blocks`."""
+        if not self.can_advance_blocks:
+            raise ValueError("advance_blocks: needs gamma = inf, held sources and no rule noise")
+        if not duration_s > 0 or int(n_samples) < 1 or int(blocks) < 1:
+            raise ValueError("duration_s, n_samples, blocks: need duration_s > 0, n_samples "
+                             ">= 1 and blocks >= 1")
+        n_samples, blocks = int(n_samples), int(blocks)
+        sample_dt = duration_s / n_samples  # as advance(duration_s, n_samples) steps
+        n_sub = max(1, math.ceil(sample_dt / self.params.dt - 1e-9))
+        h = sample_dt / n_sub
+        out_f = np.empty((self.batch, blocks * n_samples, self.network.n_nodes))
+        out_c = np.empty_like(out_f)
+        out_g = np.empty((self.batch, blocks, self.network.n_edges))
+        if self.v_free is None or self.v_clamp is None:
+            self._states(0.0)
+        # the kernel works in place: never mutate arrays handed out before
+        self.gates, self.v_free = self.gates.copy(), self.v_free.copy()
+        self.v_clamp = self.v_clamp.copy()
+        self._kernel(h, n_sub, None, out_f, out_c, block=n_samples, out_g=out_g)
+        ends = np.empty(blocks)
+        t = self.t
+        for k in range(blocks):  # the summation of one advance per block
+            for _ in range(n_samples * n_sub):
+                t += h
+            ends[k] = t
+        self.t = t
+        return out_f, out_c, out_g, ends
 
     # ---- observables ------------------------------------------------------------------
     def _copy(self, copy: str):
@@ -506,19 +551,43 @@ class TwinBench:
         f, c = self._b.advance(duration_s, n_samples)
         return f[0], c[0]
 
+    can_advance_blocks = property(lambda self: self._b.can_advance_blocks,
+                                  doc="True if :meth:`advance_blocks` applies.")
+
+    def advance_blocks(self, duration_s: float, n_samples: int, blocks: int
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``blocks`` × :meth:`advance` (``duration_s``, ``n_samples``) in one compiled call
+        (:meth:`TwinBenchBatch.advance_blocks`): v_free, v_clamped (blocks·n_samples, N) V,
+        the gates (blocks, E) V and bench times (blocks,) s at each block's end."""
+        f, c, g, ends = self._b.advance_blocks(duration_s, n_samples, blocks)
+        return f[0], c[0], g[0], ends
+
+    def restore(self, gates: np.ndarray, v_free: np.ndarray, v_clamped: np.ndarray,
+                t: float) -> None:
+        """Put the bench back into a state it had: gates (E,) V, node voltages (N,) V of
+        both copies and bench time ``t`` (s), as :meth:`advance_blocks` reported them."""
+        b = self._b
+        b.gates = np.array(gates, dtype=float).reshape(1, -1)
+        b.v_free = np.array(v_free, dtype=float).reshape(1, -1)
+        b.v_clamp = np.array(v_clamped, dtype=float).reshape(1, -1)
+        b.t = float(t)
+
     def edge_currents(self, v: np.ndarray, copy: str = "free") -> np.ndarray:
         """Edge currents (A) for node voltages ``v`` (N,) or (n, N) of ``copy``."""
         v = np.asarray(v, float)
         return self._b.edge_currents(v[None], copy)[0]
 
-    def node_outflow(self, node: int, v_free: np.ndarray, v_clamped: np.ndarray) -> float:
+    def node_outflow(self, node: int, v_free: np.ndarray, v_clamped: np.ndarray,
+                     gates: np.ndarray | None = None) -> float:
         """Current (A) out of ``node`` into its edges, summed over both copies, at node
-        voltages ``v_free`` and ``v_clamped`` (N,) V: what a source holding that node in
-        both copies supplies (one compiled pass)."""
+        voltages ``v_free`` and ``v_clamped`` (N,) V and ``gates`` (E,) V (None: the
+        present ones): what a source holding that node in both copies supplies (one
+        compiled pass)."""
         b = self._b
+        g = b.gates[0] if gates is None else np.ascontiguousarray(gates, dtype=float)
         return float(node_outflow_both(
             np.ascontiguousarray(v_free, dtype=float), np.ascontiguousarray(v_clamped, dtype=float),
-            b.gates[0], b._edge_a, b._edge_b, b.s_free, b.vt_free, b.s_clamp, b.vt_clamp,
+            g, b._edge_a, b._edge_b, b.s_free, b.vt_free, b.s_clamp, b.vt_clamp,
             b.params.mosfet.smoothing, int(node)))
 
     def power(self, v: np.ndarray, copy: str = "free") -> np.ndarray | float:

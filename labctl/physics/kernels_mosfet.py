@@ -315,7 +315,8 @@ def twin_advance(
     smoothing: float, src: np.ndarray, src_v: np.ndarray, tgt: np.ndarray, tgt_v: np.ndarray,
     eta: float, lam: np.ndarray, alpha: float, leak: float, rest: float, g_min: float,
     g_max: float, learning: bool, h: float, n_sub: int, kicks: np.ndarray, out_f: np.ndarray,
-    out_c: np.ndarray, tol: float, scale: float, curvature: float, max_iter: int,
+    out_c: np.ndarray, block: int, out_g: np.ndarray, tol: float, scale: float,
+    curvature: float, max_iter: int,
     sparse: bool, pos: np.ndarray, edge_at: np.ndarray, colptr: np.ndarray,
     rowidx: np.ndarray, rowptr: np.ndarray, rowcol: np.ndarray, rowat: np.ndarray,
 ) -> int:
@@ -326,9 +327,13 @@ def twin_advance(
     ``kicks`` (n_samples·n_sub, B, E) V (pre-scaled noise, or zero steps for none), clipped to
     [g_min, g_max]; then both copies' node voltages (B, N) are re-solved (free: sources held;
     clamped: targets also held at V_F + η(Ṽ − V_F)), Newton starting from the linear
-    extrapolation of the previous two steps of this call. After every ``n_sub`` steps the node
-    voltages are written to ``out_f`` / ``out_c`` (B, n_samples, N) V. Newton tolerance: see
-    :func:`newton_state`. Returns the number of tasks whose Newton solve failed (0 = none).
+    extrapolation of the previous two steps of the same block. After every ``n_sub`` steps
+    the node voltages are written to ``out_f`` / ``out_c`` (B, n_samples, N) V. The samples
+    come in blocks of ``block``: each block's Newton solves start as a call of its own would
+    start them, so one call of several blocks gives what one call per block gives, bit for
+    bit (without ``kicks``); ``out_g`` (B, K, E) receives the gates (V) at the end of each of
+    the first K blocks (K = 0: none). Newton tolerance: see :func:`newton_state`. Returns
+    the number of tasks whose Newton solve failed (0 = none).
     With ``sparse`` the Newton systems are solved by :func:`newton_state_sparse` in the
     factor pattern ``pos`` … ``rowat`` (:class:`labctl.physics.kernels_sparse.SparsePattern`;
     see :func:`no_pattern` for the dense case).
@@ -368,7 +373,10 @@ def twin_advance(
         gain = h * (alpha / eta)
         ok = True
         step = 0
+        since = 0  # steps since the start of this sample's block
         for smp in range(n_samples):
+            if smp % block == 0:
+                since = 0
             for _ in range(n_sub):
                 if learning or leak > 0.0:
                     for e in range(n_edges):
@@ -385,13 +393,13 @@ def twin_advance(
                 for i in range(n):
                     # linear extrapolation from the last two steps as the Newton start: the
                     # step left is second order in h, so one iteration usually meets the tol
-                    if step > 0 and not held_f[i]:
+                    if since > 0 and not held_f[i]:
                         guess = 2.0 * vf[i] - prev_f[i]
                         prev_f[i] = vf[i]
                         vf[i] = guess
                     else:
                         prev_f[i] = vf[i]
-                    if step > 0 and not held_c[i]:
+                    if since > 0 and not held_c[i]:
                         guess = 2.0 * vc[i] - prev_c[i]
                         prev_c[i] = vc[i]
                         vc[i] = guess
@@ -417,9 +425,13 @@ def twin_advance(
                     ok &= newton_state(vc, g, a, b, s_clamp, vt_clamp, smoothing, row_c,
                                        free_c, tol, scale, curvature, max_iter, res, jac)
                 step += 1
+                since += 1
             for i in range(n):
                 out_f[bt, smp, i] = vf[i]
                 out_c[bt, smp, i] = vc[i]
+            if (smp + 1) % block == 0 and (smp + 1) // block <= out_g.shape[1]:
+                for e in range(n_edges):
+                    out_g[bt, (smp + 1) // block - 1, e] = g[e]
         if not ok:
             failed += 1
     return failed

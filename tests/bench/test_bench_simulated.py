@@ -447,3 +447,60 @@ def test_an_average_that_does_not_divide_the_block_is_refused(bench, average):
     with pytest.raises(ValueError, match=r"average: .*allowed a divisor of the block size "
                                          r"1000 samples \(1 … 1000\)"):
         bench.daq.read_block(average=average)
+
+
+def _lookahead_session(b) -> dict[str, object]:
+    """Blocks read with gate read-backs and SMU readings between them, then commands in
+    the middle of a look-ahead; everything the instruments report."""
+    b.power.set_voltage(0.45)
+    b.power.set_output(True)
+    b.gates.set_eta(0.22)
+    b.gates.set_lambda(0.01)
+    b.daq.start_acquisition()
+    b.gates.set_learning(True)
+    seen: dict[str, list] = {"blocks": [], "gates": [], "smu": []}
+    for k in range(23):
+        if k == 9:  # a command while the physics runs ahead: the twin goes back first
+            b.gates.set_gate(3, 3.1)
+        if k == 16:
+            b.gates.set_lambda(0.03)
+        seen["blocks"].append(b.daq.read_block(average=100).data)
+        seen["gates"].append(b.gates.read_gates())
+        if k % 5 == 4:
+            seen["smu"].append(b.power.measure_current())
+    b.gates.set_learning(False)
+    seen["after"] = [b.daq.read_block(average=1000).data, b.gates.read_gates()]
+    return seen
+
+
+def test_the_lookahead_is_invisible_to_every_instrument(monkeypatch):
+    """The simulated physics runs up to LOOKAHEAD_BLOCKS blocks ahead of the blocks read;
+    blocks, gate read-backs, SMU currents and what follows commands given in the middle of
+    a look-ahead are bit for bit those of a bench that computes one block at a time."""
+    from labctl.bench import simulated
+    from labctl.physics.bench_model import TwinBenchBatch
+
+    calls = []
+    original = TwinBenchBatch.advance_blocks
+
+    def counted(self, *args):
+        calls.append(args[2])
+        return original(self, *args)
+
+    monkeypatch.setattr(TwinBenchBatch, "advance_blocks", counted)
+    results = []
+    for blocks in (simulated.LOOKAHEAD_BLOCKS, 1):
+        monkeypatch.setattr(simulated, "LOOKAHEAD_BLOCKS", blocks)
+        b = open_bench(CFG, clock="fast", seed=5)
+        b.daq.route_outputs(ROUTE)
+        b.daq.write_outputs(TASK)
+        results.append(_lookahead_session(b))
+        assert b.close() == []
+        if blocks > 1:
+            assert max(calls) == blocks and sum(calls) > 15  # it did run ahead
+    ahead, stepwise = results
+    assert calls and all(n > 1 for n in calls)
+    for key in ("blocks", "gates", "smu", "after"):
+        assert len(ahead[key]) == len(stepwise[key])
+        for x, y in zip(ahead[key], stepwise[key], strict=True):
+            assert np.array_equal(x, y), key

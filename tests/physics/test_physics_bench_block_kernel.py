@@ -78,3 +78,32 @@ def test_long_noisy_sample_is_drawn_in_step_chunks():
     assert np.allclose(long_one.gates, short.gates, rtol=1e-9, atol=0)
     assert np.allclose(v_f[:, -1], w_f[:, -1], rtol=0, atol=1e-11)
     assert np.max(np.abs(long_one.gates - 2.5)) > 0.05
+
+
+def test_blocks_in_one_call_are_one_call_per_block_bit_for_bit():
+    """advance_blocks (the simulator's look-ahead) restarts each block's Newton solves as a
+    call of its own would: node voltages, gates and times at every block's end are the
+    separate calls' values exactly, and so is the bench left behind."""
+    one, many = _bench(), _bench()
+    one.advance(0.1, 50)
+    many.advance(0.1, 50)
+    parts, gates, times = [], [], []
+    for _ in range(6):
+        parts.append(many.advance(0.1, 50))
+        gates.append(many.gates.copy())
+        times.append(many.t)
+    v_f, v_c, g, t = one.advance_blocks(0.1, 50, 6)
+    assert np.array_equal(v_f, np.concatenate([p[0] for p in parts], axis=1))
+    assert np.array_equal(v_c, np.concatenate([p[1] for p in parts], axis=1))
+    assert np.array_equal(g, np.stack(gates, axis=1))
+    assert np.array_equal(t, np.array(times))
+    assert np.array_equal(one.gates, many.gates) and one.t == many.t
+    assert np.array_equal(one.v_free, many.v_free) and np.array_equal(one.v_clamp, many.v_clamp)
+    assert np.max(np.abs(g[:, -1] - g[:, 0])) > 1e-4  # the gates really learned
+
+
+def test_blocks_in_one_call_need_the_compiled_path_without_rule_noise():
+    noisy = _bench(rule_noise=0.05)
+    assert not noisy.can_advance_blocks
+    with pytest.raises(ValueError, match="rule noise"):
+        noisy.advance_blocks(0.1, 50, 2)
