@@ -504,3 +504,32 @@ def test_the_lookahead_is_invisible_to_every_instrument(monkeypatch):
         assert len(ahead[key]) == len(stepwise[key])
         for x, y in zip(ahead[key], stepwise[key], strict=True):
             assert np.array_equal(x, y), key
+
+
+def test_a_command_that_changes_no_held_voltage_leaves_the_twin_as_it_is(monkeypatch):
+    """Writing the outputs a second time with the same values (a safe state repeated, say)
+    does not re-solve the network, and the blocks that follow are bit for bit those of a
+    bench that was not told twice; a changed value does re-solve it."""
+    from labctl.physics.bench_model import TwinBenchBatch
+
+    settles = []
+    original = TwinBenchBatch._settle_compiled
+    monkeypatch.setattr(TwinBenchBatch, "_settle_compiled",
+                        lambda self: settles.append(1) or original(self))
+    blocks, solves = [], []
+    for repeat in (False, True, "changed"):
+        b = open_bench(CFG, clock="fast", seed=9)
+        b.daq.route_outputs(ROUTE)
+        b.daq.write_outputs(TASK)
+        b.daq.start_acquisition()
+        b.gates.set_learning(True)
+        b.daq.read_block(average=100)
+        settles.clear()
+        if repeat:
+            b.daq.write_outputs(TASK if repeat is True else {**TASK, "source1": 0.44})
+        blocks.append(b.daq.read_block(average=100).data)
+        solves.append(len(settles))
+        assert b.close() == []
+    assert solves == [0, 0, 1]
+    assert np.array_equal(blocks[0], blocks[1])
+    assert np.max(np.abs(blocks[2][:, 10] - blocks[0][:, 10])) > 5e-3  # source1 moved

@@ -110,6 +110,35 @@ def test_compiled_states_meet_the_newton_tolerance():
         assert np.max(np.abs(out)) < 1e-12 * scale
 
 
+@pytest.mark.parametrize("net", [NET, periodic_lattice(6, 6)], ids=["4x4 dense", "6x6 sparse"])
+def test_a_new_twin_settles_where_the_numpy_solver_does(net):
+    """The first steady state of a twin (compiled Newton from the linear networks'
+    solution) is the NumPy solver's to its tolerance, Kirchhoff's law holds at every free
+    node of both copies, and twins on one network share one assembler."""
+    tasks = [random_allostery(net, s) for s in range(3)]
+    bench = TwinBenchBatch(net, BenchParams(), [s for s, _ in tasks], [t for _, t in tasks],
+                           gates0=np.full(net.n_edges, 2.5))
+    bench._states(0.0)
+    v_free, v_clamp = bench._steady("free", None), None
+    bench2 = TwinBenchBatch(net, BenchParams(), [s for s, _ in tasks], [t for _, t in tasks],
+                            gates0=np.full(net.n_edges, 2.5))
+    assert bench2.asm is bench.asm
+    bench2.v_free = v_free
+    v_clamp = bench2._steady("clamped", v_free)
+    assert np.allclose(bench.v_free, v_free, rtol=0, atol=1e-12)
+    assert np.allclose(bench.v_clamp, v_clamp, rtol=0, atol=1e-12)
+    a, b = net.edges.T
+    scale = np.max(bench.s_free)
+    for copy, v, held in (("free", bench.v_free, bench._src),
+                          ("clamped", bench.v_clamp, np.hstack([bench._src, bench._tgt]))):
+        cur = bench.edge_currents(v, copy)
+        out = np.zeros_like(v)
+        np.add.at(out, (slice(None), a), cur)
+        np.subtract.at(out, (slice(None), b), cur)
+        np.put_along_axis(out, held, 0.0, axis=1)
+        assert np.max(np.abs(out)) < 1e-12 * scale
+
+
 def test_leak_noise_and_call_boundaries():
     """Gate leak follows (1 − h·leak)^n; noise is seeded; split calls equal one long call."""
     src, tgt = random_allostery(NET, 0)
