@@ -95,11 +95,11 @@ def _shape(f: h5py.File, name: str, path: Path) -> tuple[int, ...]:
     return tuple(obj.shape)
 
 
-def _task_datasets(tasks: h5py.Group, gname: str, path: Path) -> dict[str, Any]:
-    """The row and raw datasets present in task group ``gname`` (name → HDF5 dataset id),
-    through HDF5's low-level calls (a few µs each instead of h5py's tens: a file of
-    thousands of tasks is checked in well under a second); RunFileError if the group
-    or one of those names is not what the layout says."""
+def _task_datasets(tasks: h5py.Group, gname: str, path: Path) -> tuple[Any, dict[str, Any]]:
+    """Task group ``gname``'s HDF5 id and its row and raw datasets present (name → HDF5
+    dataset id), through HDF5's low-level calls (h5py's objects cost twice as much per
+    task); RunFileError if the group or one of those names is not what the layout
+    says."""
     try:
         gid = h5o.open(tasks.id, gname.encode())
     except KeyError:
@@ -115,8 +115,7 @@ def _task_datasets(tasks: h5py.Group, gname: str, path: Path) -> dict[str, Any]:
         if not isinstance(obj, h5d.DatasetID):
             raise RunFileError(path / gname, f"damaged: /{name} is missing or not a dataset")
         found[name] = obj
-    found[""] = gid
-    return found
+    return gid, found
 
 
 def check_layout(f: h5py.File, path: str | Path, *, deep: bool = False,
@@ -128,10 +127,10 @@ def check_layout(f: h5py.File, path: str | Path, *, deep: bool = False,
     check the child process makes; ``progress()`` is then called once per task."""
     p = Path(path)
     if deep:
-        _read_attrs(f)
+        _read_attrs(f.id)
         for name in (lay.METADATA_GROUP, "network"):
             if isinstance(f.get(name), h5py.Group):
-                _read_attrs(f[name])
+                _read_attrs(f[name].id)
         for name in ("network/edges", "network/positions", "raw_channels"):
             if isinstance(f.get(name), h5py.Dataset):
                 f[name][()]  # small: read whole, as the reader does
@@ -177,7 +176,7 @@ def check_layout(f: h5py.File, path: str | Path, *, deep: bool = False,
     rows = []
     cols = {field: lay.field_shape(field, n_edges, n_nodes) for field in lay.TASK_FIELDS}
     for i, gname in enumerate(names):
-        datasets = _task_datasets(tasks, gname, p)
+        gid, datasets = _task_datasets(tasks, gname, p)
         lengths = []
         for field in lay.TASK_FIELDS:
             if field in lay.LATE_FIELDS and field not in datasets:
@@ -190,7 +189,7 @@ def check_layout(f: h5py.File, path: str | Path, *, deep: bool = False,
             lengths.append(shape[0])
         rows.append(int(min(counters["task_rows"][i], *lengths)))
         if deep:
-            _deep_task(tasks[gname], datasets)
+            _deep_task(gid, datasets)
             if progress is not None:
                 progress()
     if deep:
@@ -205,13 +204,12 @@ def check_layout(f: h5py.File, path: str | Path, *, deep: bool = False,
         clock=clock.decode() if isinstance(clock, bytes) else str(clock))
 
 
-def _read_attrs(obj: Any) -> None:
-    """Read every attribute of ``obj`` (task parameters live in dense attribute storage:
-    a fractal heap and a B-tree that a bit flip can break): each is opened by name, which
-    decodes its whole message (values of fixed size included) from that storage; values
-    held elsewhere (variable-length strings, in the global heap) are read too. HDF5's
-    low-level calls: a tenth of h5py's cost per attribute."""
-    oid = obj.id
+def _read_attrs(oid: Any) -> None:
+    """Read every attribute of the object with HDF5 id ``oid`` (task parameters live in
+    dense attribute storage: a fractal heap and a B-tree that a bit flip can break): each
+    is opened by name, which decodes its whole message (values of fixed size included)
+    from that storage; values held elsewhere (variable-length strings, in the global heap)
+    are read too. HDF5's low-level calls: half of h5py's cost for a task's attributes."""
     names: list[bytes] = []
     h5a.iterate(oid, lambda name, *_: names.append(name))
     for name in names:
@@ -226,14 +224,14 @@ def _chunk_index(ds: h5py.Dataset) -> None:
         ds.id.chunk_iter(_ignore)
 
 
-def _deep_task(g: h5py.Group, datasets: dict[str, Any]) -> None:
-    """A task group's metadata as a reader uses it: its attributes and the chunk index
-    of every row and raw dataset (``datasets``: :func:`_task_datasets`). Dataset
-    attributes (units, scales) sit in each dataset's checksummed header, read when it
-    opens; their values are not read."""
-    _read_attrs(g)
-    for name, dsid in datasets.items():
-        if name and dsid.get_create_plist().get_layout() == h5d.CHUNKED:
+def _deep_task(gid: Any, datasets: dict[str, Any]) -> None:
+    """A task group's metadata as a reader uses it (group id ``gid``): its attributes and
+    the chunk index of every row and raw dataset (``datasets``: :func:`_task_datasets`).
+    Dataset attributes (units, scales) sit in each dataset's checksummed header, read when
+    it opens; their values are not read."""
+    _read_attrs(gid)
+    for dsid in datasets.values():
+        if dsid.get_create_plist().get_layout() == h5d.CHUNKED:
             dsid.chunk_iter(_ignore)
 
 
