@@ -356,10 +356,38 @@ class TwinBenchBatch:
                     self._kernel(h, m, self._kicks(h, m),
                                  out_f[:, i:i + 1] if last else scratch_f,
                                  out_c[:, i:i + 1] if last else scratch_c)
+        self._tick(h, n_samples * n_sub)
+
+    def _tick(self, h: float, steps: int) -> float:
+        """Bench time ``t`` (s) moves on by ``steps`` steps of ``h`` s, added one at a time
+        (the summation of the step-by-step path); returns the new time."""
         t = self.t
-        for _ in range(n_samples * n_sub):  # same summation as the step-by-step path
+        for _ in range(steps):
             t += h
         self.t = t
+        return t
+
+    def _sample_steps(self, duration_s: float, n_samples: int) -> tuple[int, float]:
+        """(steps per sample, step h in s) for ``n_samples`` samples over ``duration_s``
+        s on the model's step ``dt``; (0, 0.0) for no time."""
+        sample_dt = duration_s / n_samples
+        n_sub = max(1, math.ceil(sample_dt / self.params.dt - 1e-9)) if duration_s > 0 else 0
+        return n_sub, (sample_dt / n_sub if n_sub else 0.0)
+
+    @property
+    def _compiled(self) -> bool:
+        """True where :meth:`advance` runs in the compiled kernel: quasistatic nodes and
+        held sources."""
+        return math.isinf(self.params.gamma) and self._src.shape[1] > 0
+
+    def _own_state(self) -> None:
+        """Settle new sources or targets, then give the bench its own copies of gates and
+        node voltages: the kernel works in place, and arrays handed out before must not
+        change."""
+        if self.v_free is None or self.v_clamp is None:
+            self._states(0.0)
+        self.gates, self.v_free = self.gates.copy(), self.v_free.copy()
+        self.v_clamp = self.v_clamp.copy()
 
     def _kicks(self, h: float, n_steps: int) -> np.ndarray:
         """Rule-noise gate kicks (n_steps, B, E) in V for steps of h seconds."""
@@ -399,20 +427,15 @@ class TwinBenchBatch:
         if not duration_s >= 0 or int(n_samples) < 1:
             raise ValueError("duration_s, n_samples: need duration_s >= 0 and n_samples >= 1")
         n_samples = int(n_samples)
-        prm = self.params
-        sample_dt = duration_s / n_samples
-        n_sub = max(1, math.ceil(sample_dt / prm.dt - 1e-9)) if duration_s > 0 else 0
-        h = sample_dt / n_sub if n_sub else 0.0
+        n_sub, h = self._sample_steps(duration_s, n_samples)
         out_f = np.empty((self.batch, n_samples, self.network.n_nodes))
         out_c = np.empty_like(out_f)
-        if self.v_free is None or self.v_clamp is None:  # new sources or targets: settle
-            self._states(0.0)
-        if math.isinf(prm.gamma) and self._src.shape[1] > 0:
-            # the kernel works in place: never mutate arrays handed out before
-            self.gates, self.v_free = self.gates.copy(), self.v_free.copy()
-            self.v_clamp = self.v_clamp.copy()
+        if self._compiled:
+            self._own_state()
             self._advance_compiled(h, n_sub, out_f, out_c)
             return out_f, out_c
+        if self.v_free is None or self.v_clamp is None:  # new sources or targets: settle
+            self._states(0.0)
         for i in range(n_samples):
             for _ in range(n_sub):
                 self._gate_step(h)
@@ -425,8 +448,7 @@ class TwinBenchBatch:
     def can_advance_blocks(self) -> bool:
         """True if :meth:`advance_blocks` applies: the compiled (quasistatic) path with
         sources held and no rule noise."""
-        return (math.isinf(self.params.gamma) and self._src.shape[1] > 0
-                and not self.params.rule_noise)
+        return self._compiled and not self.params.rule_noise
 
     def advance_blocks(self, duration_s: float, n_samples: int, blocks: int
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -440,25 +462,13 @@ class TwinBenchBatch:
             raise ValueError("duration_s, n_samples, blocks: need duration_s > 0, n_samples "
                              ">= 1 and blocks >= 1")
         n_samples, blocks = int(n_samples), int(blocks)
-        sample_dt = duration_s / n_samples  # as advance(duration_s, n_samples) steps
-        n_sub = max(1, math.ceil(sample_dt / self.params.dt - 1e-9))
-        h = sample_dt / n_sub
+        n_sub, h = self._sample_steps(duration_s, n_samples)  # as each advance steps
         out_f = np.empty((self.batch, blocks * n_samples, self.network.n_nodes))
         out_c = np.empty_like(out_f)
         out_g = np.empty((self.batch, blocks, self.network.n_edges))
-        if self.v_free is None or self.v_clamp is None:
-            self._states(0.0)
-        # the kernel works in place: never mutate arrays handed out before
-        self.gates, self.v_free = self.gates.copy(), self.v_free.copy()
-        self.v_clamp = self.v_clamp.copy()
+        self._own_state()
         self._kernel(h, n_sub, None, out_f, out_c, block=n_samples, out_g=out_g)
-        ends = np.empty(blocks)
-        t = self.t
-        for k in range(blocks):  # the summation of one advance per block
-            for _ in range(n_samples * n_sub):
-                t += h
-            ends[k] = t
-        self.t = t
+        ends = np.array([self._tick(h, n_samples * n_sub) for _ in range(blocks)])
         return out_f, out_c, out_g, ends
 
     # ---- observables ------------------------------------------------------------------
