@@ -334,7 +334,7 @@ class Instrument(abc.ABC):
         self.__dict__["_owner_thread"] = threading.get_ident()
 
     def _check_thread(self) -> None:
-        if threading.get_ident() != self.owner_thread:
+        if threading.get_ident() != self.__dict__["_owner_thread"]:  # (owner_thread, inlined)
             raise ForeignThreadError(
                 f"{self.role}: called from thread {threading.current_thread().name!r}, which "
                 "does not own it; call it from its owning thread (or hand it over with "
@@ -343,7 +343,7 @@ class Instrument(abc.ABC):
     def _usable(self) -> None:
         """The owner-thread rule, then: a closed instrument refuses every operation."""
         self._check_thread()
-        if self.closed:
+        if self.__dict__.get("_closed", False):  # (closed, inlined: called on every operation)
             raise InstrumentDisconnectedError(f"{self.role}: already closed")
 
     @property

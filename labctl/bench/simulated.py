@@ -31,10 +31,12 @@ Threading: like the real drivers, a simulated bench is used from one owning thre
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -67,6 +69,15 @@ SMU_NOISE_A = 2e-9
 FIRMWARE_IDENTITY = "LABCTL,GATEFW,32CH,1.1.0"
 #: what the simulated SMU answers to *IDN? (its own model, no vendor's)
 SIM_SMU_IDENTITY = "LABCTL,SIMSMU,SIM0001,labctl-sim"
+
+
+@functools.cache
+def _resample() -> ModuleType:
+    """:mod:`labctl.physics.kernels_resample`, imported once, at a simulator's first block
+    (numba loads only when a simulated board samples, not at import)."""
+    from labctl.physics import kernels_resample
+
+    return kernels_resample
 
 
 def _refuse_if_disconnected(core: SimCore, instrument: str) -> None:
@@ -354,19 +365,16 @@ class SimCore:
             self._state = (f[-1].copy(), c[-1].copy())
         self.t += duration
         if average > 1:  # the boxcar means straight from the coarse states (compiled)
-            from labctl.physics.kernels_resample import weighted_means
-
             out = np.empty((n // average, 2 * n_nodes))
             noise = (self.rng.standard_normal(out.shape) if noise_v > 0
                      else np.empty((0, 2 * n_nodes)))
-            weighted_means(self._boxcar_weights(n, f.shape[0] + 1, average), f0, c0, f, c,
-                           noise, noise_v / math.sqrt(average), out)
+            weights = self._boxcar_weights(n, f.shape[0] + 1, average)
+            _resample().weighted_means(weights, f0, c0, f, c, noise,
+                                       noise_v / math.sqrt(average), out)
             return out
         coarse = np.empty((f.shape[0] + 1, 2 * n_nodes))
         coarse[0, :n_nodes], coarse[0, n_nodes:] = f0, c0
         coarse[1:, :n_nodes], coarse[1:, n_nodes:] = f, c
-        from labctl.physics.kernels_resample import lerp_onto_clock
-
         out = np.empty((n, 2 * n_nodes))
         noise = self._noise[:0]
         if noise_v > 0:
@@ -374,7 +382,7 @@ class SimCore:
                 self._noise = np.empty(out.shape)
             noise = self._noise
             self.rng.standard_normal(out=noise)
-        lerp_onto_clock(coarse, noise, float(noise_v), out)
+        _resample().lerp_onto_clock(coarse, noise, float(noise_v), out)
         return out
 
     def _advance(self, duration: float, n_coarse: int) -> tuple[np.ndarray, np.ndarray]:
@@ -401,13 +409,11 @@ class SimCore:
     def _boxcar_weights(self, n: int, n_coarse: int, average: int) -> np.ndarray:
         """(n/average, n_coarse) weights mapping a block's coarse states to the means of
         its consecutive ``average``-sample groups on a clock of ``n`` samples (cached)."""
-        from labctl.physics.kernels_resample import boxcar_of_lerp
-
         key = (n, n_coarse, average)
         weights = self._weights.get(key)
         if weights is None:
             weights = np.empty((n // average, n_coarse))
-            boxcar_of_lerp(np.eye(n_coarse), n, weights)
+            _resample().boxcar_of_lerp(np.eye(n_coarse), n, weights)
             self._weights[key] = weights
         return weights
 

@@ -80,8 +80,6 @@ class RunControl:
     def pending_settings(self) -> list[tuple[str, float]]:
         """Live η/λ changes queued since the last call, oldest first."""
         out: list[tuple[str, float]] = []
-        while True:
-            try:
-                out.append(self._settings.get_nowait())
-            except queue.Empty:
-                return out
+        while not self._settings.empty():  # the acquisition thread is the only consumer
+            out.append(self._settings.get_nowait())
+        return out

@@ -228,10 +228,11 @@ class RowBuilder:
 
         t0, g0, reading_t, g1 = (per_row(columns[k]) for k in (2, 3, 4, 5))
         span = reading_t - t0
+        later = span > 0
         # each row's gates interpolated between the reading before its block and the one
-        # right after it (the first reading of a task stands for itself)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            w = np.where(span > 0, np.clip((t_row - t0) / span, 0.0, 1.0), 1.0)
+        # right after it (the first reading of a task stands for itself: weight 1)
+        w = np.where(later, np.minimum(np.maximum((t_row - t0) / np.where(later, span, 1.0),
+                                                  0.0), 1.0), 1.0)
         row_gates = g0 + (g1 - g0) * w[:, None]
         return self.from_voltages(t_row, mean, row_gates, per_row(columns[6]),
                                   per_row(columns[7]), self.dt_row,
