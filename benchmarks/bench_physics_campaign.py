@@ -21,9 +21,12 @@
   reads) and as the record-interval means a run without ``--raw`` reads.
   ``--no-runner`` skips it.
 
-``--repeat=R`` instead runs the batched physics and ``labctl run`` in turn R times and
-prints each pair's CPU-time ratio and the median (this machine's speed drifts by tens of
-per cent from one minute to the next; a pair measured back to back shares the drift).
+``--repeat=R`` instead runs the batched physics and ``labctl run`` in turn (physics, run,
+physics, …: R runs, R + 1 physics measurements) and prints each run's CPU time, less the
+start-up CPU of a one-task run measured just before it, over the mean of the physics
+measured just before and just after it, and the median (this machine's speed drifts by
+tens of per cent from one minute to the next; a run bracketed by its baselines shares
+the drift).
 
 BLAS is limited to one thread (set before NumPy loads): both sides use one core. Run:
 ``python benchmarks/bench_physics_campaign.py [n_tasks] [seconds] [--full-baseline]
@@ -228,15 +231,22 @@ def runner_vs_physics(n_tasks: int, seconds: float, batched: tuple[float, float]
 
 
 def alternating(n_tasks: int, seconds: float, repeat: int) -> None:
-    """The batched physics and the serial ``labctl run`` in turn, ``repeat`` times: each
-    pair's CPU-time ratio and the median (a machine whose speed drifts between
-    measurements hits both sides of a pair alike)."""
+    """The batched physics and the serial ``labctl run`` in turn: physics, run, physics,
+    run, …, physics (``repeat`` runs). Each run's CPU time is divided by the mean of the
+    two physics measurements on either side of it, so a machine whose speed drifts during
+    the run hits the baseline alike; prints each run's ratio and the median."""
     import statistics
 
     net, params = periodic_lattice(4, 4), BenchParams()
     pairs = [random_allostery(net, s) for s in range(n_tasks)]
     sources, targets = [s for s, _ in pairs], [t for _, t in pairs]
     lam = np.linspace(0.0, 0.055, n_tasks)
+
+    def physics_cpu() -> float:
+        c0 = time.process_time()
+        _engine(net, params, sources, targets, lam, seconds)
+        return time.process_time() - c0
+
     ratios = []
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "campaign.toml"
@@ -244,23 +254,23 @@ def alternating(n_tasks: int, seconds: float, repeat: int) -> None:
         warm = Path(d) / "warm.toml"
         warm.write_text(campaign_protocol(1, 0.5))
         labctl_run(warm, Path(d) / "warm0.h5")  # numba's cache
-        c0 = children_cpu()
-        labctl_run(warm, Path(d) / "warm.h5")
-        startup_cpu = children_cpu() - c0
         _engine(net, params, sources[:1], targets[:1], lam[:1], 0.01)
+        before = physics_cpu()
         for turn in range(repeat):
-            c0 = time.process_time()
-            _engine(net, params, sources, targets, lam, seconds)
-            physics_cpu = time.process_time() - c0
+            c0 = children_cpu()  # start-up CPU (imports, one short task), just before
+            labctl_run(warm, Path(d) / f"warm{turn + 1}.h5")
+            startup_cpu = children_cpu() - c0
             c0 = children_cpu()
             labctl_run(path, Path(d) / f"serial{turn}.h5")
             run_cpu = children_cpu() - c0 - startup_cpu
-            ratios.append(run_cpu / physics_cpu)
-            print(f"  turn {turn + 1}: batched physics {physics_cpu:5.1f} s CPU, labctl run "
-                  f"{run_cpu:5.1f} s CPU (less {startup_cpu:.1f} s of start-up): "
-                  f"{ratios[-1]:.2f}x")
+            after = physics_cpu()
+            ratios.append(run_cpu / (0.5 * (before + after)))
+            print(f"  run {turn + 1}: labctl run {run_cpu:5.1f} s CPU (less {startup_cpu:.1f} s "
+                  f"of start-up) between batched physics {before:5.1f} and {after:5.1f} s "
+                  f"CPU: {ratios[-1]:.2f}x their mean")
+            before = after
     print(f"labctl run / batched physics, {n_tasks} tasks x {seconds:g} s, median of "
-          f"{repeat} turns: {statistics.median(ratios):.2f}x CPU (range {min(ratios):.2f}-"
+          f"{repeat} runs: {statistics.median(ratios):.2f}x CPU (range {min(ratios):.2f}-"
           f"{max(ratios):.2f}; goal <= 2x); load average {os.getloadavg()[0]:.1f}")
 
 

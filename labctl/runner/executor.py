@@ -62,7 +62,7 @@ LAMBDA_FLOOR = 5e-5
 #: waits for its reader (the simulator's fast clock, where a second of bench time takes
 #: milliseconds; the rows are the same as block by block); a free-running DAQ hands over
 #: every block's rows at once
-ROW_BATCH_S = 1.0
+ROW_BATCH_S = 5.0
 #: bench time between two SMU readings while learning (s): 2 Hz, above the 1 Hz asked for
 SMU_READ_INTERVAL_S = 0.5
 #: tries of one SMU reading between two DAQ blocks (one recovery, as for every instrument
