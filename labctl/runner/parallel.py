@@ -231,30 +231,35 @@ def check_workers(client: Any) -> None:
 
 
 #: bench seconds of tasks one worker call executes at most (a chunk of short tasks)
-CHUNK_BENCH_S = 60.0
+CHUNK_BENCH_S = 300.0
 #: tasks one worker call executes at most
 CHUNK_TASKS = 32
+#: a chunk takes 1/CHUNK_GUIDE of the tasks left per worker (see chunk_plans)
+CHUNK_GUIDE = 4
 #: chunks submitted per worker ahead of the results written (the rest wait unsubmitted)
 IN_FLIGHT_PER_WORKER = 2
 
 
 def chunk_plans(plans: Sequence[TaskPlan], n_workers: int) -> list[list[TaskPlan]]:
-    """Consecutive groups of ``plans`` for the workers: at most :data:`CHUNK_TASKS` tasks
-    and :data:`CHUNK_BENCH_S` bench seconds each (a longer task alone), and at least about
-    eight groups per worker so the work stays balanced to the end."""
-    if not plans:
-        return []
-    per_group = max(1, min(CHUNK_TASKS, -(-len(plans) // (8 * max(1, n_workers)))))
-    groups: list[list[TaskPlan]] = [[]]
-    bench_s = 0.0
-    for plan in plans:
-        group = groups[-1]
-        if group and (len(group) >= per_group
-                      or bench_s + plan.expected_duration_s > CHUNK_BENCH_S):
-            groups.append([])
-            bench_s = 0.0
-        groups[-1].append(plan)
-        bench_s += plan.expected_duration_s
+    """Consecutive groups of ``plans`` for the workers, shrinking towards the end (guided
+    scheduling): each group takes 1/:data:`CHUNK_GUIDE` of the tasks left per worker, at
+    most :data:`CHUNK_TASKS` tasks and :data:`CHUNK_BENCH_S` bench seconds (a longer task
+    alone). Early groups spare the scheduler round trips; the last ones are single
+    tasks, so no worker idles long while another finishes a large group."""
+    groups: list[list[TaskPlan]] = []
+    share = CHUNK_GUIDE * max(1, n_workers)
+    i = 0
+    while i < len(plans):
+        size = min(CHUNK_TASKS, max(1, -(-(len(plans) - i) // share)))
+        group = [plans[i]]
+        bench_s = plans[i].expected_duration_s
+        i += 1
+        while (len(group) < size and i < len(plans)
+               and bench_s + plans[i].expected_duration_s <= CHUNK_BENCH_S):
+            bench_s += plans[i].expected_duration_s
+            group.append(plans[i])
+            i += 1
+        groups.append(group)
     return groups
 
 
