@@ -28,6 +28,7 @@ from labctl.bench.config import BenchConfig
 from labctl.protocol.plan import TaskPlan
 from labctl.runner.events import LogMessage, Progress, Rows, TaskFinished, TaskStarted
 from labctl.runner.executor import TaskExecutor
+from labctl.store.paths import expected_rows, row_bytes
 from labctl.store.writer import PRODUCER_BACKLOG_BYTES
 
 if TYPE_CHECKING:
@@ -232,6 +233,9 @@ def check_workers(client: Any) -> None:
 
 #: bench seconds of tasks one worker call executes at most (a chunk of short tasks)
 CHUNK_BENCH_S = 300.0
+#: bytes of rows one chunk's result holds at most (a worker's result waits whole in the
+#: writing process, up to IN_FLIGHT_PER_WORKER of them per worker)
+CHUNK_BYTES = 16 * 2**20
 #: tasks one worker call executes at most
 CHUNK_TASKS = 32
 #: a chunk takes 1/CHUNK_GUIDE of the tasks left per worker (see chunk_plans)
@@ -240,23 +244,31 @@ CHUNK_GUIDE = 4
 IN_FLIGHT_PER_WORKER = 2
 
 
-def chunk_plans(plans: Sequence[TaskPlan], n_workers: int) -> list[list[TaskPlan]]:
+def chunk_plans(plans: Sequence[TaskPlan], n_workers: int, bytes_per_row: int = 0
+                ) -> list[list[TaskPlan]]:
     """Consecutive groups of ``plans`` for the workers, shrinking towards the end (guided
     scheduling): each group takes 1/:data:`CHUNK_GUIDE` of the tasks left per worker, at
-    most :data:`CHUNK_TASKS` tasks and :data:`CHUNK_BENCH_S` bench seconds (a longer task
-    alone). Early groups spare the scheduler round trips; the last ones are single
-    tasks, so no worker idles long while another finishes a large group."""
+    most :data:`CHUNK_TASKS` tasks, :data:`CHUNK_BENCH_S` bench seconds and, given the
+    run file's ``bytes_per_row``, :data:`CHUNK_BYTES` of expected rows (a task beyond a
+    cap goes alone). Early groups spare the scheduler round trips; the last ones are
+    single tasks, so no worker idles long while another finishes a large group."""
+    def cost(plan: TaskPlan) -> tuple[float, int]:
+        rows = expected_rows(plan) * bytes_per_row if bytes_per_row else 0
+        return plan.expected_duration_s, rows
+
     groups: list[list[TaskPlan]] = []
     share = CHUNK_GUIDE * max(1, n_workers)
     i = 0
     while i < len(plans):
         size = min(CHUNK_TASKS, max(1, -(-(len(plans) - i) // share)))
         group = [plans[i]]
-        bench_s = plans[i].expected_duration_s
+        bench_s, nbytes = cost(plans[i])
         i += 1
-        while (len(group) < size and i < len(plans)
-               and bench_s + plans[i].expected_duration_s <= CHUNK_BENCH_S):
-            bench_s += plans[i].expected_duration_s
+        while len(group) < size and i < len(plans):
+            more_s, more_bytes = cost(plans[i])
+            if bench_s + more_s > CHUNK_BENCH_S or nbytes + more_bytes > CHUNK_BYTES:
+                break
+            bench_s, nbytes = bench_s + more_s, nbytes + more_bytes
             group.append(plans[i])
             i += 1
         groups.append(group)
@@ -298,7 +310,8 @@ def run_parallel(session: RunSession, writer: RunWriter) -> None:
     try:
         check_workers(client)
         n_workers = len(client.scheduler_info()["workers"])
-        chunks = chunk_plans(todo, n_workers)
+        network = session.config.network
+        chunks = chunk_plans(todo, n_workers, row_bytes(network.n_edges, network.n_nodes))
         session.events.put(LogMessage(f"Dask: {len(todo)} tasks in {len(chunks)} chunks on "
                                       f"{n_workers} workers"))
         done_s = sum(p.expected_duration_s for p in session.plans

@@ -15,14 +15,21 @@ from labctl import cli
 from labctl.network import periodic_lattice
 from labctl.protocol import load_protocol
 from labctl.runner import parallel
-from labctl.runner.parallel import CHUNK_BENCH_S, CHUNK_TASKS, chunk_plans, local_workers
+from labctl.runner.parallel import (
+    CHUNK_BENCH_S,
+    CHUNK_BYTES,
+    CHUNK_TASKS,
+    chunk_plans,
+    local_workers,
+)
 from labctl.runner.session import MAX_LOCAL_WORKERS, RunSession
 from labctl.store import RunWriter
+from labctl.store.paths import expected_rows, row_bytes
 
 
-def _plans(n: int, seconds: float) -> list[SimpleNamespace]:
-    return [SimpleNamespace(index=i, name=f"t{i}", expected_duration_s=seconds, params={})
-            for i in range(n)]
+def _plans(n: int, seconds: float, record_rate: float = 10.0) -> list[SimpleNamespace]:
+    return [SimpleNamespace(index=i, name=f"t{i}", expected_duration_s=seconds,
+                            params={"record_rate": record_rate}) for i in range(n)]
 
 
 @pytest.mark.parametrize(("n", "seconds", "workers"),
@@ -38,6 +45,21 @@ def test_chunks_cover_every_task_in_order_and_stay_small(n, seconds, workers):
         assert len(chunks) >= 8 * workers  # balanced to the end
     if n:
         assert len(chunks) >= min(n, 8 * workers) // 2
+        assert len(chunks[-1]) == 1  # the chunks shrink to single tasks at the end
+
+
+@pytest.mark.parametrize("record_rate", [10.0, 200.0, 1000.0])
+def test_a_chunks_rows_stay_within_the_byte_cap(record_rate):
+    """A chunk's result waits whole in the writing process: its expected rows (at the run
+    file's bytes per row) stay within CHUNK_BYTES, a task beyond it goes alone."""
+    plans = _plans(120, 20.0, record_rate)
+    per_row = row_bytes(32, 16)
+    chunks = chunk_plans(plans, 2, per_row)
+    assert [p.index for c in chunks for p in c] == list(range(120))
+    for chunk in chunks:
+        assert len(chunk) == 1 or sum(expected_rows(p) for p in chunk) * per_row <= CHUNK_BYTES
+    if expected_rows(plans[0]) * per_row > CHUNK_BYTES:
+        assert all(len(c) == 1 for c in chunks)
 
 
 def test_local_workers_default_to_the_cpus_available():
