@@ -15,9 +15,10 @@ Usage::
    serially (the baseline, measured in the same run) and with ``--parallel --workers N``
    for N = 1 .. the CPUs this process may use, as throughput (bench seconds per wall
    second, from the first task to the end) and its ratio to the serial run, against the
-   goal of 0.8 × N (issue 16, point 2). Every parallel file is checked to hold the
-   serial file's rows. ``--repeat R`` runs the serial and parallel runs in turn R times
-   and prints the median ratio (a loaded machine's slow spells hit them alike). Cluster
+   goal of 0.8 × N (issue 16, point 2). Every parallel run is bracketed by serial runs
+   (serial, 1 worker, serial, 2 workers, serial, …) and compared with the mean of the two
+   around it, and every parallel file is checked to hold the serial file's rows.
+   ``--repeat R`` goes R times over the worker counts and prints the median ratios. Cluster
    start-up is not in the timed span; the load average is
    printed, since other jobs on the machine slow parallel runs most.
 """
@@ -71,9 +72,11 @@ def identical_rows(a: Path, b: Path) -> bool:
 
 
 def scale_out(n: int, dur: float, tmp: Path, max_workers: int, repeat: int = 1) -> None:
-    """Serial ``labctl run`` against ``--parallel --workers N``: throughput ratios. With
-    ``repeat`` > 1 the serial and parallel runs take turns that many times (so a slow
-    spell of the machine hits them alike) and the median ratio is printed too."""
+    """Serial ``labctl run`` against ``--parallel --workers N``: throughput ratios. Every
+    parallel run is bracketed by serial runs (serial, 1 worker, serial, 2 workers, serial,
+    …, ``repeat`` times over the worker counts) and compared with the mean throughput of
+    the serial runs just before and just after it, so a machine whose speed drifts hits
+    the baseline alike; with ``repeat`` > 1 the median ratios are printed too."""
     import statistics
 
     from bench_physics_campaign import labctl_run
@@ -87,20 +90,31 @@ def scale_out(n: int, dur: float, tmp: Path, max_workers: int, repeat: int = 1) 
     print(f"scale-out: {n} tasks x {dur:g} s through labctl run, load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores:")
     ratios: dict[int, list[float]] = {w: [] for w in range(1, max_workers + 1)}
+    runs = 0
+
+    def serial() -> tuple[float, Path]:
+        nonlocal runs
+        runs += 1
+        out = tmp / f"scale-serial{runs}.h5"
+        serial_s, _ = labctl_run(path, out)
+        print(f"  serial (baseline):     {serial_s:7.1f} s = {bench_s / serial_s:6.1f} bench s "
+              "per wall s")
+        return bench_s / serial_s, out
+
+    before, serial_out = serial()
     for turn in range(repeat):
-        serial_out = tmp / f"scale-serial{turn}.h5"
-        serial_s, _ = labctl_run(path, serial_out)
-        base = bench_s / serial_s
-        print(f"  serial (baseline):     {serial_s:7.1f} s = {base:6.1f} bench s per wall s")
         for workers in ratios:
             out = tmp / f"scale-par{workers}-{turn}.h5"
             run_s, _ = labctl_run(path, out, "--parallel", "--workers", str(workers))
             rate = bench_s / run_s
-            ratios[workers].append(rate / base)
             same = identical_rows(out, serial_out)
+            after, serial_out = serial()
+            base = 0.5 * (before + after)
+            ratios[workers].append(rate / base)
             print(f"  --parallel, {workers} worker(s): {run_s:7.1f} s = {rate:6.1f} bench s per "
-                  f"wall s = {rate / base:.2f}x serial (goal >= {0.8 * workers:.1f}x); rows "
-                  f"identical to serial: {same}")
+                  f"wall s = {rate / base:.2f}x the serial runs around it (goal >= "
+                  f"{0.8 * workers:.1f}x); rows identical to serial: {same}")
+            before = after
     if repeat > 1:
         for workers, values in ratios.items():
             print(f"  {workers} worker(s), median of {repeat}: "
