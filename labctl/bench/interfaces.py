@@ -334,7 +334,8 @@ class Instrument(abc.ABC):
         self.__dict__["_owner_thread"] = threading.get_ident()
 
     def _check_thread(self) -> None:
-        if threading.get_ident() != self.__dict__["_owner_thread"]:  # (owner_thread, inlined)
+        # the owner_thread property's value, read directly (this runs before every operation)
+        if threading.get_ident() != self.__dict__["_owner_thread"]:
             raise ForeignThreadError(
                 f"{self.role}: called from thread {threading.current_thread().name!r}, which "
                 "does not own it; call it from its owning thread (or hand it over with "
@@ -343,7 +344,7 @@ class Instrument(abc.ABC):
     def _usable(self) -> None:
         """The owner-thread rule, then: a closed instrument refuses every operation."""
         self._check_thread()
-        if self.__dict__.get("_closed", False):  # (closed, inlined: called on every operation)
+        if self.__dict__.get("_closed", False):  # the closed property's value, read directly
             raise InstrumentDisconnectedError(f"{self.role}: already closed")
 
     @property
