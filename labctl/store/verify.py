@@ -193,7 +193,7 @@ def check_layout(f: h5py.File, path: str | Path, *, deep: bool = False,
             if progress is not None:
                 progress()
     if deep:
-        _chunk_index(ev)
+        _chunk_index(ev.id)
     seed = f.attrs.get("seed")
     seed_value = int(seed) if seed is not None and int(seed) >= 0 else None
     clock = f.attrs.get("clock", "")
@@ -218,10 +218,11 @@ def _read_attrs(oid: Any) -> None:
             attr.read(np.empty(attr.shape, dtype=attr.dtype))
 
 
-def _chunk_index(ds: h5py.Dataset) -> None:
-    """Visit every entry of a chunked dataset's chunk index (no data is read)."""
-    if ds.chunks is not None:
-        ds.id.chunk_iter(_ignore)
+def _chunk_index(dsid: h5d.DatasetID) -> None:
+    """Visit every entry of the chunk index of the dataset with HDF5 id ``dsid``, if it is
+    chunked (no data is read)."""
+    if dsid.get_create_plist().get_layout() == h5d.CHUNKED:
+        dsid.chunk_iter(_ignore)
 
 
 def _deep_task(gid: Any, datasets: dict[str, Any]) -> None:
@@ -231,8 +232,7 @@ def _deep_task(gid: Any, datasets: dict[str, Any]) -> None:
     it opens; their values are not read."""
     _read_attrs(gid)
     for dsid in datasets.values():
-        if dsid.get_create_plist().get_layout() == h5d.CHUNKED:
-            dsid.chunk_iter(_ignore)
+        _chunk_index(dsid)
 
 
 def _ignore(_info: Any) -> None:
